@@ -1,0 +1,8 @@
+//! The township classifier: a stateless gRPC service that applies a classification policy to a cohort.
+//!
+//! [`domain`] holds the method (pure functions); [`service`] adapts it to `township.classifier.v1`.
+
+pub mod domain;
+pub mod service;
+
+pub use service::{ClassifierApi, SERVICE_NAME};

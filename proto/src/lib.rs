@@ -1,0 +1,11 @@
+//! The gRPC contracts of the township services: generated messages, clients and servers, and the encoded
+//! file descriptor set that server reflection publishes.
+
+/// Encoded `FileDescriptorSet` of every township proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/township_descriptor.bin"));
+
+pub mod classifier {
+    pub mod v1 {
+        tonic::include_proto!("township.classifier.v1");
+    }
+}

@@ -1,0 +1,199 @@
+//! What every township gRPC service shares: structured logs, the serving loop with health and reflection,
+//! graceful shutdown on SIGTERM/SIGINT, and the `healthcheck` client that containers run.
+
+pub mod error;
+
+pub use error::{ErrorKind, ServiceError};
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{service::Routes, transport::Server};
+use tonic_health::{ServingStatus, pb::health_client::HealthClient, server::HealthReporter};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Flags every service accepts besides its own.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax, e.g. `info,township_registry=debug`.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+    /// Largest gRPC message accepted or sent, in bytes. A whole-China cohort (41,352 townships) is ~6 MiB.
+    #[arg(long, env = "GRPC_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// How long in-flight requests may run after a shutdown signal before the server stops anyway.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    pub shutdown_grace_seconds: u64,
+}
+
+/// Installs the global `tracing` subscriber. Safe to call more than once (later calls do nothing), so tests
+/// that start several servers in one process can all call it.
+pub fn init_tracing(format: LogFormat, filter: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+}
+
+/// Resolves when the process receives SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// A bound listener and the health reporter of the server that will run on it.
+///
+/// Binding is separate from serving so that a caller (a test, `townctl up`) can learn the real address of
+/// `127.0.0.1:0` before the server runs, and so that the service can finish its start-up work (migrations,
+/// loading a policy) while health already answers NOT_SERVING.
+pub struct GrpcServer {
+    listener: TcpListener,
+    health: HealthReporter,
+    service_name: &'static str,
+}
+
+impl GrpcServer {
+    /// Binds `addr`. `service_name` is the fully-qualified gRPC service name whose health is reported.
+    pub async fn bind(addr: SocketAddr, service_name: &'static str) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let health = HealthReporter::new();
+        health.set_service_status(service_name, ServingStatus::NotServing).await;
+        health.set_service_status("", ServingStatus::NotServing).await;
+        Ok(Self { listener, health, service_name })
+    }
+
+    /// The address actually bound (the real port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound TCP listener has an address")
+    }
+
+    /// A handle to change the reported health, e.g. to NOT_SERVING when a dependency is lost.
+    pub fn health_reporter(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Serves `routes` plus health and reflection until `shutdown` resolves, then reports NOT_SERVING,
+    /// stops accepting connections and lets in-flight requests finish for at most `grace`.
+    pub async fn serve(
+        self,
+        routes: Routes,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grace: Duration,
+    ) -> anyhow::Result<()> {
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(township_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("cannot build the reflection service")?;
+        let health_service = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(self.health.clone()),
+        );
+        let routes = routes.add_service(health_service).add_service(reflection);
+
+        let local_addr = self.local_addr();
+        let health = self.health.clone();
+        let service_name = self.service_name;
+        health.set_service_status(service_name, ServingStatus::Serving).await;
+        health.set_service_status("", ServingStatus::Serving).await;
+        tracing::info!(%local_addr, service = service_name, "serving");
+
+        let (drain_started_tx, drain_started_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            health.set_service_status(service_name, ServingStatus::NotServing).await;
+            health.set_service_status("", ServingStatus::NotServing).await;
+            let _ = drain_started_tx.send(());
+        };
+        let server = Server::builder()
+            .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
+        tokio::pin!(server);
+
+        // Serve until the shutdown signal, then give the drain a bounded time.
+        tokio::select! {
+            result = &mut server => return result.context("gRPC server failed"),
+            _ = drain_started_rx => {}
+        }
+        match tokio::time::timeout(grace, server).await {
+            Ok(result) => result.context("gRPC server failed while draining"),
+            Err(_) => {
+                tracing::warn!(grace_seconds = grace.as_secs_f64(), "drain timed out; dropping in-flight requests");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Asks the server at `endpoint` (e.g. `http://127.0.0.1:50051`) for the health of `service_name`.
+/// Returns `Ok(())` only for SERVING; the error says what was found instead.
+pub async fn check_health(endpoint: &str, service_name: &str, timeout: Duration) -> anyhow::Result<()> {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        .with_context(|| format!("invalid endpoint {endpoint}"))?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to {endpoint}"))?;
+    let response = HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest { service: service_name.to_owned() })
+        .await
+        .with_context(|| format!("health check of {service_name} at {endpoint} failed"))?;
+    let status = response.into_inner().status();
+    anyhow::ensure!(
+        status == tonic_health::pb::health_check_response::ServingStatus::Serving,
+        "{service_name} at {endpoint} is {}",
+        status.as_str_name()
+    );
+    Ok(())
+}
+
+/// Turns a listen address into the URL a client on this host would use: an unspecified address
+/// (`0.0.0.0`, `[::]`) becomes loopback.
+pub fn client_url(listen: SocketAddr) -> String {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    format!("http://{host}:{}", listen.port())
+}
