@@ -472,7 +472,7 @@ fn explanation_zh(
         text.push_str(&format!("；距{}还差 {up:.2} 分", CLASS_ZH[usize::from(class - 2)]));
     }
     if let Some(down) = down {
-        text.push_str(&format!("；高出{}线 {down:.2} 分", CLASS_ZH[usize::from(class)]));
+        text.push_str(&format!("；得分再低 {down:.2} 分将降为{}", CLASS_ZH[usize::from(class)]));
     }
     text.push('。');
     text
