@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# The project's test command: everything the test suite needs, then the whole workspace's tests.
+# The project's test command: starts what the suite needs (a local PostgreSQL for the store's conformance
+# suite), then runs every test of the workspace. Set TEST_POSTGRES_URL to use a PostgreSQL of your own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -z "${TEST_POSTGRES_URL:-}" ]; then
+  # shellcheck source=scripts/postgres.sh
+  source scripts/postgres.sh
+  TEST_POSTGRES_URL=$(ensure_local_postgres)
+  export TEST_POSTGRES_URL
+fi
 
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"

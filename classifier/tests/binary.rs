@@ -36,6 +36,7 @@ fn start_classifier() -> (Child, String) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("the classifier did not log that it was serving within 30 s");
 }
 

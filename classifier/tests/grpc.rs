@@ -190,7 +190,8 @@ async fn validate_policy_lists_every_problem_without_failing_the_call() {
     assert!(answer.policy.is_none());
 
     let default = client.get_default_policy(pb::GetDefaultPolicyRequest {}).await.unwrap().into_inner();
-    let check = client.validate_policy(pb::ValidatePolicyRequest { policy: default.policy }).await.unwrap().into_inner();
+    let check =
+        client.validate_policy(pb::ValidatePolicyRequest { policy: default.policy }).await.unwrap().into_inner();
     assert!(check.valid, "{:?}", check.violations);
     assert_eq!(check.policy_fingerprint, default.policy_fingerprint);
     server.stop().await;
@@ -235,11 +236,9 @@ async fn reflection_lists_the_classifier_and_describes_its_file() {
     };
     let server = TestClassifier::spawn().await;
     let mut client = ServerReflectionClient::new(server.channel().await);
-    let requests = [
-        MessageRequest::ListServices(String::new()),
-        MessageRequest::FileContainingSymbol(SERVICE_NAME.to_owned()),
-    ]
-    .map(|message| ServerReflectionRequest { host: String::new(), message_request: Some(message) });
+    let requests =
+        [MessageRequest::ListServices(String::new()), MessageRequest::FileContainingSymbol(SERVICE_NAME.to_owned())]
+            .map(|message| ServerReflectionRequest { host: String::new(), message_request: Some(message) });
 
     let mut answers = client.server_reflection_info(tokio_stream::iter(requests)).await.unwrap().into_inner();
 

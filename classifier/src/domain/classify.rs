@@ -188,6 +188,10 @@ fn rank_order(a: &Scored<'_>, b: &Scored<'_>) -> Ordering {
         .then_with(|| a.township.id.cmp(&b.township.id))
 }
 
+/// Largest raw indicator accepted: far above any real township (10¹² 万元 is a hundred times China's GDP), and low
+/// enough that sums over the largest cohort stay finite.
+pub const MAX_INDICATOR_VALUE: f64 = 1e12;
+
 fn input_violations(townships: &[TownshipInput], id_order: &[usize]) -> Vec<FieldViolation> {
     let mut violations = Vec::new();
     for (position, township) in townships.iter().enumerate() {
@@ -199,11 +203,11 @@ fn input_violations(townships: &[TownshipInput], id_order: &[usize]) -> Vec<Fiel
         }
         for indicator in Indicator::ALL {
             let value = township.indicators.get(indicator);
-            if !(value.is_finite() && value >= 0.0) {
+            if !(value.is_finite() && (0.0..=MAX_INDICATOR_VALUE).contains(&value)) {
                 violations.push(FieldViolation::new(
                     format!("townships[{position}].indicators.{}", indicator.field_name()),
                     format!(
-                        "township {} ({}): {} is {value}; it must be a finite number ≥ 0 ({})",
+                        "township {} ({}): {} is {value}; it must be a number from 0 to {MAX_INDICATOR_VALUE:e} ({})",
                         township.id,
                         display_name(township),
                         indicator.field_name(),
@@ -235,7 +239,6 @@ fn display_name(township: &TownshipInput) -> &str {
 
 struct Stats {
     distribution: Distribution,
-    sum: f64,
     /// The values in ascending order, for percentile ranks.
     sorted: Vec<f64>,
 }
@@ -255,18 +258,21 @@ fn distribution(mut values: Vec<f64>) -> Stats {
         mean: if n == 0 { 0.0 } else { sum / n as f64 },
         median,
     };
-    Stats { distribution, sum, sorted: values }
+    Stats { distribution, sorted: values }
 }
 
 /// Why `normalization` cannot be applied to an indicator with these statistics, if it cannot.
 fn degenerate(normalization: Normalization, stats: &Stats, cohort_size: usize) -> Option<String> {
-    let Distribution { min, max, .. } = stats.distribution;
+    let Distribution { min, max, mean, .. } = stats.distribution;
+    // The divisor itself is checked, so a mean that underflows to 0 is caught as well as an all-zero column.
     match normalization {
-        Normalization::MeanIndex | Normalization::MaxIndex if max == 0.0 => Some(format!(
-            "is 0 for every township of the cohort; {} divides by its {}",
-            if normalization == Normalization::MeanIndex { "MEAN_INDEX" } else { "MAX_INDEX" },
-            if normalization == Normalization::MeanIndex { "mean" } else { "maximum" },
-        )),
+        Normalization::MeanIndex if mean <= 0.0 => Some(
+            "is 0 (or too small to divide by) for every township of the cohort; MEAN_INDEX divides by its mean"
+                .to_owned(),
+        ),
+        Normalization::MaxIndex if max <= 0.0 => {
+            Some("is 0 for every township of the cohort; MAX_INDEX divides by its maximum".to_owned())
+        }
         Normalization::MinMax if max == min => Some(format!(
             "is {min} for every township of the cohort ({cohort_size} township(s)); MIN_MAX divides by max − min"
         )),
@@ -275,7 +281,6 @@ fn degenerate(normalization: Normalization, stats: &Stats, cohort_size: usize) -
 }
 
 fn normalise(policy: &Policy, cohort: &[&TownshipInput], stats: &PerIndicator<Stats>) -> Vec<PerIndicator<f64>> {
-    let n = cohort.len();
     cohort
         .iter()
         .map(|township| {
@@ -287,7 +292,7 @@ fn normalise(policy: &Policy, cohort: &[&TownshipInput], stats: &PerIndicator<St
                 let stats = stats.get_ref(indicator);
                 let Distribution { min, max, .. } = stats.distribution;
                 let index = match policy.normalization {
-                    Normalization::MeanIndex => x / (stats.sum / n as f64) * 100.0,
+                    Normalization::MeanIndex => x / stats.distribution.mean * 100.0,
                     Normalization::MaxIndex => x / max * 100.0,
                     Normalization::MinMax => (x - min) / (max - min) * 100.0,
                     Normalization::PercentileRank => percentile_rank(&stats.sorted, x),
@@ -432,7 +437,10 @@ fn explanation_zh(
     let class_zh = CLASS_ZH[usize::from(class - 1)];
     let head = format!(
         "综合得分 {:.2}（人口 {:.2} + 财政收入 {:.2} + 土地面积 {:.2}），排名第 {rank}/{n}",
-        s.score, c.population, c.fiscal_revenue, c.land_area
+        round2(s.score),
+        c.population,
+        c.fiscal_revenue,
+        c.land_area
     );
     let reason = match policy.banding {
         BandingMethod::ScoreThresholds => {
@@ -472,7 +480,7 @@ fn explanation_zh(
         text.push_str(&format!("；距{}还差 {up:.2} 分", CLASS_ZH[usize::from(class - 2)]));
     }
     if let Some(down) = down {
-        text.push_str(&format!("；得分再低 {down:.2} 分将降为{}", CLASS_ZH[usize::from(class)]));
+        text.push_str(&format!("；距降为{}的界线还有 {down:.2} 分", CLASS_ZH[usize::from(class)]));
     }
     text.push('。');
     text

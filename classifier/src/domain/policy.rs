@@ -6,6 +6,9 @@ use super::{FieldViolation, Indicator, PerIndicator};
 /// The default policy shipped with the service (DESIGN.md §3), embedded so the binary runs anywhere.
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../policies/default.toml");
 
+/// Largest weight accepted: weights are relative, so any ratio fits, and the score stays finite.
+pub const MAX_WEIGHT: f64 = 1e6;
+
 /// A township class: 1 (largest), 2 or 3.
 pub type TownshipClass = u8;
 
@@ -161,9 +164,9 @@ impl Policy {
         for indicator in Indicator::ALL {
             let weight = self.weights.get(indicator);
             check(
-                weight.is_finite() && weight >= 0.0,
+                (0.0..=MAX_WEIGHT).contains(&weight),
                 &format!("weights.{}", indicator.field_name()),
-                format!("weight must be a finite number ≥ 0, got {weight}"),
+                format!("weight must be a number from 0 to {MAX_WEIGHT}, got {weight}"),
             );
             if let Some(cap) = self.index_caps.get(indicator) {
                 check(
