@@ -2,7 +2,7 @@
 
 use std::{env, path::PathBuf};
 
-const PROTOS: &[&str] = &["township/classifier/v1/classifier.proto"];
+const PROTOS: &[&str] = &["township/classifier/v1/classifier.proto", "township/registry/v1/registry.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);

@@ -9,3 +9,9 @@ pub mod classifier {
         tonic::include_proto!("township.classifier.v1");
     }
 }
+
+pub mod registry {
+    pub mod v1 {
+        tonic::include_proto!("township.registry.v1");
+    }
+}

@@ -1,0 +1,86 @@
+//! Assembling the registry: database, classifier client, worker and gRPC server. Used by `main.rs` and by
+//! tests that run the registry in-process on a loopback port.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
+use township_classifier::domain::Policy;
+use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
+use township_runtime::GrpcServer;
+
+use crate::service::RegistryApi;
+use crate::worker::{self, Reclassifier, WorkerConfig};
+
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    pub database_url: String,
+    pub classifier_url: String,
+    pub worker: WorkerConfig,
+    pub max_message_bytes: usize,
+    pub shutdown_grace: Duration,
+    /// Names this replica's leases in the outbox.
+    pub worker_id: String,
+}
+
+/// Opens (and migrates) the database, then serves on `server` until `shutdown` is cancelled. Health stays
+/// NOT_SERVING until the database is ready.
+pub async fn run(config: RegistryConfig, server: GrpcServer, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if let Some(path) = config.database_url.strip_prefix("sqlite://") {
+        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+    }
+    let store = crate::store::open(&config.database_url).await?;
+    tracing::info!(database = %redact(&config.database_url), "database open and migrated");
+
+    let channel = tonic::transport::Endpoint::from_shared(config.classifier_url.clone())
+        .with_context(|| format!("invalid classifier URL {}", config.classifier_url))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_keepalive(Some(Duration::from_secs(30)))
+        .connect_lazy();
+    let classifier = ClassifierServiceClient::new(channel)
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+    let reclassifier = Reclassifier::new(store, Policy::builtin_default());
+
+    let stop_worker = CancellationToken::new();
+    // Aborted if this future is dropped (a test's simulated crash), so no worker outlives its registry.
+    let worker = AbortOnDropHandle::new(tokio::spawn(worker::run(
+        reclassifier.clone(),
+        classifier.clone(),
+        config.worker.clone(),
+        config.worker_id.clone(),
+        stop_worker.clone(),
+    )));
+    let routes =
+        tonic::service::Routes::new(RegistryApi::new(reclassifier, classifier).into_server(config.max_message_bytes));
+    let served = server.serve(routes, async move { shutdown.cancelled().await }, config.shutdown_grace).await;
+    stop_worker.cancel();
+    if let Err(error) = worker.await {
+        tracing::error!(%error, "the reclassification worker panicked");
+    }
+    served
+}
+
+/// The URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(super::redact("postgres://u:secret@db:5432/x"), "postgres://u:***@db:5432/x");
+        assert_eq!(super::redact("sqlite://data/registry.db"), "sqlite://data/registry.db");
+    }
+}

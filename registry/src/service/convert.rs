@@ -1,0 +1,263 @@
+//! proto ⇄ domain conversions of the registry's messages.
+
+use township_classifier::domain::PerIndicator;
+use township_proto::classifier::v1 as cpb;
+use township_proto::registry::v1 as pb;
+
+use crate::domain::model::*;
+use crate::domain::names::{city_name, county_name, township_name};
+use crate::domain::rules::{Finding, Severity};
+
+pub fn timestamp(ms: TimestampMs) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 })
+}
+
+pub fn values_to_proto(values: PerIndicator<f64>) -> cpb::IndicatorValues {
+    cpb::IndicatorValues {
+        population: values.population,
+        fiscal_revenue: values.fiscal_revenue,
+        land_area: values.land_area,
+    }
+}
+
+pub fn values_from_proto(values: &cpb::IndicatorValues) -> PerIndicator<f64> {
+    PerIndicator { population: values.population, fiscal_revenue: values.fiscal_revenue, land_area: values.land_area }
+}
+
+pub fn etag(revision: i64) -> String {
+    format!("\"{revision}\"")
+}
+
+/// The revision an etag names, if it is one of ours.
+pub fn revision_of(etag: &str) -> Option<i64> {
+    etag.trim_matches('"').parse().ok()
+}
+
+pub fn kind_to_proto(kind: TownshipKind) -> cpb::TownshipKind {
+    match kind {
+        TownshipKind::Town => cpb::TownshipKind::Town,
+        TownshipKind::Township => cpb::TownshipKind::Township,
+        TownshipKind::EthnicTownship => cpb::TownshipKind::EthnicTownship,
+        TownshipKind::Subdistrict => cpb::TownshipKind::Subdistrict,
+        TownshipKind::Other => cpb::TownshipKind::Other,
+    }
+}
+
+pub fn kind_from_proto(kind: i32) -> Option<TownshipKind> {
+    match cpb::TownshipKind::try_from(kind).ok()? {
+        cpb::TownshipKind::Unspecified => None,
+        cpb::TownshipKind::Town => Some(TownshipKind::Town),
+        cpb::TownshipKind::Township => Some(TownshipKind::Township),
+        cpb::TownshipKind::EthnicTownship => Some(TownshipKind::EthnicTownship),
+        cpb::TownshipKind::Subdistrict => Some(TownshipKind::Subdistrict),
+        cpb::TownshipKind::Other => Some(TownshipKind::Other),
+    }
+}
+
+pub fn city_to_proto(city: City) -> pb::City {
+    pb::City {
+        name: city_name(&city.code),
+        code: city.code.to_string(),
+        display_name: city.name,
+        province_code: city.province_code,
+    }
+}
+
+pub fn county_to_proto(county: County) -> pb::County {
+    pb::County { name: county_name(&county.code), code: county.code.to_string(), display_name: county.name }
+}
+
+pub fn township_to_proto(township: Township) -> pb::Township {
+    pb::Township {
+        name: township_name(&township.code),
+        code: township.code.to_string(),
+        display_name: township.name,
+        kind: kind_to_proto(township.kind).into(),
+        flags: township.flags,
+        valid_from: township.valid_from.unwrap_or_default(),
+        valid_to: township.valid_to.unwrap_or_default(),
+        etag: etag(township.revision),
+        update_time: timestamp(township.updated_at),
+    }
+}
+
+pub fn observation_to_proto(observation: IndicatorObservation) -> pb::IndicatorObservation {
+    let township = township_name(&observation.township);
+    pb::IndicatorObservation {
+        name: format!("{township}/indicators/{}/observations/{}", observation.data_year, observation.id),
+        township,
+        data_year: observation.data_year,
+        values: Some(values_to_proto(observation.values)),
+        source: observation.source,
+        record_time: timestamp(observation.recorded_at),
+        recorded_by: observation.recorded_by,
+    }
+}
+
+pub fn city_policy_to_proto(policy: CityPolicy) -> pb::CityPolicy {
+    let version = if policy.version == 0 { "default".to_owned() } else { policy.version.to_string() };
+    pb::CityPolicy {
+        name: format!("{}/policies/{version}", city_name(&policy.city)),
+        version: policy.version,
+        policy: Some(township_classifier::service::policy_to_proto(&policy.policy)),
+        policy_fingerprint: policy.fingerprint,
+        create_time: timestamp(policy.created_at),
+    }
+}
+
+pub fn cohort_state_to_proto(state: Option<CohortState>) -> pb::CohortState {
+    match state {
+        None => pb::CohortState::Empty,
+        Some(CohortState::Current) => pb::CohortState::Current,
+        Some(CohortState::Pending) => pb::CohortState::Pending,
+        Some(CohortState::DeadLetter) => pb::CohortState::DeadLetter,
+    }
+}
+
+pub fn run_name(city: &crate::domain::names::CityCode, run_id: i64) -> String {
+    format!("{}/classificationRuns/{run_id}", city_name(city))
+}
+
+pub fn class_to_proto(record: ClassRecord, display_name: String, state: Option<CohortState>) -> pb::TownshipClass {
+    let city = record.township.city();
+    pb::TownshipClass {
+        township: township_name(&record.township),
+        display_name,
+        data_year: record.data_year,
+        effective_class: record.effective_class().map_or(0, u32::from),
+        computed_class: record.computed_class.map_or(0, u32::from),
+        r#override: record.class_override.map(|o| pb::ClassOverride {
+            township_class: u32::from(o.class),
+            reason: o.reason,
+            document_number: o.document_number,
+            set_by: o.set_by,
+            set_time: timestamp(o.set_at),
+        }),
+        score: record.score,
+        rank: record.rank,
+        indices: Some(values_to_proto(record.indices)),
+        run: record.run_id.map(|id| run_name(&city, id)).unwrap_or_default(),
+        cohort_state: cohort_state_to_proto(state).into(),
+        explanation: record.explanation,
+        previous_class: record.previous_class.map_or(0, u32::from),
+    }
+}
+
+pub fn change_to_proto(change: ClassChange) -> pb::ClassChange {
+    let city = change.township.city();
+    pb::ClassChange {
+        township: township_name(&change.township),
+        display_name: change.township_name,
+        data_year: change.data_year,
+        previous_class: change.previous_class.map_or(0, u32::from),
+        new_class: u32::from(change.new_class),
+        score: change.score,
+        run: change.run_id.map(|id| run_name(&city, id)).unwrap_or_default(),
+        change_time: timestamp(change.changed_at),
+    }
+}
+
+pub fn history_to_proto(change: ClassChange) -> pb::ClassHistoryEntry {
+    let city = change.township.city();
+    pb::ClassHistoryEntry {
+        data_year: change.data_year,
+        previous_class: change.previous_class.map_or(0, u32::from),
+        new_class: u32::from(change.new_class),
+        cause: change.cause.as_str().to_owned(),
+        run: change.run_id.map(|id| run_name(&city, id)).unwrap_or_default(),
+        change_time: timestamp(change.changed_at),
+    }
+}
+
+pub fn institution_kind_from_proto(kind: i32) -> Option<InstitutionKind> {
+    match pb::InstitutionKind::try_from(kind).ok()? {
+        pb::InstitutionKind::Unspecified => None,
+        pb::InstitutionKind::PartyGovernmentOffice => Some(InstitutionKind::PartyGovernmentOffice),
+        pb::InstitutionKind::PublicInstitution => Some(InstitutionKind::PublicInstitution),
+        pb::InstitutionKind::LawEnforcementUnit => Some(InstitutionKind::LawEnforcementUnit),
+    }
+}
+
+pub fn institution_name(township: &crate::domain::names::TownshipCode, id: i64) -> String {
+    format!("{}/institutions/{id}", township_name(township))
+}
+
+pub fn institution_to_proto(institution: Institution) -> pb::Institution {
+    pb::Institution {
+        name: institution_name(&institution.township, institution.id),
+        kind: match institution.kind {
+            InstitutionKind::PartyGovernmentOffice => pb::InstitutionKind::PartyGovernmentOffice,
+            InstitutionKind::PublicInstitution => pb::InstitutionKind::PublicInstitution,
+            InstitutionKind::LawEnforcementUnit => pb::InstitutionKind::LawEnforcementUnit,
+        }
+        .into(),
+        display_name: institution.name,
+        staffing_quota: institution.staffing_quota,
+        approving_document: institution.approving_document,
+        valid_from: institution.valid_from.unwrap_or_default(),
+        valid_to: institution.valid_to.unwrap_or_default(),
+        create_time: timestamp(institution.created_at),
+    }
+}
+
+pub fn plaque_to_proto(plaque: Plaque) -> pb::Plaque {
+    pb::Plaque {
+        name: format!("{}/plaques/{}", institution_name(&plaque.township, plaque.institution_id), plaque.id),
+        display_name: plaque.name,
+        approving_document: plaque.approving_document,
+        create_time: timestamp(plaque.created_at),
+    }
+}
+
+/// `None` for a value this server does not know; `Some(None)` for UNSPECIFIED (no mandated role).
+pub fn mandated_role_from_proto(role: i32) -> Option<Option<MandatedRole>> {
+    Some(match pb::MandatedRole::try_from(role).ok()? {
+        pb::MandatedRole::Unspecified => None,
+        pb::MandatedRole::PartyBuildingDeputySecretary => Some(MandatedRole::PartyBuildingDeputySecretary),
+        pb::MandatedRole::DisciplineInspectionSecretary => Some(MandatedRole::DisciplineInspectionSecretary),
+        pb::MandatedRole::OrganisationCommitteeMember => Some(MandatedRole::OrganisationCommitteeMember),
+    })
+}
+
+pub fn post_to_proto(post: LeadershipPost) -> pb::LeadershipPost {
+    pb::LeadershipPost {
+        name: format!("{}/posts/{}", township_name(&post.township), post.id),
+        role: post.role,
+        holder: post.holder.unwrap_or_default(),
+        mandated_role: match post.mandated_role {
+            None => pb::MandatedRole::Unspecified,
+            Some(MandatedRole::PartyBuildingDeputySecretary) => pb::MandatedRole::PartyBuildingDeputySecretary,
+            Some(MandatedRole::DisciplineInspectionSecretary) => pb::MandatedRole::DisciplineInspectionSecretary,
+            Some(MandatedRole::OrganisationCommitteeMember) => pb::MandatedRole::OrganisationCommitteeMember,
+        }
+        .into(),
+        etag: etag(post.revision),
+        update_time: timestamp(post.updated_at),
+    }
+}
+
+pub fn finding_to_proto(finding: Finding) -> pb::Finding {
+    pb::Finding {
+        rule: finding.rule.to_owned(),
+        severity: match finding.severity {
+            Severity::Warning => pb::Severity::Warning,
+            Severity::Error => pb::Severity::Error,
+        }
+        .into(),
+        township: finding.township,
+        township_display_name: finding.township_display_name,
+        message: finding.message,
+    }
+}
+
+pub fn audit_to_proto(event: AuditEvent) -> pb::AuditEvent {
+    pb::AuditEvent {
+        id: event.id,
+        actor: event.actor,
+        event_time: timestamp(event.at),
+        action: event.action,
+        resource: event.resource,
+        before_json: event.before.unwrap_or_default(),
+        after_json: event.after.unwrap_or_default(),
+    }
+}

@@ -1,0 +1,1178 @@
+//! The gRPC adapter of `township.registry.v1`: validates requests, converts them, calls the store, and maps
+//! errors to statuses in one place ([`store_error`]).
+
+pub mod convert;
+
+use std::pin::Pin;
+
+use base64::Engine as _;
+use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
+use tonic::{Request, Response, Status};
+use township_classifier::domain::{FieldViolation, PerIndicator, TownshipClass};
+use township_proto::classifier::v1 as cpb;
+use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
+use township_proto::registry::v1 as pb;
+use township_runtime::{ErrorKind, ServiceError};
+
+use crate::classification::classify_request;
+use crate::domain::model::*;
+use crate::domain::names::{self, CityCode, NameError, Scope, TownshipCode};
+use crate::domain::rules;
+use crate::store::{Page, PageRequest, StoreError};
+use crate::worker::{Reclassifier, now_ms};
+use convert::*;
+
+/// Fully-qualified name of the service, as health checks name it.
+pub const SERVICE_NAME: &str = "township.registry.v1.RegistryService";
+
+/// Largest page a list returns.
+const MAX_PAGE_SIZE: i32 = 1000;
+/// Largest batch of observations one call may record.
+const MAX_BATCH: usize = 50_000;
+
+type ServiceResult<T> = Result<Response<T>, Status>;
+
+/// The registry's gRPC handlers.
+#[derive(Debug, Clone)]
+pub struct RegistryApi {
+    reclassifier: Reclassifier,
+    classifier: ClassifierServiceClient<tonic::transport::Channel>,
+}
+
+impl RegistryApi {
+    pub fn new(reclassifier: Reclassifier, classifier: ClassifierServiceClient<tonic::transport::Channel>) -> Self {
+        Self { reclassifier, classifier }
+    }
+
+    pub fn into_server(self, max_message_bytes: usize) -> pb::registry_service_server::RegistryServiceServer<Self> {
+        pb::registry_service_server::RegistryServiceServer::new(self)
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes)
+    }
+
+    fn store(&self) -> &dyn crate::store::Store {
+        self.reclassifier.store.as_ref()
+    }
+
+    /// The data year a request means: the given one, or the city's latest with observations.
+    async fn data_year(&self, city: &CityCode, requested: i32) -> Result<Option<i32>, Status> {
+        if requested < 0 {
+            return Err(invalid(
+                "data_year",
+                format!("must be a year such as 2023 or 0 for the latest, got {requested}"),
+            ));
+        }
+        if requested > 0 {
+            return Ok(Some(requested));
+        }
+        self.store().latest_data_year(city).await.map_err(store_error)
+    }
+
+    /// The class that governs a township's limits: its effective class in the latest data year.
+    async fn current_class(&self, township: &TownshipCode) -> Result<Option<TownshipClass>, Status> {
+        let Some(year) = self.data_year(&township.city(), 0).await? else { return Ok(None) };
+        let record = self.store().get_class(township, year).await.map_err(store_error)?;
+        Ok(record.and_then(|r| r.effective_class()))
+    }
+
+    async fn cohort_state(&self, city: &CityCode, data_year: i32) -> Result<Option<CohortState>, Status> {
+        let cohort = CohortKey { city: city.clone(), data_year };
+        Ok(self.store().cohort_job(&cohort).await.map_err(store_error)?.map(|job| job.state))
+    }
+
+    /// Wakes the worker after a write that queued work; the outbox row is already committed.
+    fn wake_worker(&self) {
+        self.reclassifier.wake.notify_one();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors, names, pages, actors
+
+/// The one place store errors become statuses.
+fn store_error(error: StoreError) -> Status {
+    let kind = match &error {
+        StoreError::NotFound(_) => ErrorKind::NotFound,
+        StoreError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+        StoreError::LimitExceeded(_) => ErrorKind::FailedPrecondition,
+        StoreError::Conflict(_) => ErrorKind::Aborted,
+        StoreError::Database(_) => ErrorKind::Unavailable,
+    };
+    ServiceError::new(kind, error.to_string()).into()
+}
+
+fn invalid(field: &str, description: impl Into<String>) -> Status {
+    ServiceError::invalid_arguments([(field.to_owned(), description.into())]).into()
+}
+
+fn invalid_all(violations: Vec<FieldViolation>) -> Status {
+    ServiceError::invalid_arguments(violations.into_iter().map(|v| (v.field, v.description))).into()
+}
+
+fn name_error(field: &str) -> impl Fn(NameError) -> Status + '_ {
+    move |error| invalid(field, error.0)
+}
+
+fn page_request(page_size: i32, page_token: &str) -> Result<PageRequest, Status> {
+    if page_size < 0 {
+        return Err(invalid("page_size", format!("must be ≥ 0, got {page_size}")));
+    }
+    let after = if page_token.is_empty() {
+        None
+    } else {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(page_token)
+            .map_err(|_| invalid("page_token", "not a token this service issued; pass next_page_token as given"))?;
+        Some(String::from_utf8(bytes).map_err(|_| invalid("page_token", "not a token this service issued"))?)
+    };
+    Ok(PageRequest { size: page_size.min(MAX_PAGE_SIZE) as u32, after })
+}
+
+fn next_token<T>(page: &Page<T>) -> String {
+    page.next.as_ref().map(|key| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)).unwrap_or_default()
+}
+
+/// The caller, from the `x-actor` header; "anonymous" when absent.
+fn actor<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get("x-actor")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|actor| !actor.is_empty())
+        .unwrap_or("anonymous")
+        .chars()
+        .take(200)
+        .collect()
+}
+
+fn optional(text: String) -> Option<String> {
+    if text.trim().is_empty() { None } else { Some(text) }
+}
+
+fn check_date(field: &str, date: &Option<String>, violations: &mut Vec<FieldViolation>) {
+    if let Some(date) = date {
+        let ok = date.len() == 10
+            && date.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        if !ok {
+            violations.push(FieldViolation::new(field, format!("{date:?} is not a date of the form YYYY-MM-DD")));
+        }
+    }
+}
+
+fn check_text(field: &str, text: &str, max_chars: usize, violations: &mut Vec<FieldViolation>) {
+    if text.trim().is_empty() {
+        violations.push(FieldViolation::new(field, "must not be empty"));
+    } else if text.chars().count() > max_chars {
+        violations.push(FieldViolation::new(field, format!("must be at most {max_chars} characters")));
+    }
+}
+
+fn observation_violations(
+    index: Option<usize>,
+    observation: &pb::IndicatorObservation,
+) -> (Option<NewObservation>, Vec<FieldViolation>) {
+    let prefix = index.map_or("observation".to_owned(), |i| format!("observations[{i}]"));
+    let mut violations = Vec::new();
+    let township = match names::parse_township(&observation.township) {
+        Ok(code) => Some(code),
+        Err(error) => {
+            violations.push(FieldViolation::new(format!("{prefix}.township"), error.0));
+            None
+        }
+    };
+    let who = township.as_ref().map_or_else(|| observation.township.clone(), |c| format!("township {c}"));
+    if !(1949..=2200).contains(&observation.data_year) {
+        violations.push(FieldViolation::new(
+            format!("{prefix}.data_year"),
+            format!("{who}: data_year must be a year between 1949 and 2200, got {}", observation.data_year),
+        ));
+    }
+    let values = match &observation.values {
+        None => {
+            violations.push(FieldViolation::new(
+                format!("{prefix}.values"),
+                format!("{who}: values are missing; give population, fiscal_revenue and land_area"),
+            ));
+            None
+        }
+        Some(values) => {
+            let values = values_from_proto(values);
+            for indicator in township_classifier::domain::Indicator::ALL {
+                let value = values.get(indicator);
+                if !(value.is_finite() && value >= 0.0) {
+                    violations.push(FieldViolation::new(
+                        format!("{prefix}.values.{}", indicator.field_name()),
+                        format!(
+                            "{who}: {} is {value}; it must be a finite number ≥ 0 ({})",
+                            indicator.field_name(),
+                            indicator.unit()
+                        ),
+                    ));
+                }
+            }
+            Some(values)
+        }
+    };
+    if observation.source.chars().count() > 500 {
+        violations.push(FieldViolation::new(
+            format!("{prefix}.source"),
+            format!("{who}: source must be at most 500 characters"),
+        ));
+    }
+    let parsed = match (township, values) {
+        (Some(township), Some(values)) if violations.is_empty() => Some(NewObservation {
+            township,
+            data_year: observation.data_year,
+            values,
+            source: observation.source.clone(),
+        }),
+        _ => None,
+    };
+    (parsed, violations)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Handlers
+
+type ChangeStream = Pin<Box<dyn Stream<Item = Result<pb::WatchClassChangesResponse, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl pb::registry_service_server::RegistryService for RegistryApi {
+    async fn get_city(&self, request: Request<pb::GetCityRequest>) -> ServiceResult<pb::City> {
+        let city = names::parse_city(&request.get_ref().name).map_err(name_error("name"))?;
+        let city = self.store().get_city(&city).await.map_err(store_error)?;
+        Ok(Response::new(city_to_proto(city)))
+    }
+
+    async fn list_cities(&self, request: Request<pb::ListCitiesRequest>) -> ServiceResult<pb::ListCitiesResponse> {
+        let request = request.into_inner();
+        let page = self
+            .store()
+            .list_cities(&page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListCitiesResponse {
+            next_page_token: next_token(&page),
+            cities: page.items.into_iter().map(city_to_proto).collect(),
+        }))
+    }
+
+    async fn get_county(&self, request: Request<pb::GetCountyRequest>) -> ServiceResult<pb::County> {
+        let Scope::County(county) = names::parse_scope(&request.get_ref().name).map_err(name_error("name"))? else {
+            return Err(invalid("name", "expected a county name (cities/{city}/counties/{county})"));
+        };
+        let county = self.store().get_county(&county).await.map_err(store_error)?;
+        Ok(Response::new(county_to_proto(county)))
+    }
+
+    async fn list_counties(
+        &self,
+        request: Request<pb::ListCountiesRequest>,
+    ) -> ServiceResult<pb::ListCountiesResponse> {
+        let request = request.into_inner();
+        let city = names::parse_city(&request.parent).map_err(name_error("parent"))?;
+        let page = self
+            .store()
+            .list_counties(&city, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListCountiesResponse {
+            next_page_token: next_token(&page),
+            counties: page.items.into_iter().map(county_to_proto).collect(),
+        }))
+    }
+
+    async fn get_township(&self, request: Request<pb::GetTownshipRequest>) -> ServiceResult<pb::Township> {
+        let code = names::parse_township(&request.get_ref().name).map_err(name_error("name"))?;
+        let township = self.store().get_township(&code).await.map_err(store_error)?;
+        Ok(Response::new(township_to_proto(township)))
+    }
+
+    async fn list_townships(
+        &self,
+        request: Request<pb::ListTownshipsRequest>,
+    ) -> ServiceResult<pb::ListTownshipsResponse> {
+        let request = request.into_inner();
+        let scope = names::parse_scope(&request.parent).map_err(name_error("parent"))?;
+        if matches!(scope, Scope::Township(_)) {
+            return Err(invalid("parent", "expected a city or county name"));
+        }
+        let page = self
+            .store()
+            .list_townships(&scope, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListTownshipsResponse {
+            next_page_token: next_token(&page),
+            townships: page.items.into_iter().map(township_to_proto).collect(),
+        }))
+    }
+
+    async fn create_township(&self, request: Request<pb::CreateTownshipRequest>) -> ServiceResult<pb::Township> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let Scope::County(county) = names::parse_scope(&request.parent).map_err(name_error("parent"))? else {
+            return Err(invalid("parent", "expected a county name (cities/{city}/counties/{county})"));
+        };
+        let township = request.township.ok_or_else(|| invalid("township", "the township is missing"))?;
+        let mut violations = Vec::new();
+        let code = match names::TownshipCode::parse(&township.code) {
+            Ok(code) if code.county() == county => Some(code),
+            Ok(code) => {
+                violations
+                    .push(FieldViolation::new("township.code", format!("township {code} is not in county {county}")));
+                None
+            }
+            Err(error) => {
+                violations.push(FieldViolation::new("township.code", error.0));
+                None
+            }
+        };
+        check_text("township.display_name", &township.display_name, 100, &mut violations);
+        let kind = kind_from_proto(township.kind);
+        if kind.is_none() {
+            violations.push(FieldViolation::new(
+                "township.kind",
+                "must be TOWN, TOWNSHIP, ETHNIC_TOWNSHIP, SUBDISTRICT or OTHER",
+            ));
+        }
+        let (valid_from, valid_to) = (optional(township.valid_from), optional(township.valid_to));
+        check_date("township.valid_from", &valid_from, &mut violations);
+        check_date("township.valid_to", &valid_to, &mut violations);
+        let (Some(code), Some(kind), true) = (code, kind, violations.is_empty()) else {
+            return Err(invalid_all(violations));
+        };
+        let township = Township {
+            code,
+            name: township.display_name,
+            kind,
+            flags: township.flags,
+            valid_from,
+            valid_to,
+            revision: 1,
+            updated_at: now_ms(),
+        };
+        let created = self.store().create_township(&township, &actor).await.map_err(store_error)?;
+        Ok(Response::new(township_to_proto(created)))
+    }
+
+    async fn update_township(&self, request: Request<pb::UpdateTownshipRequest>) -> ServiceResult<pb::Township> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let update = request.township.ok_or_else(|| invalid("township", "the township is missing"))?;
+        let code = names::parse_township(&update.name).map_err(name_error("township.name"))?;
+        let mask = request.update_mask.ok_or_else(|| invalid("update_mask", "name the fields to update"))?;
+        let mut township = self.store().get_township(&code).await.map_err(store_error)?;
+        let expected = if update.etag.is_empty() {
+            township.revision
+        } else {
+            revision_of(&update.etag).ok_or_else(|| invalid("township.etag", "not an etag this service issued"))?
+        };
+        let mut violations = Vec::new();
+        for path in &mask.paths {
+            match path.as_str() {
+                "display_name" => {
+                    check_text("township.display_name", &update.display_name, 100, &mut violations);
+                    township.name = update.display_name.clone();
+                }
+                "kind" => match kind_from_proto(update.kind) {
+                    Some(kind) => township.kind = kind,
+                    None => violations.push(FieldViolation::new("township.kind", "must be a known kind")),
+                },
+                "flags" => township.flags = update.flags.clone(),
+                "valid_from" => township.valid_from = optional(update.valid_from.clone()),
+                "valid_to" => township.valid_to = optional(update.valid_to.clone()),
+                other => violations.push(FieldViolation::new(
+                    "update_mask",
+                    format!("{other:?} cannot be updated; updatable: display_name, kind, flags, valid_from, valid_to"),
+                )),
+            }
+        }
+        check_date("township.valid_from", &township.valid_from, &mut violations);
+        check_date("township.valid_to", &township.valid_to, &mut violations);
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        let updated = self.store().update_township(&township, expected, &actor).await.map_err(store_error)?;
+        Ok(Response::new(township_to_proto(updated)))
+    }
+
+    async fn import_divisions(
+        &self,
+        request: Request<pb::ImportDivisionsRequest>,
+    ) -> ServiceResult<pb::ImportDivisionsResponse> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let parsed = crate::divisions::parse(
+            &request.cities_csv,
+            &request.counties_csv,
+            &request.townships_csv,
+            &request.code_prefix,
+        )
+        .map_err(invalid_all)?;
+        let counts = if request.validate_only {
+            crate::store::ImportCounts {
+                cities: parsed.cities.len() as u32,
+                counties: parsed.counties.len() as u32,
+                townships: parsed.townships.len() as u32,
+            }
+        } else {
+            self.store()
+                .import_divisions(&parsed.cities, &parsed.counties, &parsed.townships, &actor)
+                .await
+                .map_err(store_error)?
+        };
+        Ok(Response::new(pb::ImportDivisionsResponse {
+            cities: counts.cities,
+            counties: counts.counties,
+            townships: counts.townships,
+        }))
+    }
+
+    async fn record_indicators(
+        &self,
+        request: Request<pb::RecordIndicatorsRequest>,
+    ) -> ServiceResult<pb::IndicatorObservation> {
+        let actor = actor(&request);
+        let observation =
+            request.into_inner().observation.ok_or_else(|| invalid("observation", "the observation is missing"))?;
+        let (parsed, violations) = observation_violations(None, &observation);
+        let Some(parsed) = parsed else { return Err(invalid_all(violations)) };
+        let mut recorded = self.store().record_observations(&[parsed], &actor).await.map_err(store_error)?;
+        self.wake_worker();
+        Ok(Response::new(observation_to_proto(recorded.remove(0))))
+    }
+
+    async fn batch_record_indicators(
+        &self,
+        request: Request<pb::BatchRecordIndicatorsRequest>,
+    ) -> ServiceResult<pb::BatchRecordIndicatorsResponse> {
+        let actor = actor(&request);
+        let observations = request.into_inner().observations;
+        if observations.is_empty() {
+            return Err(invalid("observations", "the batch is empty"));
+        }
+        if observations.len() > MAX_BATCH {
+            return Err(invalid(
+                "observations",
+                format!("{} observations; at most {MAX_BATCH} per batch", observations.len()),
+            ));
+        }
+        let mut parsed = Vec::with_capacity(observations.len());
+        let mut violations = Vec::new();
+        for (index, observation) in observations.iter().enumerate() {
+            let (one, problems) = observation_violations(Some(index), observation);
+            parsed.extend(one);
+            violations.extend(problems);
+        }
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        let recorded = self.store().record_observations(&parsed, &actor).await.map_err(store_error)?;
+        self.wake_worker();
+        Ok(Response::new(pb::BatchRecordIndicatorsResponse {
+            observations: recorded.into_iter().map(observation_to_proto).collect(),
+        }))
+    }
+
+    async fn list_indicator_observations(
+        &self,
+        request: Request<pb::ListIndicatorObservationsRequest>,
+    ) -> ServiceResult<pb::ListIndicatorObservationsResponse> {
+        let request = request.into_inner();
+        let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
+        let year = (request.data_year != 0).then_some(request.data_year);
+        let page = self
+            .store()
+            .list_observations(&code, year, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListIndicatorObservationsResponse {
+            next_page_token: next_token(&page),
+            observations: page.items.into_iter().map(observation_to_proto).collect(),
+        }))
+    }
+
+    async fn set_city_policy(&self, request: Request<pb::SetCityPolicyRequest>) -> ServiceResult<pb::CityPolicy> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let city = names::parse_city(&request.parent).map_err(name_error("parent"))?;
+        let proto = request.policy.ok_or_else(|| invalid("policy", "the policy is missing"))?;
+        let mut violations = Vec::new();
+        let policy = township_classifier::service::policy_from_proto(
+            Some(proto),
+            &self.reclassifier.default_policy,
+            "policy",
+            &mut violations,
+        );
+        violations.extend(
+            policy.violations().into_iter().map(|v| FieldViolation::new(format!("policy.{}", v.field), v.description)),
+        );
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        self.store().get_city(&city).await.map_err(store_error)?;
+        let stored = self.store().insert_city_policy(&city, &policy, &actor).await.map_err(store_error)?;
+        self.wake_worker();
+        Ok(Response::new(city_policy_to_proto(stored)))
+    }
+
+    async fn get_effective_policy(
+        &self,
+        request: Request<pb::GetEffectivePolicyRequest>,
+    ) -> ServiceResult<pb::CityPolicy> {
+        let city = names::parse_city(&request.get_ref().parent).map_err(name_error("parent"))?;
+        self.store().get_city(&city).await.map_err(store_error)?;
+        let stored = match self.store().latest_city_policy(&city).await.map_err(store_error)? {
+            Some(stored) => stored,
+            None => CityPolicy {
+                city,
+                version: 0,
+                fingerprint: self.reclassifier.default_policy.fingerprint(),
+                policy: (*self.reclassifier.default_policy).clone(),
+                created_at: 0,
+            },
+        };
+        Ok(Response::new(city_policy_to_proto(stored)))
+    }
+
+    async fn list_city_policies(
+        &self,
+        request: Request<pb::ListCityPoliciesRequest>,
+    ) -> ServiceResult<pb::ListCityPoliciesResponse> {
+        let request = request.into_inner();
+        let city = names::parse_city(&request.parent).map_err(name_error("parent"))?;
+        let page = self
+            .store()
+            .list_city_policies(&city, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListCityPoliciesResponse {
+            next_page_token: next_token(&page),
+            policies: page.items.into_iter().map(city_policy_to_proto).collect(),
+        }))
+    }
+
+    async fn get_township_class(
+        &self,
+        request: Request<pb::GetTownshipClassRequest>,
+    ) -> ServiceResult<pb::TownshipClass> {
+        let request = request.into_inner();
+        let code = names::parse_township(&request.township).map_err(name_error("township"))?;
+        let township = self.store().get_township(&code).await.map_err(store_error)?;
+        let Some(year) = self.data_year(&code.city(), request.data_year).await? else {
+            return Err(Status::not_found(format!("township {code} has no indicators yet, so no class")));
+        };
+        let state = self.cohort_state(&code.city(), year).await?;
+        let record = self.store().get_class(&code, year).await.map_err(store_error)?;
+        let record = record.unwrap_or_else(|| ClassRecord {
+            township: code.clone(),
+            data_year: year,
+            computed_class: None,
+            previous_class: None,
+            class_override: None,
+            score: 0.0,
+            rank: 0,
+            indices: PerIndicator::default(),
+            run_id: None,
+            explanation: String::new(),
+        });
+        Ok(Response::new(class_to_proto(record, township.name, state)))
+    }
+
+    async fn list_township_classes(
+        &self,
+        request: Request<pb::ListTownshipClassesRequest>,
+    ) -> ServiceResult<pb::ListTownshipClassesResponse> {
+        let request = request.into_inner();
+        let scope = names::parse_scope(&request.parent).map_err(name_error("parent"))?;
+        let city = scope.city();
+        let Some(year) = self.data_year(&city, request.data_year).await? else {
+            return Ok(Response::new(pb::ListTownshipClassesResponse::default()));
+        };
+        let state = self.cohort_state(&city, year).await?;
+        let page = self
+            .store()
+            .list_classes(&scope, year, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        let next_page_token = next_token(&page);
+        let mut classes = Vec::with_capacity(page.items.len());
+        for record in page.items {
+            // Names come from the hierarchy; a page is at most 1000 townships.
+            let name = self.store().get_township(&record.township).await.map(|t| t.name).unwrap_or_default();
+            classes.push(class_to_proto(record, name, state));
+        }
+        Ok(Response::new(pb::ListTownshipClassesResponse { classes, next_page_token, data_year: year }))
+    }
+
+    async fn list_class_history(
+        &self,
+        request: Request<pb::ListClassHistoryRequest>,
+    ) -> ServiceResult<pb::ListClassHistoryResponse> {
+        let request = request.into_inner();
+        let code = names::parse_township(&request.township).map_err(name_error("township"))?;
+        let page = self
+            .store()
+            .class_history(&code, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListClassHistoryResponse {
+            next_page_token: next_token(&page),
+            entries: page.items.into_iter().map(history_to_proto).collect(),
+        }))
+    }
+
+    async fn get_cohort_status(&self, request: Request<pb::GetCohortStatusRequest>) -> ServiceResult<pb::CohortStatus> {
+        let request = request.into_inner();
+        let city = names::parse_city(&request.city).map_err(name_error("city"))?;
+        self.store().get_city(&city).await.map_err(store_error)?;
+        let Some(year) = self.data_year(&city, request.data_year).await? else {
+            return Ok(Response::new(pb::CohortStatus {
+                city: request.city,
+                state: pb::CohortState::Empty.into(),
+                ..Default::default()
+            }));
+        };
+        let job =
+            self.store().cohort_job(&CohortKey { city: city.clone(), data_year: year }).await.map_err(store_error)?;
+        Ok(Response::new(match job {
+            None => pb::CohortStatus {
+                city: request.city,
+                data_year: year,
+                state: pb::CohortState::Empty.into(),
+                ..Default::default()
+            },
+            Some(job) => pb::CohortStatus {
+                city: request.city,
+                data_year: year,
+                state: cohort_state_to_proto(Some(job.state)).into(),
+                attempts: job.attempts,
+                last_error: job.last_error,
+                last_run: job.last_run.map(|id| run_name(&city, id)).unwrap_or_default(),
+                next_attempt_time: (job.state == CohortState::Pending)
+                    .then(|| timestamp(job.next_attempt_at))
+                    .flatten(),
+            },
+        }))
+    }
+
+    async fn get_classification_run(
+        &self,
+        request: Request<pb::GetClassificationRunRequest>,
+    ) -> ServiceResult<pb::ClassificationRun> {
+        let (scope, id) =
+            names::parse_child(&request.get_ref().name, "classificationRuns").map_err(name_error("name"))?;
+        let Scope::City(city) = scope else {
+            return Err(invalid("name", "expected cities/{city}/classificationRuns/{id}"));
+        };
+        let run = self.store().get_run(&city, id).await.map_err(store_error)?;
+        Ok(Response::new(run_to_proto(run, true)))
+    }
+
+    async fn list_classification_runs(
+        &self,
+        request: Request<pb::ListClassificationRunsRequest>,
+    ) -> ServiceResult<pb::ListClassificationRunsResponse> {
+        let request = request.into_inner();
+        let city = names::parse_city(&request.parent).map_err(name_error("parent"))?;
+        let page = self
+            .store()
+            .list_runs(&city, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListClassificationRunsResponse {
+            next_page_token: next_token(&page),
+            runs: page.items.into_iter().map(|run| run_to_proto(run, false)).collect(),
+        }))
+    }
+
+    async fn set_class_override(
+        &self,
+        request: Request<pb::SetClassOverrideRequest>,
+    ) -> ServiceResult<pb::TownshipClass> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let code = names::parse_township(&request.township).map_err(name_error("township"))?;
+        let mut violations = Vec::new();
+        if !(1..=3).contains(&request.township_class) {
+            violations.push(FieldViolation::new(
+                "township_class",
+                format!("township {code}: class must be 1, 2 or 3, got {}", request.township_class),
+            ));
+        }
+        check_text("reason", &request.reason, 1000, &mut violations);
+        check_text("document_number", &request.document_number, 100, &mut violations);
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        let township = self.store().get_township(&code).await.map_err(store_error)?;
+        let Some(year) = self.data_year(&code.city(), request.data_year).await? else {
+            return Err(ServiceError::new(
+                ErrorKind::FailedPrecondition,
+                format!("township {code}: record indicators before overriding its class"),
+            )
+            .into());
+        };
+        let class_override = ClassOverride {
+            class: request.township_class as u8,
+            reason: request.reason,
+            document_number: request.document_number,
+            set_by: actor.clone(),
+            set_at: now_ms(),
+        };
+        let (record, change) =
+            self.store().set_override(&code, year, &class_override, &actor).await.map_err(store_error)?;
+        if let Some(change) = change {
+            let _ = self.reclassifier.changes.send(change);
+        }
+        let state = self.cohort_state(&code.city(), year).await?;
+        Ok(Response::new(class_to_proto(record, township.name, state)))
+    }
+
+    async fn clear_class_override(
+        &self,
+        request: Request<pb::ClearClassOverrideRequest>,
+    ) -> ServiceResult<pb::TownshipClass> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let code = names::parse_township(&request.township).map_err(name_error("township"))?;
+        let township = self.store().get_township(&code).await.map_err(store_error)?;
+        let Some(year) = self.data_year(&code.city(), request.data_year).await? else {
+            return Err(Status::not_found(format!("township {code} has no class to clear")));
+        };
+        let (record, change) = self.store().clear_override(&code, year, &actor).await.map_err(store_error)?;
+        if let Some(change) = change {
+            let _ = self.reclassifier.changes.send(change);
+        }
+        let state = self.cohort_state(&code.city(), year).await?;
+        Ok(Response::new(class_to_proto(record, township.name, state)))
+    }
+
+    async fn preview_classification(
+        &self,
+        request: Request<pb::PreviewClassificationRequest>,
+    ) -> ServiceResult<pb::PreviewClassificationResponse> {
+        let request = request.into_inner();
+        let city = names::parse_city(&request.city).map_err(name_error("city"))?;
+        self.store().get_city(&city).await.map_err(store_error)?;
+        let Some(year) = self.data_year(&city, request.data_year).await? else {
+            return Err(ServiceError::new(
+                ErrorKind::FailedPrecondition,
+                format!("city {city} has no indicators to preview"),
+            )
+            .into());
+        };
+        let cohort = CohortKey { city: city.clone(), data_year: year };
+        let mut inputs = self.store().cohort_inputs(&cohort).await.map_err(store_error)?;
+        let mut violations = Vec::new();
+        for (index, changed) in request.changed_indicators.iter().enumerate() {
+            let mut changed = changed.clone();
+            changed.data_year = year;
+            let (parsed, problems) = observation_violations(Some(index), &changed);
+            violations.extend(
+                problems
+                    .into_iter()
+                    .map(|v| FieldViolation::new(v.field.replace("observations", "changed_indicators"), v.description)),
+            );
+            let Some(parsed) = parsed else { continue };
+            if parsed.township.city() != city {
+                violations.push(FieldViolation::new(
+                    format!("changed_indicators[{index}].township"),
+                    format!("township {} is not in city {city}", parsed.township),
+                ));
+                continue;
+            }
+            let observation = IndicatorObservation {
+                id: 0,
+                township: parsed.township.clone(),
+                data_year: year,
+                values: parsed.values,
+                source: parsed.source,
+                recorded_at: now_ms(),
+                recorded_by: String::new(),
+            };
+            match inputs.iter_mut().find(|(township, _)| township.code == parsed.township) {
+                Some(entry) => entry.1 = observation,
+                None => {
+                    let township = self.store().get_township(&parsed.township).await.map_err(store_error)?;
+                    inputs.push((township, observation));
+                }
+            }
+        }
+        let (effective, _) = self.reclassifier.effective_policy(&city).await.map_err(store_error)?;
+        let policy = match request.policy {
+            None => effective,
+            Some(proto) => {
+                let policy =
+                    township_classifier::service::policy_from_proto(Some(proto), &effective, "policy", &mut violations);
+                violations.extend(
+                    policy
+                        .violations()
+                        .into_iter()
+                        .map(|v| FieldViolation::new(format!("policy.{}", v.field), v.description)),
+                );
+                policy
+            }
+        };
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        let answer = self
+            .classifier
+            .clone()
+            .classify(classify_request(&policy, &inputs))
+            .await
+            .map_err(|status| {
+                let kind = if status.code() == tonic::Code::InvalidArgument {
+                    ErrorKind::FailedPrecondition
+                } else {
+                    ErrorKind::Unavailable
+                };
+                Status::from(ServiceError::new(
+                    kind,
+                    format!("the classifier could not classify city {city}'s {year} cohort: {}", status.message()),
+                ))
+            })?
+            .into_inner();
+        let mut changes = Vec::new();
+        for result in &answer.results {
+            let Ok(code) = TownshipCode::parse(&result.id) else { continue };
+            let current =
+                self.store().get_class(&code, year).await.map_err(store_error)?.and_then(|r| r.computed_class);
+            if current != Some(result.township_class as u8) {
+                changes.push(pb::ClassChange {
+                    township: names::township_name(&code),
+                    display_name: result.name.clone(),
+                    data_year: year,
+                    previous_class: current.map_or(0, u32::from),
+                    new_class: result.township_class,
+                    score: result.score,
+                    run: String::new(),
+                    change_time: None,
+                });
+            }
+        }
+        Ok(Response::new(pb::PreviewClassificationResponse { result: Some(answer), changes }))
+    }
+
+    type WatchClassChangesStream = ChangeStream;
+
+    async fn watch_class_changes(
+        &self,
+        request: Request<pb::WatchClassChangesRequest>,
+    ) -> ServiceResult<Self::WatchClassChangesStream> {
+        let filter = request.into_inner().city;
+        let city = if filter.is_empty() { None } else { Some(names::parse_city(&filter).map_err(name_error("city"))?) };
+        let stream = BroadcastStream::new(self.reclassifier.changes.subscribe()).filter_map(move |item| match item {
+            Ok(change) if city.as_ref().is_none_or(|c| change.township.city() == *c) => {
+                Some(Ok(pb::WatchClassChangesResponse { change: Some(change_to_proto(change)) }))
+            }
+            Ok(_) => None,
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(missed)) => Some(Err(Status::data_loss(
+                format!("this subscriber fell behind and missed {missed} changes; re-read ListTownshipClasses and watch again"),
+            ))),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn create_institution(
+        &self,
+        request: Request<pb::CreateInstitutionRequest>,
+    ) -> ServiceResult<pb::Institution> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
+        let institution = request.institution.ok_or_else(|| invalid("institution", "the institution is missing"))?;
+        let mut violations = Vec::new();
+        let kind = institution_kind_from_proto(institution.kind);
+        if kind.is_none() {
+            violations.push(FieldViolation::new(
+                "institution.kind",
+                format!(
+                    "township {code}: kind must be PARTY_GOVERNMENT_OFFICE, PUBLIC_INSTITUTION or LAW_ENFORCEMENT_UNIT"
+                ),
+            ));
+        }
+        check_text("institution.display_name", &institution.display_name, 100, &mut violations);
+        let (valid_from, valid_to) = (optional(institution.valid_from), optional(institution.valid_to));
+        check_date("institution.valid_from", &valid_from, &mut violations);
+        check_date("institution.valid_to", &valid_to, &mut violations);
+        let (Some(kind), true) = (kind, violations.is_empty()) else { return Err(invalid_all(violations)) };
+        self.store().get_township(&code).await.map_err(store_error)?;
+        let class = self.current_class(&code).await?;
+        let (policy, _) = self.reclassifier.effective_policy(&code.city()).await.map_err(store_error)?;
+        let limit = rules::institution_limit(&policy, class, kind);
+        let new = NewInstitution {
+            township: code,
+            kind,
+            name: institution.display_name,
+            staffing_quota: institution.staffing_quota,
+            approving_document: institution.approving_document,
+            valid_from,
+            valid_to,
+        };
+        let created = self.store().create_institution(&new, limit, &actor).await.map_err(store_error)?;
+        Ok(Response::new(institution_to_proto(created)))
+    }
+
+    async fn get_institution(&self, request: Request<pb::GetInstitutionRequest>) -> ServiceResult<pb::Institution> {
+        let (code, id) = township_child(&request.get_ref().name, "institutions")?;
+        let institution = self.store().get_institution(&code, id).await.map_err(store_error)?;
+        Ok(Response::new(institution_to_proto(institution)))
+    }
+
+    async fn list_institutions(
+        &self,
+        request: Request<pb::ListInstitutionsRequest>,
+    ) -> ServiceResult<pb::ListInstitutionsResponse> {
+        let request = request.into_inner();
+        let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
+        let page = self
+            .store()
+            .list_institutions(&code, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListInstitutionsResponse {
+            next_page_token: next_token(&page),
+            institutions: page.items.into_iter().map(institution_to_proto).collect(),
+        }))
+    }
+
+    async fn delete_institution(
+        &self,
+        request: Request<pb::DeleteInstitutionRequest>,
+    ) -> ServiceResult<pb::DeleteInstitutionResponse> {
+        let actor = actor(&request);
+        let (code, id) = township_child(&request.get_ref().name, "institutions")?;
+        self.store().delete_institution(&code, id, &actor).await.map_err(store_error)?;
+        Ok(Response::new(pb::DeleteInstitutionResponse {}))
+    }
+
+    async fn create_plaque(&self, request: Request<pb::CreatePlaqueRequest>) -> ServiceResult<pb::Plaque> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let (code, institution_id) = township_child(&request.parent, "institutions")?;
+        let plaque = request.plaque.ok_or_else(|| invalid("plaque", "the plaque is missing"))?;
+        let mut violations = Vec::new();
+        check_text("plaque.display_name", &plaque.display_name, 100, &mut violations);
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        let (policy, _) = self.reclassifier.effective_policy(&code.city()).await.map_err(store_error)?;
+        let new =
+            NewPlaque { institution_id, name: plaque.display_name, approving_document: plaque.approving_document };
+        let created = self
+            .store()
+            .create_plaque(&code, &new, policy.max_plaques_per_township, &actor)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(plaque_to_proto(created)))
+    }
+
+    async fn list_plaques(&self, request: Request<pb::ListPlaquesRequest>) -> ServiceResult<pb::ListPlaquesResponse> {
+        let request = request.into_inner();
+        let (code, institution) = match names::parse_township(&request.parent) {
+            Ok(code) => (code, None),
+            Err(_) => {
+                let (code, id) = township_child(&request.parent, "institutions")?;
+                (code, Some(id))
+            }
+        };
+        let page = self
+            .store()
+            .list_plaques(&code, institution, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListPlaquesResponse {
+            next_page_token: next_token(&page),
+            plaques: page.items.into_iter().map(plaque_to_proto).collect(),
+        }))
+    }
+
+    async fn delete_plaque(
+        &self,
+        request: Request<pb::DeletePlaqueRequest>,
+    ) -> ServiceResult<pb::DeletePlaqueResponse> {
+        let actor = actor(&request);
+        let name = &request.get_ref().name;
+        let bad = || invalid("name", format!("{name:?} is not a plaque name ({{institution}}/plaques/{{id}})"));
+        let (institution, plaque) = name.rsplit_once("/plaques/").ok_or_else(bad)?;
+        let plaque: i64 = plaque.parse().map_err(|_| bad())?;
+        let (code, institution_id) = township_child(institution, "institutions")?;
+        self.store().delete_plaque(&code, institution_id, plaque, &actor).await.map_err(store_error)?;
+        Ok(Response::new(pb::DeletePlaqueResponse {}))
+    }
+
+    async fn create_leadership_post(
+        &self,
+        request: Request<pb::CreateLeadershipPostRequest>,
+    ) -> ServiceResult<pb::LeadershipPost> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
+        let post = request.post.ok_or_else(|| invalid("post", "the post is missing"))?;
+        let mut violations = Vec::new();
+        check_text("post.role", &post.role, 100, &mut violations);
+        let mandated_role = mandated_role_from_proto(post.mandated_role).unwrap_or_else(|| {
+            violations.push(FieldViolation::new(
+                "post.mandated_role",
+                format!("unknown mandated role {}", post.mandated_role),
+            ));
+            None
+        });
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        self.store().get_township(&code).await.map_err(store_error)?;
+        let class = self.current_class(&code).await?;
+        let (policy, _) = self.reclassifier.effective_policy(&code.city()).await.map_err(store_error)?;
+        let quota = rules::limits_for(&policy, class).leadership_posts;
+        let new = NewPost { township: code, role: post.role, holder: optional(post.holder), mandated_role };
+        let created = self.store().create_post(&new, quota, &actor).await.map_err(store_error)?;
+        Ok(Response::new(post_to_proto(created)))
+    }
+
+    async fn list_leadership_posts(
+        &self,
+        request: Request<pb::ListLeadershipPostsRequest>,
+    ) -> ServiceResult<pb::ListLeadershipPostsResponse> {
+        let request = request.into_inner();
+        let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
+        let page = self
+            .store()
+            .list_posts(&code, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListLeadershipPostsResponse {
+            next_page_token: next_token(&page),
+            posts: page.items.into_iter().map(post_to_proto).collect(),
+        }))
+    }
+
+    async fn update_leadership_post(
+        &self,
+        request: Request<pb::UpdateLeadershipPostRequest>,
+    ) -> ServiceResult<pb::LeadershipPost> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let update = request.post.ok_or_else(|| invalid("post", "the post is missing"))?;
+        let mask = request.update_mask.ok_or_else(|| invalid("update_mask", "name the fields to update"))?;
+        let (code, id) = township_child(&update.name, "posts")?;
+        let mut post = self.store().get_post(&code, id).await.map_err(store_error)?;
+        let expected = if update.etag.is_empty() {
+            post.revision
+        } else {
+            revision_of(&update.etag).ok_or_else(|| invalid("post.etag", "not an etag this service issued"))?
+        };
+        let mut violations = Vec::new();
+        for path in &mask.paths {
+            match path.as_str() {
+                "role" => {
+                    check_text("post.role", &update.role, 100, &mut violations);
+                    post.role = update.role.clone();
+                }
+                "holder" => post.holder = optional(update.holder.clone()),
+                "mandated_role" => match mandated_role_from_proto(update.mandated_role) {
+                    Some(role) => post.mandated_role = role,
+                    None => violations.push(FieldViolation::new("post.mandated_role", "unknown mandated role")),
+                },
+                other => violations.push(FieldViolation::new(
+                    "update_mask",
+                    format!("{other:?} cannot be updated; updatable: role, holder, mandated_role"),
+                )),
+            }
+        }
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        let updated = self.store().update_post(&post, expected, &actor).await.map_err(store_error)?;
+        Ok(Response::new(post_to_proto(updated)))
+    }
+
+    async fn delete_leadership_post(
+        &self,
+        request: Request<pb::DeleteLeadershipPostRequest>,
+    ) -> ServiceResult<pb::DeleteLeadershipPostResponse> {
+        let actor = actor(&request);
+        let (code, id) = township_child(&request.get_ref().name, "posts")?;
+        self.store().delete_post(&code, id, &actor).await.map_err(store_error)?;
+        Ok(Response::new(pb::DeleteLeadershipPostResponse {}))
+    }
+
+    async fn get_compliance_report(
+        &self,
+        request: Request<pb::GetComplianceReportRequest>,
+    ) -> ServiceResult<pb::ComplianceReport> {
+        let scope_name = request.into_inner().scope;
+        let scope = names::parse_scope(&scope_name).map_err(name_error("scope"))?;
+        let (policy, _) = self.reclassifier.effective_policy(&scope.city()).await.map_err(store_error)?;
+        let facts = self.store().township_facts(&scope).await.map_err(store_error)?;
+        if facts.is_empty() {
+            return Err(Status::not_found(format!("no townships in {scope_name}")));
+        }
+        let findings = facts.iter().flat_map(|facts| rules::findings(&policy, facts)).map(finding_to_proto).collect();
+        Ok(Response::new(pb::ComplianceReport { scope: scope.name(), townships: facts.len() as u32, findings }))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> ServiceResult<pb::ListAuditEventsResponse> {
+        let request = request.into_inner();
+        let page = self
+            .store()
+            .list_audit_events(&request.resource_prefix, &page_request(request.page_size, &request.page_token)?)
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            next_page_token: next_token(&page),
+            events: page.items.into_iter().map(audit_to_proto).collect(),
+        }))
+    }
+}
+
+/// Parses `{township}/{collection}/{id}`.
+fn township_child(name: &str, collection: &str) -> Result<(TownshipCode, i64), Status> {
+    match names::parse_child(name, collection).map_err(name_error("name"))? {
+        (Scope::Township(code), id) => Ok((code, id)),
+        _ => Err(invalid("name", format!("{name:?} is not of the form {{township}}/{collection}/{{id}}"))),
+    }
+}
+
+fn run_to_proto(run: ClassificationRun, full: bool) -> pb::ClassificationRun {
+    let (result, inputs) = if full {
+        let result: Option<cpb::ClassifyResponse> = prost::Message::decode(run.response.as_slice()).ok();
+        let inputs = run
+            .lines
+            .iter()
+            .map(|line| cpb::TownshipInput {
+                id: line.township.to_string(),
+                name: result
+                    .as_ref()
+                    .and_then(|r| r.results.iter().find(|t| t.id == line.township.as_str()))
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                kind: result
+                    .as_ref()
+                    .and_then(|r| r.results.iter().find(|t| t.id == line.township.as_str()))
+                    .map_or(0, |t| t.kind),
+                indicators: Some(values_to_proto(line.inputs)),
+            })
+            .collect();
+        (result, inputs)
+    } else {
+        (None, Vec::new())
+    };
+    pb::ClassificationRun {
+        name: run_name(&run.cohort.city, run.id),
+        data_year: run.cohort.data_year,
+        policy_version: run.policy_version,
+        policy_fingerprint: run.policy_fingerprint,
+        run_time: timestamp(run.run_at),
+        result,
+        inputs,
+        classes_changed: run.classes_changed,
+    }
+}
