@@ -1144,21 +1144,19 @@ fn township_child(name: &str, collection: &str) -> Result<(TownshipCode, i64), S
 fn run_to_proto(run: ClassificationRun, full: bool) -> pb::ClassificationRun {
     let (result, inputs) = if full {
         let result: Option<cpb::ClassifyResponse> = prost::Message::decode(run.response.as_slice()).ok();
+        let answered: std::collections::HashMap<&str, &cpb::TownshipResult> =
+            result.iter().flat_map(|r| &r.results).map(|t| (t.id.as_str(), t)).collect();
         let inputs = run
             .lines
             .iter()
-            .map(|line| cpb::TownshipInput {
-                id: line.township.to_string(),
-                name: result
-                    .as_ref()
-                    .and_then(|r| r.results.iter().find(|t| t.id == line.township.as_str()))
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default(),
-                kind: result
-                    .as_ref()
-                    .and_then(|r| r.results.iter().find(|t| t.id == line.township.as_str()))
-                    .map_or(0, |t| t.kind),
-                indicators: Some(values_to_proto(line.inputs)),
+            .map(|line| {
+                let answer = answered.get(line.township.as_str());
+                cpb::TownshipInput {
+                    id: line.township.to_string(),
+                    name: answer.map(|t| t.name.clone()).unwrap_or_default(),
+                    kind: answer.map_or(0, |t| t.kind),
+                    indicators: Some(values_to_proto(line.inputs)),
+                }
             })
             .collect();
         (result, inputs)

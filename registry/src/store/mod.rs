@@ -228,7 +228,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // --- compliance and audit ----------------------------------------------------------------------------
     /// Facts of every township in scope (city, county or one township), in code order, with the class of
-    /// each township's latest classified data year.
+    /// each township's latest classified data year and the institutions still in force (no `valid_to`, or
+    /// `valid_to` today or later).
     async fn township_facts(&self, scope: &Scope) -> StoreResult<Vec<TownshipFacts>>;
     /// Newest first; `resource_prefix` filters by resource name prefix.
     async fn list_audit_events(&self, resource_prefix: &str, page: &PageRequest) -> StoreResult<Page<AuditEvent>>;

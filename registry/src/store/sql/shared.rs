@@ -1769,11 +1769,13 @@ impl Store for ThisStore {
                 facts[i].class = Some(class);
             }
         }
+        // Only institutions still in force count, as they do for the write-time limits.
+        let today = iso_date(now_ms());
         let sql = format!(
             "SELECT {INSTITUTION_COLUMNS} FROM institutions i JOIN townships t ON t.code = i.township \
-             WHERE t.{column} = $1 ORDER BY i.township, i.id"
+             WHERE t.{column} = $1 AND (i.valid_to IS NULL OR i.valid_to >= $2) ORDER BY i.township, i.id"
         );
-        for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+        for row in sqlx::query(&sql).bind(value).bind(&today).fetch_all(&mut *tx).await? {
             let institution = institution_from_row(&row)?;
             if let Some(i) = slot(&institution.township) {
                 facts[i].institutions.push(institution);
