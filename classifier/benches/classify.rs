@@ -2,8 +2,14 @@
 //! side by side with an echo baseline that answers the same request without computing anything.
 //!
 //! Run with `cargo bench -p township-classifier --bench classify`; the tables are printed to stdout as
-//! markdown. Without `--bench` (as under `cargo test --benches`) it only checks that every path works once
-//! and measures nothing.
+//! markdown (BENCHMARKS.md at the workspace root holds a run and its reading). Without `--bench` (as under
+//! `cargo test --benches`) it only checks that every path works once and measures nothing.
+//!
+//! 1. `domain::classify` in-process for 300, 1,947 (Hunan) and 41,352 (China) townships.
+//! 2. `Classify` over TCP on 127.0.0.1 at 1, 16 and 64 requests in flight, the classifier against
+//!    [`EchoClassifier`], (a) through `township_runtime::GrpcServer` as deployed, and (b) through tonic's
+//!    `Server` with `TCP_NODELAY` on accepted sockets, which `GrpcServer` does not set.
+//! 3. The in-process pieces of one Hunan round trip: handlers, protobuf encode and decode.
 //!
 //! Knobs (environment): `BENCH_SCORING_SECONDS` (measuring time per cohort size, default 2.5),
 //! `BENCH_GRPC_SECONDS` (measuring window per service and concurrency, default 3), `BENCH_WARMUP_SECONDS`
@@ -22,7 +28,10 @@ use prost::Message;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::{runtime::Runtime, sync::oneshot, task::JoinSet};
-use tonic::{Request, Response, Status, transport::Channel};
+use tonic::{
+    Request, Response, Status,
+    transport::{Channel, Server, server::TcpIncoming},
+};
 use township_classifier::{
     ClassifierApi, SERVICE_NAME,
     domain::{self, PerIndicator, Policy, TownshipInput, TownshipKind},
@@ -43,6 +52,8 @@ const MAX_COHORT_SIZE: usize = 100_000;
 const SCORING_COHORTS: [(&str, usize); 3] = [("sample", 300), ("Hunan", 1_947), ("China", 41_352)];
 /// Cohort sizes sent over gRPC.
 const GRPC_COHORTS: [(&str, usize); 2] = [("sample", 300), ("Hunan", 1_947)];
+/// Which cohort sizes each way of serving is measured with.
+const GRPC_RUNS: [(Serving, &[usize]); 2] = [(Serving::Production, &[300, 1_947]), (Serving::NoDelay, &[1_947])];
 /// In-flight requests of the gRPC runs.
 const CONCURRENCY: [usize; 3] = [1, 16, 64];
 
@@ -197,8 +208,26 @@ impl ClassifierService for EchoClassifier {
 // ---------------------------------------------------------------------------------------------------------
 // Servers on 127.0.0.1:0
 
-/// The classifier and the echo baseline, each serving on its own loopback port through the production
-/// serving loop (`GrpcServer`: health, reflection, tracing span per request).
+/// How the servers accept connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serving {
+    /// `township_runtime::GrpcServer::bind` + `serve`, exactly as the binaries serve (health, reflection, a
+    /// tracing span per request). Its accepted sockets keep Nagle's algorithm on.
+    Production,
+    /// tonic's `Server` directly, with `TCP_NODELAY` on accepted sockets: the transport without Nagle stalls.
+    NoDelay,
+}
+
+impl Serving {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Production => "GrpcServer (production loop)",
+            Self::NoDelay => "tonic Server + TCP_NODELAY",
+        }
+    }
+}
+
+/// The classifier and the echo baseline, each serving on its own port of 127.0.0.1.
 struct Servers {
     classifier: SocketAddr,
     echo: SocketAddr,
@@ -207,27 +236,38 @@ struct Servers {
 }
 
 impl Servers {
-    fn start(runtime: &Runtime) -> Self {
+    fn start(runtime: &Runtime, serving: Serving) -> Self {
         let classifier = ClassifierApi::new(Policy::builtin_default(), MAX_COHORT_SIZE).into_server(MAX_MESSAGE_BYTES);
         let echo = pb::classifier_service_server::ClassifierServiceServer::new(EchoClassifier)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let mut servers = Self { classifier: unspecified(), echo: unspecified(), shutdown: vec![], tasks: vec![] };
-        servers.classifier = servers.spawn(runtime, tonic::service::Routes::new(classifier));
-        servers.echo = servers.spawn(runtime, tonic::service::Routes::new(echo));
+        servers.classifier = servers.spawn(runtime, serving, tonic::service::Routes::new(classifier));
+        servers.echo = servers.spawn(runtime, serving, tonic::service::Routes::new(echo));
         servers
     }
 
-    fn spawn(&mut self, runtime: &Runtime, routes: tonic::service::Routes) -> SocketAddr {
-        let server = runtime
-            .block_on(GrpcServer::bind("127.0.0.1:0".parse().expect("a socket address"), SERVICE_NAME))
-            .expect("bind 127.0.0.1:0");
-        let addr = server.local_addr();
+    fn spawn(&mut self, runtime: &Runtime, serving: Serving, routes: tonic::service::Routes) -> SocketAddr {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");
         let (shutdown, signal) = oneshot::channel::<()>();
         let signal = async {
             let _ = signal.await;
         };
-        self.tasks.push(runtime.spawn(server.serve(routes, signal, Duration::from_secs(5))));
+        let (addr, task) = match serving {
+            Serving::Production => {
+                let server = runtime.block_on(GrpcServer::bind(loopback, SERVICE_NAME)).expect("bind 127.0.0.1:0");
+                let addr = server.local_addr();
+                (addr, runtime.spawn(server.serve(routes, signal, Duration::from_secs(5))))
+            }
+            Serving::NoDelay => {
+                let listener = runtime.block_on(tokio::net::TcpListener::bind(loopback)).expect("bind 127.0.0.1:0");
+                let addr = listener.local_addr().expect("a bound listener has an address");
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                let server = Server::builder().add_routes(routes).serve_with_incoming_shutdown(incoming, signal);
+                (addr, runtime.spawn(async move { server.await.map_err(anyhow::Error::from) }))
+            }
+        };
+        self.tasks.push(task);
         self.shutdown.push(shutdown);
         addr
     }
@@ -285,16 +325,18 @@ fn smoke_check() {
 
     let server_runtime = runtime("bench-server");
     let client_runtime = runtime("bench-client");
-    let servers = Servers::start(&server_runtime);
     let request = request(300);
-    client_runtime.block_on(async {
-        for addr in [servers.classifier, servers.echo] {
-            let mut client = clients(addr, 1).await.remove(0);
-            let response = client.classify(request.clone()).await.expect("Classify").into_inner();
-            assert_eq!(response.results.len(), 300);
-        }
-    });
-    servers.stop(&server_runtime);
+    for serving in [Serving::Production, Serving::NoDelay] {
+        let servers = Servers::start(&server_runtime, serving);
+        client_runtime.block_on(async {
+            for addr in [servers.classifier, servers.echo] {
+                let mut client = clients(addr, 1).await.remove(0);
+                let response = client.classify(request.clone()).await.expect("Classify").into_inner();
+                assert_eq!(response.results.len(), 300);
+            }
+        });
+        servers.stop(&server_runtime);
+    }
     println!("classify bench: smoke check passed (run `cargo bench` to measure)");
 }
 
@@ -321,10 +363,22 @@ fn run_benchmark() {
         cpu_model().unwrap_or_else(|| "unknown CPU".to_owned()),
     );
 
+    println!("Load average at start: {}.\n", load_average());
+
     scoring_table(scoring_budget);
     grpc_tables(grpc_window, warm_up, connections);
+    breakdown_table(scoring_budget / 3);
 
-    println!("Whole run: {:.1} s.", started.elapsed().as_secs_f64());
+    println!("Load average at end: {}. Whole run: {:.1} s.", load_average(), started.elapsed().as_secs_f64());
+}
+
+/// `/proc/loadavg`'s 1, 5 and 15-minute figures: anything near or above the CPU count means other work
+/// shared the machine and the figures are pessimistic.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn cpu_model() -> Option<String> {
@@ -333,14 +387,9 @@ fn cpu_model() -> Option<String> {
     Some(line.split_once(':')?.1.trim().to_owned())
 }
 
-/// Per-call times of one cohort size: each sample runs enough calls to take ≥ 10 ms and gives their mean.
-fn measure_scoring(policy: &Policy, townships: &[TownshipInput], budget: Duration) -> Vec<Duration> {
-    let call = || {
-        let classification =
-            domain::classify(black_box(policy), black_box(townships), MAX_COHORT_SIZE).expect("the cohort classifies");
-        black_box(classification);
-    };
-    // Warm-up: a fifth of the budget, at least 3 calls.
+/// Sorted per-call times of `call`: after a warm-up of a fifth of `budget` (at least 3 calls), samples for
+/// `budget` (at least 10), each running enough calls to take ≥ 10 ms and giving their mean.
+fn measure_calls(budget: Duration, mut call: impl FnMut()) -> Vec<Duration> {
     let warm_start = Instant::now();
     let mut warm_calls = 0u32;
     while warm_calls < 3 || warm_start.elapsed() < budget / 5 {
@@ -377,7 +426,11 @@ fn scoring_table(budget: Duration) {
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (label, size) in SCORING_COHORTS {
         let townships = cohort(size);
-        let samples = measure_scoring(&policy, &townships, budget);
+        let samples = measure_calls(budget, || {
+            let classification = domain::classify(black_box(&policy), black_box(&townships), MAX_COHORT_SIZE)
+                .expect("the cohort classifies");
+            black_box(classification);
+        });
         let median = percentile(&samples, 0.5);
         println!(
             "| {label} | {size} | {} | {} – {} | {} | {:.1} | {} |",
@@ -389,6 +442,64 @@ fn scoring_table(budget: Duration) {
             samples.len(),
         );
     }
+    println!();
+}
+
+/// Where a Hunan-sized call's time goes besides scoring, one thread, no network: the handler and each
+/// protobuf encode and decode a round trip performs.
+fn breakdown_table(budget: Duration) {
+    let size = 1_947;
+    let request = request(size);
+    let server_runtime = runtime("bench-handler");
+    let api = ClassifierApi::new(Policy::builtin_default(), MAX_COHORT_SIZE);
+    let classifier_response =
+        server_runtime.block_on(api.classify(Request::new(request.clone()))).expect("Classify").into_inner();
+    let echo_response =
+        server_runtime.block_on(EchoClassifier.classify(Request::new(request.clone()))).expect("Classify").into_inner();
+    let request_bytes = request.encode_to_vec();
+    let classifier_bytes = classifier_response.encode_to_vec();
+    let echo_bytes = echo_response.encode_to_vec();
+
+    println!("## 3. Where a Hunan call's time goes (in-process, one call at a time, {size} townships)\n");
+    println!("| step | median | p10–p90 |\n|---|---:|---:|");
+    let row = |step: &str, call: &mut dyn FnMut()| {
+        let samples = measure_calls(budget, call);
+        println!(
+            "| {step} | {} | {} – {} |",
+            duration(percentile(&samples, 0.5)),
+            duration(percentile(&samples, 0.1)),
+            duration(percentile(&samples, 0.9))
+        );
+    };
+    row("clone the request message (load generator, per call)", &mut || {
+        black_box(black_box(&request).clone());
+    });
+    row("encode the request", &mut || {
+        black_box(black_box(&request).encode_to_vec());
+    });
+    row("decode the request", &mut || {
+        black_box(pb::ClassifyRequest::decode(black_box(request_bytes.as_slice())).expect("decodes"));
+    });
+    row("`ClassifierApi::classify` handler: request message → response message", &mut || {
+        let response = server_runtime.block_on(api.classify(Request::new(request.clone()))).expect("Classify");
+        black_box(response);
+    });
+    row("echo handler: request message → response message", &mut || {
+        let response = server_runtime.block_on(EchoClassifier.classify(Request::new(request.clone()))).expect("echo");
+        black_box(response);
+    });
+    row("encode the classifier response", &mut || {
+        black_box(black_box(&classifier_response).encode_to_vec());
+    });
+    row("decode the classifier response", &mut || {
+        black_box(pb::ClassifyResponse::decode(black_box(classifier_bytes.as_slice())).expect("decodes"));
+    });
+    row("encode the echo response", &mut || {
+        black_box(black_box(&echo_response).encode_to_vec());
+    });
+    row("decode the echo response", &mut || {
+        black_box(pb::ClassifyResponse::decode(black_box(echo_bytes.as_slice())).expect("decodes"));
+    });
     println!();
 }
 
@@ -451,57 +562,84 @@ async fn load(
     LoadResult { requests_per_second: latency_us.len() as f64 / window.as_secs_f64(), latency_us }
 }
 
+/// One service at one concurrency: the result of [`load`].
+struct Row {
+    cohort: &'static str,
+    size: usize,
+    concurrency: usize,
+    classifier: LoadResult,
+    echo: LoadResult,
+}
+
 fn grpc_tables(window: Duration, warm_up: Duration, connections: usize) {
     let server_runtime = runtime("bench-server");
     let client_runtime = runtime("bench-client");
-    let servers = Servers::start(&server_runtime);
-    let (classifier_clients, echo_clients) = client_runtime
-        .block_on(async { (clients(servers.classifier, connections).await, clients(servers.echo, connections).await) });
+    let requests: Vec<_> = GRPC_COHORTS.iter().map(|&(label, size)| (label, size, Arc::new(request(size)))).collect();
 
     println!("## 2. `Classify` over loopback gRPC: classifier vs echo baseline\n");
     println!(
-        "Real TCP on 127.0.0.1, server and client in one process on separate 2-worker tokio runtimes; \
-         {connections} shared HTTP/2 connection(s) per service; {:.1} s warm-up then a {:.1} s window per row; \
-         64 MiB message limits on both sides.\n",
+        "Real TCP on 127.0.0.1; server and client in one process on separate 2-worker tokio runtimes; \
+         {connections} shared HTTP/2 connection(s) per service; {:.1} s warm-up, then a {:.1} s window per row; \
+         64 MiB message limits on both sides. Echo and classifier alternate at each concurrency.\n",
         warm_up.as_secs_f64(),
         window.as_secs_f64()
     );
 
-    let mut sizes = Vec::new();
-    let mut rows = Vec::new();
-    for (label, size) in GRPC_COHORTS {
-        let request = Arc::new(request(size));
-        let (classifier_bytes, echo_bytes) = client_runtime.block_on(async {
-            let classifier = classifier_clients[0].clone().classify((*request).clone()).await.expect("Classify");
-            let echo = echo_clients[0].clone().classify((*request).clone()).await.expect("Classify");
-            (classifier.into_inner().encoded_len(), echo.into_inner().encoded_len())
+    let mut sizes_printed = false;
+    for (section, (serving, cohorts)) in GRPC_RUNS.into_iter().enumerate() {
+        let servers = Servers::start(&server_runtime, serving);
+        let (classifier_clients, echo_clients) = client_runtime.block_on(async {
+            (clients(servers.classifier, connections).await, clients(servers.echo, connections).await)
         });
-        sizes.push((label, size, request.encoded_len(), classifier_bytes, echo_bytes));
-        for concurrency in CONCURRENCY {
-            // Echo first, then the classifier, at each concurrency: both see the same machine state.
-            let echo = client_runtime.block_on(load(&echo_clients, &request, concurrency, warm_up, window));
-            let classifier = client_runtime.block_on(load(&classifier_clients, &request, concurrency, warm_up, window));
-            rows.push((label, size, concurrency, classifier, echo));
-        }
-    }
-    servers.stop(&server_runtime);
-
-    println!("| cohort | townships | request | classifier response | echo response |");
-    println!("|---|---:|---:|---:|---:|");
-    for (label, size, request, classifier, echo) in sizes {
-        println!("| {label} | {size} | {} | {} | {} |", bytes(request), bytes(classifier), bytes(echo));
-    }
-    println!();
-
-    println!(
-        "| cohort | in flight | service | req/s | townships/s | p50 ms | p99 ms | requests |\n|---|---:|---|---:|---:|---:|---:|---:|"
-    );
-    for (label, size, concurrency, classifier, echo) in &rows {
-        for (service, result) in [("echo", echo), ("classifier", classifier)] {
+        if !sizes_printed {
+            sizes_printed = true;
+            println!("Encoded message sizes:\n");
             println!(
-                "| {label} ({size}) | {concurrency} | {service} | {:.1} | {} | {:.2} | {:.2} | {} |",
+                "| cohort | townships | request | classifier response | echo response |\n|---|---:|---:|---:|---:|"
+            );
+            for (label, size, request) in &requests {
+                let (classifier, echo) = client_runtime.block_on(async {
+                    let classifier = classifier_clients[0].clone().classify((**request).clone()).await;
+                    let echo = echo_clients[0].clone().classify((**request).clone()).await;
+                    (classifier.expect("Classify").into_inner(), echo.expect("Classify").into_inner())
+                });
+                println!(
+                    "| {label} | {size} | {} | {} | {} |",
+                    bytes(request.encoded_len()),
+                    bytes(classifier.encoded_len()),
+                    bytes(echo.encoded_len())
+                );
+            }
+            println!();
+        }
+
+        let mut rows = Vec::new();
+        for (label, size, request) in requests.iter().filter(|(_, size, _)| cohorts.contains(size)) {
+            for concurrency in CONCURRENCY {
+                let echo = client_runtime.block_on(load(&echo_clients, request, concurrency, warm_up, window));
+                let classifier =
+                    client_runtime.block_on(load(&classifier_clients, request, concurrency, warm_up, window));
+                rows.push(Row { cohort: label, size: *size, concurrency, classifier, echo });
+            }
+        }
+        servers.stop(&server_runtime);
+        print_rows(&format!("2{}. {}", char::from(b'a' + section as u8), serving.label()), &rows);
+    }
+}
+
+fn print_rows(title: &str, rows: &[Row]) {
+    println!("### {title}\n");
+    println!("| cohort | in flight | service | req/s | townships/s | p50 ms | p99 ms | requests |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    for row in rows {
+        for (service, result) in [("echo", &row.echo), ("classifier", &row.classifier)] {
+            println!(
+                "| {} ({}) | {} | {service} | {:.1} | {} | {:.2} | {:.2} | {} |",
+                row.cohort,
+                row.size,
+                row.concurrency,
                 result.requests_per_second,
-                thousands(result.requests_per_second * *size as f64),
+                thousands(result.requests_per_second * row.size as f64),
                 result.p50_ms(),
                 result.p99_ms(),
                 result.latency_us.len(),
@@ -509,15 +647,17 @@ fn grpc_tables(window: Duration, warm_up: Duration, connections: usize) {
         }
     }
     println!();
-
-    println!("Classifier ÷ echo (throughput < 1 and latency > 1 mean the classification costs):\n");
+    println!("Classifier ÷ echo ({title}):\n");
     println!("| cohort | in flight | req/s ratio | p50 ratio | p99 ratio |\n|---|---:|---:|---:|---:|");
-    for (label, size, concurrency, classifier, echo) in &rows {
+    for row in rows {
         println!(
-            "| {label} ({size}) | {concurrency} | {:.2} | {:.2} | {:.2} |",
-            classifier.requests_per_second / echo.requests_per_second,
-            classifier.p50_ms() / echo.p50_ms(),
-            classifier.p99_ms() / echo.p99_ms(),
+            "| {} ({}) | {} | {:.2} | {:.2} | {:.2} |",
+            row.cohort,
+            row.size,
+            row.concurrency,
+            row.classifier.requests_per_second / row.echo.requests_per_second,
+            row.classifier.p50_ms() / row.echo.p50_ms(),
+            row.classifier.p99_ms() / row.echo.p99_ms(),
         );
     }
     println!();
