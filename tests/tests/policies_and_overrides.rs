@@ -1,0 +1,210 @@
+//! A city's own policy, manual overrides and what-if previews, end to end.
+
+use tonic::Code;
+use tonic_types::StatusExt;
+use township_e2e::*;
+use township_proto::classifier::v1 as cpb;
+use township_proto::registry::v1 as pb;
+
+const CHANGSHA: &str = "cities/4301";
+const YEAR: i32 = 2023;
+
+async fn classified_changsha(
+    registry: &TestRegistry,
+) -> township_proto::registry::v1::registry_service_client::RegistryServiceClient<tonic::transport::Channel> {
+    let mut client = registry.client().await;
+    import(&mut client, "4301").await;
+    let townships = all_townships(&mut client, CHANGSHA).await;
+    record_generated(&mut client, &townships, YEAR, 7).await;
+    wait_until_current(&mut client, CHANGSHA, YEAR).await;
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_policy_is_versioned_and_reclassifies_the_whole_cohort() {
+    let classifier = TestClassifier::spawn().await;
+    let (_dir, database) = temp_sqlite();
+    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
+    let mut client = classified_changsha(&registry).await;
+
+    let effective = client
+        .get_effective_policy(pb::GetEffectivePolicyRequest { parent: CHANGSHA.to_owned() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((effective.version, effective.name.as_str()), (0, "cities/4301/policies/default"));
+
+    // The top 10 % class 1 and the next 30 % class 2, by rank.
+    let quota = cpb::Policy {
+        name: "changsha-quota".to_owned(),
+        version: "2024.2".to_owned(),
+        banding: cpb::Banding::RankQuota.into(),
+        rank_quota: Some(cpb::RankQuota { class1_share: 0.1, class2_share: 0.3 }),
+        ..Default::default()
+    };
+    let stored = client
+        .set_city_policy(as_actor(
+            "bianban",
+            pb::SetCityPolicyRequest { parent: CHANGSHA.to_owned(), policy: Some(quota) },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((stored.version, stored.name.as_str()), (1, "cities/4301/policies/1"));
+
+    let status = wait_until_current(&mut client, CHANGSHA, YEAR).await;
+    let run = client
+        .get_classification_run(pb::GetClassificationRunRequest { name: status.last_run })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(run.policy_version, 1);
+    assert_eq!(run.policy_fingerprint, stored.policy_fingerprint, "the classifier echoed the stored policy");
+    let classes = all_classes(&mut client, CHANGSHA, YEAR).await;
+    let count = |class| classes.iter().filter(|c| c.effective_class == class).count();
+    // 172 townships: round(17.2) = 17 in class 1, round(68.8) = 69 in classes 1–2.
+    assert_eq!((count(1), count(2), count(3)), (17, 52, 103));
+
+    let bad = client
+        .set_city_policy(pb::SetCityPolicyRequest {
+            parent: CHANGSHA.to_owned(),
+            policy: Some(cpb::Policy {
+                score_thresholds: Some(cpb::ScoreThresholds { class1_min_score: 80.0, class2_min_score: 120.0 }),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert_eq!(bad.get_details_bad_request().unwrap().field_violations[0].field, "policy.score_thresholds");
+
+    registry.stop().await;
+    classifier.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_sets_the_effective_class_and_keeps_the_computed_one_beside_it() {
+    let classifier = TestClassifier::spawn().await;
+    let (_dir, database) = temp_sqlite();
+    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
+    let mut client = classified_changsha(&registry).await;
+    let classes = all_classes(&mut client, CHANGSHA, YEAR).await;
+    let township = classes.iter().find(|c| c.computed_class == 3).expect("a class-3 township").township.clone();
+
+    let overridden = client
+        .set_class_override(as_actor(
+            "bianban",
+            pb::SetClassOverrideRequest {
+                township: township.clone(),
+                data_year: YEAR,
+                township_class: 2,
+                reason: "重点镇，按二类管理".to_owned(),
+                document_number: "长编办发〔2024〕12号".to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((overridden.effective_class, overridden.computed_class), (2, 3));
+    let override_record = overridden.r#override.expect("the override is returned");
+    assert_eq!(
+        (override_record.document_number.as_str(), override_record.set_by.as_str()),
+        ("长编办发〔2024〕12号", "bianban")
+    );
+
+    let history = client
+        .list_class_history(pb::ListClassHistoryRequest {
+            township: township.clone(),
+            page_size: 10,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((history.entries[0].cause.as_str(), history.entries[0].new_class), ("override", 2));
+
+    let missing_document = client
+        .set_class_override(pb::SetClassOverrideRequest {
+            township: township.clone(),
+            data_year: YEAR,
+            township_class: 1,
+            reason: "理由".to_owned(),
+            document_number: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing_document.code(), Code::InvalidArgument);
+    assert_eq!(missing_document.get_details_bad_request().unwrap().field_violations[0].field, "document_number");
+
+    let cleared = client
+        .clear_class_override(pb::ClearClassOverrideRequest { township: township.clone(), data_year: YEAR })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((cleared.effective_class, cleared.computed_class), (3, 3));
+    assert!(cleared.r#override.is_none());
+
+    registry.stop().await;
+    classifier.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_shows_the_moves_a_change_would_make_and_stores_nothing() {
+    let classifier = TestClassifier::spawn().await;
+    let (_dir, database) = temp_sqlite();
+    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
+    let mut client = classified_changsha(&registry).await;
+    let classes = all_classes(&mut client, CHANGSHA, YEAR).await;
+    let township = classes.iter().find(|c| c.computed_class == 3).expect("a class-3 township").township.clone();
+    let runs_before = client
+        .list_classification_runs(pb::ListClassificationRunsRequest {
+            parent: CHANGSHA.to_owned(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .runs
+        .len();
+
+    let preview = client
+        .preview_classification(pb::PreviewClassificationRequest {
+            city: CHANGSHA.to_owned(),
+            data_year: YEAR,
+            changed_indicators: vec![pb::IndicatorObservation {
+                township: township.clone(),
+                values: Some(cpb::IndicatorValues { population: 15.0, fiscal_revenue: 50_000.0, land_area: 600.0 }),
+                ..Default::default()
+            }],
+            policy: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let moved = preview.changes.iter().find(|c| c.township == township).expect("the changed township moves");
+    assert_eq!((moved.previous_class, moved.new_class), (3, 1));
+    assert_eq!(preview.result.unwrap().results.len(), classes.len());
+    let after = client
+        .get_township_class(pb::GetTownshipClassRequest { township: township.clone(), data_year: YEAR })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.effective_class, 3, "a preview changes nothing");
+    let runs_after = client
+        .list_classification_runs(pb::ListClassificationRunsRequest {
+            parent: CHANGSHA.to_owned(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .runs
+        .len();
+    assert_eq!(runs_after, runs_before, "a preview stores no run");
+
+    registry.stop().await;
+    classifier.stop().await;
+}
