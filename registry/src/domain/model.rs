@@ -65,6 +65,17 @@ impl TownshipKind {
             .find(|kind| kind.as_str() == text)
     }
 
+    /// 镇, 乡, 民族乡, 街道, or 其他 (other township-level units).
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            TownshipKind::Town => "镇",
+            TownshipKind::Township => "乡",
+            TownshipKind::EthnicTownship => "民族乡",
+            TownshipKind::Subdistrict => "街道",
+            TownshipKind::Other => "其他乡级单位",
+        }
+    }
+
     /// Sub-districts carry eight duty areas, townships six (DESIGN.md §1.3).
     pub fn is_subdistrict(self) -> bool {
         self == TownshipKind::Subdistrict
@@ -400,4 +411,7 @@ pub struct TownshipFacts {
     pub institutions: Vec<Institution>,
     pub plaques: Vec<Plaque>,
     pub posts: Vec<LeadershipPost>,
+    /// The township's effective catalogue (its own items and the county template items it inherits), in code
+    /// order, each with its responsible institution resolved.
+    pub catalogue: Vec<super::catalogue::CatalogueEntry>,
 }

@@ -4,6 +4,7 @@
 
 use township_classifier::domain::{ClassLimits, Policy, TownshipClass};
 
+use super::catalogue::{Resolution, duty_areas_for};
 use super::model::{InstitutionKind, MandatedRole, TownshipFacts};
 use super::names::township_name;
 
@@ -169,12 +170,64 @@ pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
             );
         }
     }
+    let kind = facts.township.kind;
+    for area in duty_areas_for(kind) {
+        if !facts.catalogue.iter().any(|entry| entry.item.duty_area == *area) {
+            add(
+                "catalogue.duty_area_uncovered",
+                Severity::Warning,
+                format!(
+                    "no catalogue item covers the duty area {} ({}); add a power, responsibility or public service \
+                     item for it to the township's catalogue, or have the county add one to its template",
+                    area.label_zh_for(kind),
+                    area.as_str()
+                ),
+            );
+        }
+    }
+    for entry in &facts.catalogue {
+        let item = &entry.item;
+        let what = format!(
+            "{}catalogue item {} {} ({})",
+            if entry.inherited { "inherited " } else { "" },
+            item.code,
+            item.title,
+            item.resource_name()
+        );
+        let problem = match &entry.resolution {
+            Resolution::Resolved(_) | Resolution::NotApplicable => continue,
+            Resolution::Deleted { institution_id } => format!(
+                "{what} names institution {}/institutions/{institution_id} ({}), which no longer exists: delete the \
+                 item and create it again naming an institution in force",
+                township_name(&facts.township.code),
+                item.responsible_institution_title
+            ),
+            Resolution::NotInForce(institution) => format!(
+                "{what} names institution {} ({}/institutions/{}), no longer in force since {}: delete the item and \
+                 create it again naming an institution in force",
+                institution.name,
+                township_name(&institution.township),
+                institution.id,
+                institution.valid_to.as_deref().unwrap_or("?")
+            ),
+            Resolution::Unmatched => format!(
+                "{what} names {}, and no institution in force of this township is called so or has it in its name: \
+                 set the institution up, or override the item with a township item of code {} naming the \
+                 responsible institution",
+                item.responsible_institution_title, item.code
+            ),
+        };
+        add("catalogue.responsible_institution_missing", Severity::Error, problem);
+    }
     found
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::catalogue::{
+        CatalogueEntry, CatalogueItem, CatalogueOwner, DutyArea, HandlingMode, ItemDetails, SUBDISTRICT_DUTY_AREAS,
+    };
     use crate::domain::model::{ClassRecord, Institution, LeadershipPost, Plaque, Township, TownshipKind};
     use crate::domain::names::TownshipCode;
     use township_classifier::domain::PerIndicator;
@@ -201,6 +254,29 @@ mod tests {
             .map(|(i, (_, name))| office(i as i64, name, InstitutionKind::PartyGovernmentOffice))
             .collect();
         institutions.push(office(10, "综合行政执法大队", InstitutionKind::LawEnforcementUnit));
+        // One public service item per duty area of a sub-district, each the responsibility of 党政办公室.
+        let catalogue = SUBDISTRICT_DUTY_AREAS
+            .iter()
+            .enumerate()
+            .map(|(i, area)| CatalogueEntry {
+                item: CatalogueItem {
+                    id: i as i64 + 1,
+                    owner: CatalogueOwner::Township(code()),
+                    code: format!("GG-{i:03}"),
+                    title: format!("{}事项", area.label_zh()),
+                    duty_area: *area,
+                    responsible_institution_id: Some(0),
+                    responsible_institution_title: institutions[0].name.clone(),
+                    details: ItemDetails::PublicService {
+                        service_domain: "综合".to_owned(),
+                        handling_mode: HandlingMode::Direct,
+                    },
+                    created_at: 0,
+                },
+                inherited: false,
+                resolution: Resolution::Resolved(institutions[0].clone()),
+            })
+            .collect();
         let posts = MandatedRole::ALL
             .iter()
             .enumerate()
@@ -240,6 +316,7 @@ mod tests {
             institutions,
             plaques: vec![],
             posts,
+            catalogue,
         }
     }
 
@@ -290,6 +367,55 @@ mod tests {
         let found = findings(&Policy::builtin_default(), &facts);
         assert_eq!(rules(&found), ["offices.count", "offices.mandated", "posts.mandated_role"]);
         assert!(found[2].message.contains("专职纪委书记"));
+    }
+
+    #[test]
+    fn catalogue_duty_area_uncovered() {
+        let mut facts = facts(Some(2));
+        facts.catalogue.retain(|e| e.item.duty_area != DutyArea::MaintainPublicSafety);
+        let found = findings(&Policy::builtin_default(), &facts);
+        assert_eq!(rules(&found), ["catalogue.duty_area_uncovered"]);
+        assert_eq!(found[0].severity, Severity::Warning);
+        assert!(found[0].message.contains("维护公共安全 (maintain_public_safety)"), "{}", found[0].message);
+        assert!(found[0].message.contains("add a power, responsibility or public service item"));
+
+        // A town carries the six township areas: the sub-district catalogue covers only party building.
+        facts.township.kind = TownshipKind::Town;
+        let found = findings(&Policy::builtin_default(), &facts);
+        assert_eq!(rules(&found), ["catalogue.duty_area_uncovered"; 5]);
+        assert!(found[0].message.contains("促进经济发展"), "{}", found[0].message);
+        facts.catalogue.clear();
+        let found = findings(&Policy::builtin_default(), &facts);
+        assert!(found[0].message.contains("加强基层党建"), "party building in a town's words: {}", found[0].message);
+    }
+
+    #[test]
+    fn catalogue_responsible_institution_missing() {
+        let mut facts = facts(Some(2));
+        let ended = Institution { valid_to: Some("2020-06-30".to_owned()), ..facts.institutions[1].clone() };
+        facts.catalogue[0].resolution = Resolution::Deleted { institution_id: 0 };
+        facts.catalogue[1].resolution = Resolution::NotInForce(ended);
+        facts.catalogue[2].inherited = true;
+        facts.catalogue[2].item.owner = CatalogueOwner::County(code().county());
+        facts.catalogue[2].item.responsible_institution_id = None;
+        facts.catalogue[2].item.responsible_institution_title = "党建办".to_owned();
+        facts.catalogue[2].resolution = Resolution::Unmatched;
+        let found = findings(&Policy::builtin_default(), &facts);
+        assert_eq!(rules(&found), ["catalogue.responsible_institution_missing"; 3]);
+        assert!(found.iter().all(|f| f.severity == Severity::Error));
+        let deleted = &found[0].message;
+        assert!(deleted.contains("catalogue item GG-000"), "{deleted}");
+        assert!(
+            deleted.contains("townships/430102001/institutions/0 (党政办公室), which no longer exists"),
+            "{deleted}"
+        );
+        assert!(deleted.contains("naming an institution in force"), "{deleted}");
+        assert!(found[1].message.contains("no longer in force since 2020-06-30"), "{}", found[1].message);
+        let unmatched = &found[2].message;
+        assert!(unmatched.starts_with("inherited catalogue item GG-002"), "{unmatched}");
+        assert!(unmatched.contains("counties/430102/catalogueItems/3)"), "{unmatched}");
+        assert!(unmatched.contains("names 党建办, and no institution in force"), "{unmatched}");
+        assert!(unmatched.contains("override the item with a township item of code GG-002"), "{unmatched}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use township_classifier::domain::PerIndicator;
 use township_proto::classifier::v1 as cpb;
 use township_proto::registry::v1 as pb;
 
+use crate::domain::catalogue::*;
 use crate::domain::model::*;
 use crate::domain::names::{city_name, county_name, township_name};
 use crate::domain::rules::{Finding, Severity};
@@ -259,5 +260,119 @@ pub fn audit_to_proto(event: AuditEvent) -> pb::AuditEvent {
         resource: event.resource,
         before_json: event.before.unwrap_or_default(),
         after_json: event.after.unwrap_or_default(),
+    }
+}
+
+/// Maps each domain value to its proto value (and back) from one table.
+macro_rules! enum_table {
+    ($to:ident, $from:ident, $domain:ty, $proto:ty, [$($d:path => $p:path),* $(,)?]) => {
+        pub fn $to(value: $domain) -> $proto {
+            match value {
+                $($d => $p),*
+            }
+        }
+
+        /// None for UNSPECIFIED and for values this server does not know.
+        pub fn $from(value: i32) -> Option<$domain> {
+            match <$proto>::try_from(value).ok()? {
+                $($p => Some($d),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+enum_table!(item_type_to_proto, item_type_from_proto, CatalogueItemType, pb::CatalogueItemType, [
+    CatalogueItemType::Power => pb::CatalogueItemType::Power,
+    CatalogueItemType::Responsibility => pb::CatalogueItemType::Responsibility,
+    CatalogueItemType::PublicService => pb::CatalogueItemType::PublicService,
+]);
+
+enum_table!(duty_area_to_proto, duty_area_from_proto, DutyArea, pb::DutyArea, [
+    DutyArea::PartyBuilding => pb::DutyArea::PartyBuilding,
+    DutyArea::EconomicDevelopment => pb::DutyArea::EconomicDevelopment,
+    DutyArea::PublicService => pb::DutyArea::PublicService,
+    DutyArea::SocialGovernance => pb::DutyArea::SocialGovernance,
+    DutyArea::TownManagement => pb::DutyArea::TownManagement,
+    DutyArea::GrassrootsDemocracy => pb::DutyArea::GrassrootsDemocracy,
+    DutyArea::ServeEconomicDevelopment => pb::DutyArea::ServeEconomicDevelopment,
+    DutyArea::OrganisePublicService => pb::DutyArea::OrganisePublicService,
+    DutyArea::PublicManagement => pb::DutyArea::PublicManagement,
+    DutyArea::SuperviseLawEnforcement => pb::DutyArea::SuperviseLawEnforcement,
+    DutyArea::MobiliseSocialParticipation => pb::DutyArea::MobiliseSocialParticipation,
+    DutyArea::GuideGrassrootsAutonomy => pb::DutyArea::GuideGrassrootsAutonomy,
+    DutyArea::MaintainPublicSafety => pb::DutyArea::MaintainPublicSafety,
+]);
+
+enum_table!(power_category_to_proto, power_category_from_proto, PowerCategory, pb::PowerCategory, [
+    PowerCategory::Licensing => pb::PowerCategory::Licensing,
+    PowerCategory::Penalty => pb::PowerCategory::Penalty,
+    PowerCategory::Coercion => pb::PowerCategory::Coercion,
+    PowerCategory::Levy => pb::PowerCategory::Levy,
+    PowerCategory::Benefit => pb::PowerCategory::Benefit,
+    PowerCategory::Inspection => pb::PowerCategory::Inspection,
+    PowerCategory::Confirmation => pb::PowerCategory::Confirmation,
+    PowerCategory::Reward => pb::PowerCategory::Reward,
+    PowerCategory::Adjudication => pb::PowerCategory::Adjudication,
+    PowerCategory::Other => pb::PowerCategory::Other,
+]);
+
+enum_table!(power_origin_to_proto, power_origin_from_proto, PowerOrigin, pb::PowerOrigin, [
+    PowerOrigin::Statutory => pb::PowerOrigin::Statutory,
+    PowerOrigin::Devolved => pb::PowerOrigin::Devolved,
+    PowerOrigin::Entrusted => pb::PowerOrigin::Entrusted,
+]);
+
+enum_table!(handling_mode_to_proto, handling_mode_from_proto, HandlingMode, pb::HandlingMode, [
+    HandlingMode::Direct => pb::HandlingMode::Direct,
+    HandlingMode::OnBehalf => pb::HandlingMode::OnBehalf,
+    HandlingMode::Assisted => pb::HandlingMode::Assisted,
+    HandlingMode::Notify => pb::HandlingMode::Notify,
+]);
+
+/// A catalogue item as the API shows it. `kind` is the township's whose catalogue it is shown in (for the duty
+/// area's wording); None for a county's template. A township item names its institution; a template item in a
+/// township's catalogue names the institution its title resolved to, if any.
+pub fn catalogue_item_to_proto(entry: CatalogueEntry, kind: Option<TownshipKind>) -> pb::CatalogueItem {
+    let CatalogueEntry { item, inherited, resolution } = entry;
+    let name = item.resource_name();
+    let item_type = item_type_to_proto(item.details.item_type());
+    let responsible_institution = match (&item.owner, item.responsible_institution_id, &resolution) {
+        (CatalogueOwner::Township(township), Some(id), _) => institution_name(township, id),
+        (_, _, Resolution::Resolved(institution)) => institution_name(&institution.township, institution.id),
+        _ => String::new(),
+    };
+    let details = match item.details {
+        ItemDetails::Power { category, legal_basis, origin } => pb::catalogue_item::Details::Power(pb::PowerDetails {
+            category: power_category_to_proto(category).into(),
+            legal_basis,
+            origin: power_origin_to_proto(origin).into(),
+        }),
+        ItemDetails::Responsibility { power_item_code, duties, accountability_cases } => {
+            pb::catalogue_item::Details::Responsibility(pb::ResponsibilityDetails {
+                power_item_code: power_item_code.unwrap_or_default(),
+                duties,
+                accountability_cases,
+            })
+        }
+        ItemDetails::PublicService { service_domain, handling_mode } => {
+            pb::catalogue_item::Details::PublicService(pb::PublicServiceDetails {
+                service_domain,
+                handling_mode: handling_mode_to_proto(handling_mode).into(),
+            })
+        }
+    };
+    pb::CatalogueItem {
+        name,
+        item_type: item_type.into(),
+        code: item.code,
+        title: item.title,
+        duty_area: duty_area_to_proto(item.duty_area).into(),
+        responsible_institution,
+        responsible_institution_title: item.responsible_institution_title,
+        inherited,
+        create_time: timestamp(item.created_at),
+        duty_area_label: kind.map_or(item.duty_area.label_zh(), |kind| item.duty_area.label_zh_for(kind)).to_owned(),
+        details: Some(details),
     }
 }

@@ -7,6 +7,7 @@ mod sql;
 use async_trait::async_trait;
 use township_classifier::domain::Policy;
 
+use crate::domain::catalogue::{CatalogueEntry, CatalogueItem, CatalogueItemType, CatalogueOwner, NewCatalogueItem};
 use crate::domain::model::*;
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode};
 
@@ -26,6 +27,9 @@ pub enum StoreError {
     /// The record changed since the caller read it (stale revision/etag).
     #[error("{0}")]
     Conflict(String),
+    /// The write names a record that exists but cannot serve (an institution no longer in force).
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Database(String),
@@ -226,10 +230,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<LeadershipPost>;
     async fn delete_post(&self, township: &TownshipCode, id: i64, actor: &str) -> StoreResult<()>;
 
+    // --- duty catalogues --------------------------------------------------------------------------------
+    /// Stores a county's template item or a township's own item, in one transaction with its audit event.
+    /// Refused with `AlreadyExists` when the owner has an item of that code, `NotFound` when the owner, a
+    /// township item's responsible institution (of that township) or a responsibility item's linked power item
+    /// (in the owner's catalogue, a township's including its county's template) does not exist, and
+    /// `FailedPrecondition` when that institution is no longer in force.
+    async fn create_catalogue_item(&self, item: &NewCatalogueItem, actor: &str) -> StoreResult<CatalogueItem>;
+    async fn get_catalogue_item(&self, owner: &CatalogueOwner, id: i64) -> StoreResult<CatalogueItem>;
+    /// A county's template items; or a township's effective catalogue: its own items and its county's template
+    /// items of its duty areas whose code no own item takes (marked inherited), each with its responsible
+    /// institution resolved among the township's institutions. In code order; keys are codes.
+    async fn list_catalogue_items(
+        &self,
+        owner: &CatalogueOwner,
+        item_type: Option<CatalogueItemType>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<CatalogueEntry>>;
+    async fn delete_catalogue_item(&self, owner: &CatalogueOwner, id: i64, actor: &str) -> StoreResult<()>;
+
     // --- compliance and audit ----------------------------------------------------------------------------
     /// Facts of every township in scope (city, county or one township), in code order, with the class of
     /// each township's latest classified data year and the institutions still in force (no `valid_to`, or
-    /// `valid_to` today or later).
+    /// `valid_to` today or later), and its effective catalogue with each item's responsible institution resolved.
     async fn township_facts(&self, scope: &Scope) -> StoreResult<Vec<TownshipFacts>>;
     /// Newest first; `resource_prefix` filters by resource name prefix.
     async fn list_audit_events(&self, resource_prefix: &str, page: &PageRequest) -> StoreResult<Page<AuditEvent>>;

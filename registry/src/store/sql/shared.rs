@@ -16,6 +16,11 @@ use super::super::{
     list_or_none, now_ms, page_by, page_limit, scope_filter,
 };
 use super::{Db, FOR_UPDATE, SKIP_LOCKED, ThisStore};
+use crate::domain::catalogue::{
+    CatalogueEntry, CatalogueItem, CatalogueItemType, CatalogueOwner, DutyArea, HandlingMode, ItemDetails,
+    NewCatalogueItem, PowerCategory, PowerOrigin, Resolution, catalogue_item_name, duty_areas_for, effective_catalogue,
+    in_force, resolve,
+};
 use crate::domain::model::*;
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode, city_name, county_name, township_name};
 use crate::store::{DivisionTownship, ImportCounts, Page, PageRequest, Store, StoreError, StoreResult, StoredRun};
@@ -44,6 +49,9 @@ const INSTITUTION_COLUMNS: &str = "i.id, i.township, i.kind, i.name, i.staffing_
      i.valid_from, i.valid_to, i.created_at";
 const PLAQUE_COLUMNS: &str = "p.id, p.institution_id, p.township, p.name, p.approving_document, p.created_at";
 const POST_COLUMNS: &str = "p.id, p.township, p.role, p.holder, p.mandated_role, p.revision, p.updated_at";
+const CATALOGUE_COLUMNS: &str = "c.id, c.owner, c.code, c.title, c.item_type, c.duty_area, \
+     c.responsible_institution_id, c.responsible_institution_title, c.power_category, c.legal_basis, c.power_origin, \
+     c.power_item_code, c.duties, c.accountability_cases, c.service_domain, c.handling_mode, c.created_at";
 const AUDIT_COLUMNS: &str = "a.id, a.actor, a.at, a.action, a.resource, a.before_json, a.after_json";
 
 fn city_code(text: &str) -> StoreResult<CityCode> {
@@ -266,6 +274,52 @@ fn post_from_row(row: &DbRow) -> StoreResult<LeadershipPost> {
         mandated_role,
         revision: row.try_get("revision")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// A stored enum value, decoded with its `parse`.
+fn decode<T>(text: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> StoreResult<T> {
+    parse(text).ok_or_else(|| corrupt(format!("{what} {text:?}")))
+}
+
+fn catalogue_item_from_row(row: &DbRow) -> StoreResult<CatalogueItem> {
+    let owner: &str = row.try_get("owner")?;
+    let owner = if owner.len() == 6 {
+        CatalogueOwner::County(county_code(owner)?)
+    } else {
+        CatalogueOwner::Township(township_code(owner)?)
+    };
+    // A column the item's type requires.
+    let required = |column: &str| -> StoreResult<String> {
+        row.try_get::<Option<String>, _>(column)?.ok_or_else(|| corrupt(format!("catalogue item without {column}")))
+    };
+    let item_type: &str = row.try_get("item_type")?;
+    let details = match decode(item_type, CatalogueItemType::parse, "catalogue item type")? {
+        CatalogueItemType::Power => ItemDetails::Power {
+            category: decode(&required("power_category")?, PowerCategory::parse, "power category")?,
+            legal_basis: required("legal_basis")?,
+            origin: decode(&required("power_origin")?, PowerOrigin::parse, "power origin")?,
+        },
+        CatalogueItemType::Responsibility => ItemDetails::Responsibility {
+            power_item_code: row.try_get("power_item_code")?,
+            duties: required("duties")?,
+            accountability_cases: required("accountability_cases")?,
+        },
+        CatalogueItemType::PublicService => ItemDetails::PublicService {
+            service_domain: required("service_domain")?,
+            handling_mode: decode(&required("handling_mode")?, HandlingMode::parse, "handling mode")?,
+        },
+    };
+    Ok(CatalogueItem {
+        id: row.try_get("id")?,
+        owner,
+        code: row.try_get("code")?,
+        title: row.try_get("title")?,
+        duty_area: decode(row.try_get("duty_area")?, DutyArea::parse, "duty area")?,
+        responsible_institution_id: row.try_get("responsible_institution_id")?,
+        responsible_institution_title: row.try_get("responsible_institution_title")?,
+        details,
+        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -496,6 +550,36 @@ async fn find_post(conn: &mut Conn, township: &TownshipCode, id: i64) -> StoreRe
         Some(row) => post_from_row(&row),
         None => Err(StoreError::NotFound(format!("leadership post {}", post_resource(township, id)))),
     }
+}
+
+/// The county, its row locked until the transaction ends (PostgreSQL), so that two template items of one code
+/// cannot both pass the duplicate check. NotFound when it does not exist.
+async fn lock_county(conn: &mut Conn, county: &CountyCode) -> StoreResult<()> {
+    let sql = format!("SELECT code FROM counties WHERE code = $1{FOR_UPDATE}");
+    match sqlx::query(&sql).bind(county.as_str()).fetch_optional(&mut *conn).await? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound(format!("county {county}"))),
+    }
+}
+
+async fn find_catalogue_item(conn: &mut Conn, owner: &CatalogueOwner, id: i64) -> StoreResult<CatalogueItem> {
+    let sql = format!("SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c WHERE c.owner = $1 AND c.id = $2");
+    match sqlx::query(&sql).bind(owner.code()).bind(id).fetch_optional(&mut *conn).await? {
+        Some(row) => catalogue_item_from_row(&row),
+        None => Err(StoreError::NotFound(format!("catalogue item {}", catalogue_item_name(owner, id)))),
+    }
+}
+
+/// Every institution of a township, ended ones included, in id order: what its catalogue items resolve among.
+async fn all_institutions(conn: &mut Conn, township: &TownshipCode) -> StoreResult<Vec<Institution>> {
+    let sql = format!("SELECT {INSTITUTION_COLUMNS} FROM institutions i WHERE i.township = $1 ORDER BY i.id");
+    let rows = sqlx::query(&sql).bind(township.as_str()).fetch_all(&mut *conn).await?;
+    rows.iter().map(institution_from_row).collect()
+}
+
+/// The SQL list of the duty areas a township of `kind` inherits template items of (constants, not input).
+fn duty_area_list(kind: TownshipKind) -> String {
+    duty_areas_for(kind).iter().map(|area| format!("'{}'", area.as_str())).collect::<Vec<_>>().join(", ")
 }
 
 fn describe_post(post: &LeadershipPost) -> String {
@@ -1730,11 +1814,238 @@ impl Store for ThisStore {
         Ok(())
     }
 
+    // --- duty catalogues -------------------------------------------------------------------------------------
+
+    async fn create_catalogue_item(&self, item: &NewCatalogueItem, actor: &str) -> StoreResult<CatalogueItem> {
+        let now = now_ms();
+        let owner = &item.owner;
+        let mut tx = self.begin_write().await?;
+        let institution_title = match owner {
+            CatalogueOwner::County(county) => {
+                lock_county(&mut tx, county).await?;
+                if item.responsible_institution_id.is_some() {
+                    return Err(StoreError::FailedPrecondition(format!(
+                        "template item {} of county {county} names its responsible institution by title, not by \
+                         an institution of one township",
+                        item.code
+                    )));
+                }
+                item.responsible_institution_title.clone()
+            }
+            CatalogueOwner::Township(township) => {
+                lock_township(&mut tx, township).await?;
+                let Some(id) = item.responsible_institution_id else {
+                    return Err(StoreError::FailedPrecondition(format!(
+                        "catalogue item {} of township {township} must name its responsible institution",
+                        item.code
+                    )));
+                };
+                let institution = match find_institution(&mut tx, township, id).await {
+                    Ok(institution) => institution,
+                    Err(StoreError::NotFound(_)) => {
+                        return Err(StoreError::NotFound(format!(
+                            "institution {} (the responsible institution of catalogue item {} of township \
+                             {township})",
+                            institution_resource(township, id),
+                            item.code
+                        )));
+                    }
+                    Err(other) => return Err(other),
+                };
+                if !in_force(&institution, &iso_date(now)) {
+                    return Err(StoreError::FailedPrecondition(format!(
+                        "institution {} ({}) is no longer in force (valid to {}); catalogue item {} of township \
+                         {township} must name an institution in force",
+                        institution_resource(township, id),
+                        institution.name,
+                        institution.valid_to.as_deref().unwrap_or_default(),
+                        item.code
+                    )));
+                }
+                institution.name
+            }
+        };
+        let sql = format!("SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c WHERE c.owner = $1 AND c.code = $2");
+        if let Some(row) = sqlx::query(&sql).bind(owner.code()).bind(&item.code).fetch_optional(&mut *tx).await? {
+            let existing = catalogue_item_from_row(&row)?;
+            return Err(StoreError::AlreadyExists(format!(
+                "catalogue item of code {:?} of {} ({} {})",
+                item.code,
+                owner.describe(),
+                existing.resource_name(),
+                existing.title
+            )));
+        }
+        if let ItemDetails::Responsibility { power_item_code: Some(linked), .. } = &item.details {
+            // A township's items may link its own power items or its county's template ones.
+            let found = sqlx::query(
+                "SELECT 1 FROM catalogue_items WHERE code = $1 AND item_type = 'power' AND (owner = $2 OR owner = $3)",
+            )
+            .bind(linked)
+            .bind(owner.code())
+            .bind(owner.county().as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "power item of code {linked:?} (linked by responsibility item {}) in the catalogue of {}",
+                    item.code,
+                    owner.describe()
+                )));
+            }
+        }
+        let text = |value: &str| Some(value.to_owned());
+        let (mut power_category, mut legal_basis, mut power_origin) = (None, None, None);
+        let (mut power_item_code, mut duties, mut accountability_cases) = (None, None, None);
+        let (mut service_domain, mut handling_mode) = (None, None);
+        match &item.details {
+            ItemDetails::Power { category, legal_basis: basis, origin } => {
+                power_category = text(category.as_str());
+                legal_basis = text(basis);
+                power_origin = text(origin.as_str());
+            }
+            ItemDetails::Responsibility { power_item_code: linked, duties: what, accountability_cases: cases } => {
+                power_item_code = linked.clone();
+                duties = text(what);
+                accountability_cases = text(cases);
+            }
+            ItemDetails::PublicService { service_domain: domain, handling_mode: mode } => {
+                service_domain = text(domain);
+                handling_mode = text(mode.as_str());
+            }
+        }
+        let row = sqlx::query(
+            "INSERT INTO catalogue_items (owner, county, township, code, title, item_type, duty_area, \
+             responsible_institution_id, responsible_institution_title, power_category, legal_basis, power_origin, \
+             power_item_code, duties, accountability_cases, service_domain, handling_mode, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+        )
+        .bind(owner.code())
+        .bind(owner.county().as_str())
+        .bind(owner.township().map(TownshipCode::as_str))
+        .bind(&item.code)
+        .bind(&item.title)
+        .bind(item.details.item_type().as_str())
+        .bind(item.duty_area.as_str())
+        .bind(item.responsible_institution_id)
+        .bind(&institution_title)
+        .bind(power_category)
+        .bind(legal_basis)
+        .bind(power_origin)
+        .bind(power_item_code)
+        .bind(duties)
+        .bind(accountability_cases)
+        .bind(service_domain)
+        .bind(handling_mode)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let created = CatalogueItem {
+            id: row.try_get("id")?,
+            owner: owner.clone(),
+            code: item.code.clone(),
+            title: item.title.clone(),
+            duty_area: item.duty_area,
+            responsible_institution_id: item.responsible_institution_id,
+            responsible_institution_title: institution_title,
+            details: item.details.clone(),
+            created_at: now,
+        };
+        audit(&mut tx, actor, now, "CreateCatalogueItem", &created.resource_name(), None, Some(json(&created))).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn get_catalogue_item(&self, owner: &CatalogueOwner, id: i64) -> StoreResult<CatalogueItem> {
+        let mut conn = self.read.acquire().await?;
+        find_catalogue_item(&mut conn, owner, id).await
+    }
+
+    async fn list_catalogue_items(
+        &self,
+        owner: &CatalogueOwner,
+        item_type: Option<CatalogueItemType>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<CatalogueEntry>> {
+        let limit = page_limit(page);
+        let item_type = item_type.map_or("", CatalogueItemType::as_str);
+        // One snapshot: the items and the institutions they resolve among.
+        let mut tx = self.begin_snapshot().await?;
+        let entries = match owner {
+            CatalogueOwner::County(county) => {
+                let sql = format!(
+                    "SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c WHERE c.owner = $1 AND c.code > $2 \
+                     AND ($3 = '' OR c.item_type = $3) ORDER BY c.code LIMIT $4"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(county.as_str())
+                    .bind(after_text(page))
+                    .bind(item_type)
+                    .bind(limit + 1)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if rows.is_empty() {
+                    ensure_scope(&mut tx, &Scope::County(county.clone())).await?;
+                }
+                rows.iter()
+                    .map(|row| {
+                        let item = catalogue_item_from_row(row)?;
+                        Ok(CatalogueEntry { item, inherited: false, resolution: Resolution::NotApplicable })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?
+            }
+            CatalogueOwner::Township(code) => {
+                let township = find_township(&mut tx, code).await?.ok_or_else(|| township_not_found(code))?;
+                // The same merge as domain::catalogue::effective_catalogue, done in SQL so that pages are exact.
+                let sql = format!(
+                    "SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c WHERE (c.owner = $1 OR (c.owner = $2 \
+                     AND c.duty_area IN ({areas}) AND NOT EXISTS (SELECT 1 FROM catalogue_items o \
+                     WHERE o.owner = $1 AND o.code = c.code))) AND c.code > $3 AND ($4 = '' OR c.item_type = $4) \
+                     ORDER BY c.code LIMIT $5",
+                    areas = duty_area_list(township.kind)
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(code.as_str())
+                    .bind(code.county().as_str())
+                    .bind(after_text(page))
+                    .bind(item_type)
+                    .bind(limit + 1)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let institutions = all_institutions(&mut tx, code).await?;
+                let today = iso_date(now_ms());
+                rows.iter()
+                    .map(|row| {
+                        let item = catalogue_item_from_row(row)?;
+                        let resolution = resolve(&item, &institutions, &today);
+                        Ok(CatalogueEntry { inherited: item.is_template(), item, resolution })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?
+            }
+        };
+        tx.commit().await?;
+        Ok(page_by(entries, limit, |entry| entry.item.code.clone()))
+    }
+
+    async fn delete_catalogue_item(&self, owner: &CatalogueOwner, id: i64, actor: &str) -> StoreResult<()> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        match owner {
+            CatalogueOwner::County(county) => lock_county(&mut tx, county).await?,
+            CatalogueOwner::Township(township) => drop(lock_township(&mut tx, township).await?),
+        }
+        let item = find_catalogue_item(&mut tx, owner, id).await?;
+        sqlx::query("DELETE FROM catalogue_items WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        audit(&mut tx, actor, now, "DeleteCatalogueItem", &item.resource_name(), Some(json(&item)), None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     // --- compliance and audit --------------------------------------------------------------------------------
 
     async fn township_facts(&self, scope: &Scope) -> StoreResult<Vec<TownshipFacts>> {
         let (column, value) = scope_filter(scope);
-        // Five queries for the whole scope, in one snapshot.
+        // Eight queries for the whole scope, in one snapshot.
         let mut tx = self.begin_snapshot().await?;
         let sql = format!("SELECT {TOWNSHIP_COLUMNS} FROM townships t WHERE t.{column} = $1 ORDER BY t.code");
         let rows = sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await?;
@@ -1753,6 +2064,7 @@ impl Store for ThisStore {
                 institutions: Vec::new(),
                 plaques: Vec::new(),
                 posts: Vec::new(),
+                catalogue: Vec::new(),
             });
         }
         let slot = |code: &TownshipCode| index.get(code).copied();
@@ -1801,7 +2113,46 @@ impl Store for ThisStore {
                 facts[i].posts.push(post);
             }
         }
+
+        // The effective catalogues: own items, the counties' templates, and the ended institutions that own
+        // items may still name (resolved as "no longer in force").
+        let mut own: Vec<Vec<CatalogueItem>> = vec![Vec::new(); facts.len()];
+        let sql = format!(
+            "SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c JOIN townships t ON t.code = c.township \
+             WHERE t.{column} = $1 ORDER BY c.township, c.code"
+        );
+        for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+            let item = catalogue_item_from_row(&row)?;
+            if let Some(i) = item.owner.township().and_then(&slot) {
+                own[i].push(item);
+            }
+        }
+        let mut templates: HashMap<CountyCode, Vec<CatalogueItem>> = HashMap::new();
+        let sql = format!(
+            "SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c WHERE c.township IS NULL \
+             AND c.county IN (SELECT t.county FROM townships t WHERE t.{column} = $1) ORDER BY c.county, c.code"
+        );
+        for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+            let item = catalogue_item_from_row(&row)?;
+            templates.entry(item.owner.county()).or_default().push(item);
+        }
+        let mut ended: Vec<Vec<Institution>> = vec![Vec::new(); facts.len()];
+        let sql = format!(
+            "SELECT {INSTITUTION_COLUMNS} FROM institutions i JOIN townships t ON t.code = i.township \
+             WHERE t.{column} = $1 AND i.valid_to IS NOT NULL AND i.valid_to < $2 ORDER BY i.township, i.id"
+        );
+        for row in sqlx::query(&sql).bind(value).bind(&today).fetch_all(&mut *tx).await? {
+            let institution = institution_from_row(&row)?;
+            if let Some(i) = slot(&institution.township) {
+                ended[i].push(institution);
+            }
+        }
         tx.commit().await?;
+        for ((facts, own), ended) in facts.iter_mut().zip(own).zip(ended) {
+            let institutions: Vec<Institution> = facts.institutions.iter().cloned().chain(ended).collect();
+            let templates = templates.get(&facts.township.code.county()).map_or(&[][..], Vec::as_slice);
+            facts.catalogue = effective_catalogue(facts.township.kind, own, templates, &institutions, &today);
+        }
         Ok(facts)
     }
 
