@@ -96,7 +96,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         max_message_bytes: args.common.max_message_bytes,
         shutdown_grace: Duration::from_secs(args.common.shutdown_grace_seconds),
-        worker_id: format!("{}-{}", hostname(), std::process::id()),
+        // Stable across restarts and unique per replica: two replicas on one host listen on different ports.
+        worker_id: format!("{}:{}", hostname(), server.local_addr().port()),
     };
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

@@ -99,6 +99,12 @@ pub async fn run(
     let classifier = classifier
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    // The id is stable across restarts of one replica (host and port), so leases left by a crash are ours.
+    match reclassifier.store.release_leases(&worker_id).await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "released the leases of this replica's previous run"),
+        Err(error) => tracing::warn!(%error, "cannot release old leases; they will expire"),
+    }
     tracing::info!(worker = %worker_id, "reclassification worker started");
     loop {
         let claimed = reclassifier.store.claim_due_cohort(&worker_id, config.lease.as_millis() as i64).await;

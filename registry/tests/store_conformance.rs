@@ -126,6 +126,7 @@ conformance!(
     catalogue_templates_are_inherited_extended_and_overridden,
     catalogue_items_check_their_institution_and_linked_power,
     township_facts_resolve_the_effective_catalogue,
+    a_restarted_worker_releases_its_own_leases_only,
 );
 
 // ------------------------------------------------------------------------------------------------------------
@@ -515,6 +516,25 @@ async fn outbox_claims_and_generations(db: TestDb) {
     assert_eq!(store.claim_due_cohort("worker-1", 60_000).await.unwrap(), None);
     assert_eq!(store.next_due_at().await.unwrap(), None);
     assert_eq!(store.cohort_job(&cohort(2019)).await.unwrap(), None);
+}
+
+async fn a_restarted_worker_releases_its_own_leases_only(db: TestDb) {
+    let store = &*db.store;
+    import_fixture(store).await;
+    store
+        .record_observations(&[observation("430102001", 2023, 5.0), observation("430102002", 2022, 4.0)], ACTOR)
+        .await
+        .unwrap();
+    let mine = store.claim_due_cohort("host-a:50052", 60_000).await.unwrap().expect("a due cohort");
+    let theirs = store.claim_due_cohort("host-b:50052", 60_000).await.unwrap().expect("the other cohort");
+    assert_eq!(store.claim_due_cohort("host-c:50052", 60_000).await.unwrap(), None, "both are leased");
+
+    // host-a crashed and came back under the same id: its lease goes, host-b's stays.
+    assert_eq!(store.release_leases("host-a:50052").await.unwrap(), 1);
+    let reclaimed = store.claim_due_cohort("host-a:50052", 60_000).await.unwrap().expect("free again");
+    assert_eq!(reclaimed.cohort, mine.cohort);
+    assert_ne!(reclaimed.cohort, theirs.cohort);
+    assert_eq!(store.release_leases("host-z:50052").await.unwrap(), 0);
 }
 
 async fn failed_attempts_back_off_then_dead_letter(db: TestDb) {

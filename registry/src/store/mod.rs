@@ -141,6 +141,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Claims one PENDING cohort whose next attempt is due and that no live lease holds, leasing it to `worker`
     /// for `lease_ms`. Concurrent callers (other replicas) never get the same cohort while the lease lives.
     async fn claim_due_cohort(&self, worker: &str, lease_ms: i64) -> StoreResult<Option<CohortJob>>;
+    /// Releases every lease `worker` holds, so that a replica restarted under the same worker id resumes its
+    /// cohorts at once instead of waiting for its dead leases to expire. Returns how many were released.
+    async fn release_leases(&self, worker: &str) -> StoreResult<u64>;
     /// Stores the run, every township's class, and the history of classes that moved, in one transaction;
     /// clears the job if its generation is still `run.generation`, otherwise leaves it PENDING for another pass.
     async fn complete_run(&self, run: &NewRun, worker: &str) -> StoreResult<StoredRun>;

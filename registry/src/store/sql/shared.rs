@@ -1074,6 +1074,15 @@ impl Store for ThisStore {
         row.map(|row| job_from_row(&row)).transpose()
     }
 
+    async fn release_leases(&self, worker: &str) -> StoreResult<u64> {
+        let result =
+            sqlx::query("UPDATE cohort_jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
+                .bind(worker)
+                .execute(&self.write)
+                .await?;
+        Ok(result.rows_affected())
+    }
+
     async fn complete_run(&self, run: &NewRun, worker: &str) -> StoreResult<StoredRun> {
         let now = now_ms();
         let cohort = &run.cohort;
