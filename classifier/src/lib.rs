@@ -2,6 +2,7 @@
 //!
 //! [`domain`] holds the method (pure functions); [`service`] adapts it to `township.classifier.v1`.
 
+pub mod cli;
 pub mod domain;
 pub mod service;
 

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod classification;
+pub mod cli;
 pub mod divisions;
 pub mod domain;
 pub mod service;

@@ -10,7 +10,7 @@ use township_classifier::domain::{PerIndicator, Policy};
 use township_registry::domain::catalogue::*;
 use township_registry::domain::model::*;
 use township_registry::domain::names::{CityCode, CountyCode, Scope, TownshipCode, township_name};
-use township_registry::store::{self, DivisionTownship, PageRequest, Store, StoreError};
+use township_registry::store::{self, CreatedRecord, DivisionTownship, NewRecord, PageRequest, Store, StoreError};
 
 // ------------------------------------------------------------------------------------------------------------
 // Harness
@@ -127,6 +127,7 @@ conformance!(
     catalogue_items_check_their_institution_and_linked_power,
     township_facts_resolve_the_effective_catalogue,
     a_restarted_worker_releases_its_own_leases_only,
+    batch_creates_are_all_or_nothing_and_name_the_failing_record,
 );
 
 // ------------------------------------------------------------------------------------------------------------
@@ -813,6 +814,55 @@ async fn office_limit_counts_active_institutions_of_the_kind(db: TestDb) {
     let rest = store.list_institutions(&code("430102001"), &next(3, &listed.next)).await.unwrap();
     assert_eq!((rest.items.len(), rest.next.clone()), (1, None));
     assert!(matches!(store.get_institution(&code("430102002"), created.id).await, Err(StoreError::NotFound(_))));
+}
+
+async fn batch_creates_are_all_or_nothing_and_name_the_failing_record(db: TestDb) {
+    let store = &*db.store;
+    import_fixture(store).await;
+    let audit_events = || async { store.list_audit_events("cities/4301", &page(1000)).await.unwrap().items.len() };
+    let audit_before = audit_events().await;
+    let kind = InstitutionKind::PartyGovernmentOffice;
+    let office = |township: &str, name: &str| NewRecord::Institution {
+        institution: new_institution(township, kind, name),
+        max_of_kind: 2,
+    };
+    let post = NewRecord::Post { post: new_post("430102002", "党委书记", Some("张三")), quota: 9 };
+    // The third office of 430102001 breaks the limit of 2, counting the batch's own earlier records.
+    let batch = [office("430102001", "党政办公室"), post.clone(), office("430102001", "经济发展办公室"), office(
+        "430102001",
+        "社会事务办公室",
+    )];
+    match store.batch_create(&batch, ACTOR, false).await.unwrap_err() {
+        StoreError::LimitExceeded(message) => {
+            assert!(message.starts_with("requests[3]: township 430102001 already has 2"), "{message}");
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    let nothing_kept = |township: &'static str| async move {
+        store.list_institutions(&code(township), &page(10)).await.unwrap().items.len()
+            + store.list_posts(&code(township), &page(10)).await.unwrap().items.len()
+    };
+    assert_eq!(nothing_kept("430102001").await + nothing_kept("430102002").await, 0);
+
+    // validate_only answers what would be created and keeps nothing, not even an audit event.
+    let valid = &batch[..3];
+    let preview = store.batch_create(valid, ACTOR, true).await.unwrap();
+    assert_eq!(preview.len(), 3);
+    assert_eq!(nothing_kept("430102001").await + nothing_kept("430102002").await, 0);
+    assert_eq!(audit_events().await, audit_before);
+
+    let created = store.batch_create(valid, ACTOR, false).await.unwrap();
+    let names: Vec<_> = created
+        .iter()
+        .map(|record| match record {
+            CreatedRecord::Institution(institution) => institution.name.clone(),
+            CreatedRecord::Post(post) => post.role.clone(),
+            CreatedRecord::CatalogueItem(item) => item.code.clone(),
+        })
+        .collect();
+    assert_eq!(names, ["党政办公室", "党委书记", "经济发展办公室"]);
+    assert_eq!((nothing_kept("430102001").await, nothing_kept("430102002").await), (2, 1));
+    assert_eq!(audit_events().await, audit_before + 3);
 }
 
 async fn post_quota_and_post_revisions(db: TestDb) {

@@ -5,7 +5,7 @@ pub mod error;
 
 pub use error::{ErrorKind, ServiceError};
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -199,4 +199,26 @@ pub fn client_url(listen: SocketAddr) -> String {
         std::net::IpAddr::V4(ip) => ip.to_string(),
     };
     format!("http://{host}:{}", listen.port())
+}
+
+/// A service binary's `main`: runs `job` on a multi-threaded runtime and turns its outcome into the exit code,
+/// printing the error chain prefixed by the program's `name`.
+pub fn run_main<F>(name: &str, job: F) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("{name}: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(job) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -21,7 +21,7 @@ use crate::domain::catalogue::{
 use crate::domain::model::*;
 use crate::domain::names::{self, CityCode, NameError, Scope, TownshipCode};
 use crate::domain::rules;
-use crate::store::{Page, PageRequest, StoreError};
+use crate::store::{CreatedRecord, NewRecord, Page, PageRequest, StoreError};
 use crate::worker::{Reclassifier, now_ms};
 use convert::*;
 
@@ -886,39 +886,32 @@ impl pb::registry_service_server::RegistryService for RegistryApi {
         request: Request<pb::CreateInstitutionRequest>,
     ) -> ServiceResult<pb::Institution> {
         let actor = actor(&request);
-        let request = request.into_inner();
-        let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
-        let institution = request.institution.ok_or_else(|| invalid("institution", "the institution is missing"))?;
-        let mut violations = Vec::new();
-        let kind = institution_kind_from_proto(institution.kind);
-        if kind.is_none() {
-            violations.push(FieldViolation::new(
-                "institution.kind",
-                format!(
-                    "township {code}: kind must be PARTY_GOVERNMENT_OFFICE, PUBLIC_INSTITUTION or LAW_ENFORCEMENT_UNIT"
-                ),
-            ));
-        }
-        check_text("institution.display_name", &institution.display_name, 100, &mut violations);
-        let (valid_from, valid_to) = (optional(institution.valid_from), optional(institution.valid_to));
-        check_date("institution.valid_from", &valid_from, &mut violations);
-        check_date("institution.valid_to", &valid_to, &mut violations);
-        let (Some(kind), true) = (kind, violations.is_empty()) else { return Err(invalid_all(violations)) };
-        self.store().get_township(&code).await.map_err(store_error)?;
-        let class = self.current_class(&code).await?;
-        let (policy, _) = self.reclassifier.effective_policy(&code.city()).await.map_err(store_error)?;
-        let limit = rules::institution_limit(&policy, class, kind);
-        let new = NewInstitution {
-            township: code,
-            kind,
-            name: institution.display_name,
-            staffing_quota: institution.staffing_quota,
-            approving_document: institution.approving_document,
-            valid_from,
-            valid_to,
-        };
+        let (new, limit) = self.prepare_institution(request.into_inner()).await?;
         let created = self.store().create_institution(&new, limit, &actor).await.map_err(store_error)?;
         Ok(Response::new(institution_to_proto(created)))
+    }
+
+    async fn batch_create_institutions(
+        &self,
+        request: Request<pb::BatchCreateInstitutionsRequest>,
+    ) -> ServiceResult<pb::BatchCreateInstitutionsResponse> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        check_batch_size(request.requests.len())?;
+        let mut records = Vec::with_capacity(request.requests.len());
+        for (index, one) in request.requests.into_iter().enumerate() {
+            let (institution, max_of_kind) = self.prepare_institution(one).await.map_err(in_request(index))?;
+            records.push(NewRecord::Institution { institution, max_of_kind });
+        }
+        let created = self.store().batch_create(&records, &actor, request.validate_only).await.map_err(store_error)?;
+        let institutions = created
+            .into_iter()
+            .filter_map(|record| match record {
+                CreatedRecord::Institution(institution) => Some(institution_to_proto(institution)),
+                _ => None,
+            })
+            .collect();
+        Ok(Response::new(pb::BatchCreateInstitutionsResponse { institutions }))
     }
 
     async fn get_institution(&self, request: Request<pb::GetInstitutionRequest>) -> ServiceResult<pb::Institution> {
@@ -1014,28 +1007,32 @@ impl pb::registry_service_server::RegistryService for RegistryApi {
         request: Request<pb::CreateLeadershipPostRequest>,
     ) -> ServiceResult<pb::LeadershipPost> {
         let actor = actor(&request);
-        let request = request.into_inner();
-        let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
-        let post = request.post.ok_or_else(|| invalid("post", "the post is missing"))?;
-        let mut violations = Vec::new();
-        check_text("post.role", &post.role, 100, &mut violations);
-        let mandated_role = mandated_role_from_proto(post.mandated_role).unwrap_or_else(|| {
-            violations.push(FieldViolation::new(
-                "post.mandated_role",
-                format!("unknown mandated role {}", post.mandated_role),
-            ));
-            None
-        });
-        if !violations.is_empty() {
-            return Err(invalid_all(violations));
-        }
-        self.store().get_township(&code).await.map_err(store_error)?;
-        let class = self.current_class(&code).await?;
-        let (policy, _) = self.reclassifier.effective_policy(&code.city()).await.map_err(store_error)?;
-        let quota = rules::limits_for(&policy, class).leadership_posts;
-        let new = NewPost { township: code, role: post.role, holder: optional(post.holder), mandated_role };
+        let (new, quota) = self.prepare_post(request.into_inner()).await?;
         let created = self.store().create_post(&new, quota, &actor).await.map_err(store_error)?;
         Ok(Response::new(post_to_proto(created)))
+    }
+
+    async fn batch_create_leadership_posts(
+        &self,
+        request: Request<pb::BatchCreateLeadershipPostsRequest>,
+    ) -> ServiceResult<pb::BatchCreateLeadershipPostsResponse> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        check_batch_size(request.requests.len())?;
+        let mut records = Vec::with_capacity(request.requests.len());
+        for (index, one) in request.requests.into_iter().enumerate() {
+            let (post, quota) = self.prepare_post(one).await.map_err(in_request(index))?;
+            records.push(NewRecord::Post { post, quota });
+        }
+        let created = self.store().batch_create(&records, &actor, request.validate_only).await.map_err(store_error)?;
+        let posts = created
+            .into_iter()
+            .filter_map(|record| match record {
+                CreatedRecord::Post(post) => Some(post_to_proto(post)),
+                _ => None,
+            })
+            .collect();
+        Ok(Response::new(pb::BatchCreateLeadershipPostsResponse { posts }))
     }
 
     async fn list_leadership_posts(
@@ -1110,18 +1107,39 @@ impl pb::registry_service_server::RegistryService for RegistryApi {
         request: Request<pb::CreateCatalogueItemRequest>,
     ) -> ServiceResult<pb::CatalogueItem> {
         let actor = actor(&request);
-        let request = request.into_inner();
-        let owner = catalogue_owner(&request.parent, "parent")?;
-        let item = request.catalogue_item.ok_or_else(|| invalid("catalogue_item", "the catalogue item is missing"))?;
-        let township = match &owner {
-            CatalogueOwner::Township(code) => Some(self.store().get_township(code).await.map_err(store_error)?),
-            CatalogueOwner::County(_) => None,
-        };
-        let (new, violations) = catalogue_item_violations(&owner, township.as_ref(), item);
-        let Some(new) = new else { return Err(invalid_all(violations)) };
+        let (new, kind) = self.prepare_catalogue_item(request.into_inner()).await?;
         let created = self.store().create_catalogue_item(&new, &actor).await.map_err(store_error)?;
         let entry = CatalogueEntry { item: created, inherited: false, resolution: Resolution::NotApplicable };
-        Ok(Response::new(catalogue_item_to_proto(entry, township.map(|t| t.kind))))
+        Ok(Response::new(catalogue_item_to_proto(entry, kind)))
+    }
+
+    async fn batch_create_catalogue_items(
+        &self,
+        request: Request<pb::BatchCreateCatalogueItemsRequest>,
+    ) -> ServiceResult<pb::BatchCreateCatalogueItemsResponse> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        check_batch_size(request.requests.len())?;
+        let mut records = Vec::with_capacity(request.requests.len());
+        let mut kinds = Vec::with_capacity(request.requests.len());
+        for (index, one) in request.requests.into_iter().enumerate() {
+            let (item, kind) = self.prepare_catalogue_item(one).await.map_err(in_request(index))?;
+            records.push(NewRecord::CatalogueItem(item));
+            kinds.push(kind);
+        }
+        let created = self.store().batch_create(&records, &actor, request.validate_only).await.map_err(store_error)?;
+        let catalogue_items = created
+            .into_iter()
+            .zip(kinds)
+            .filter_map(|(record, kind)| match record {
+                CreatedRecord::CatalogueItem(item) => Some(catalogue_item_to_proto(
+                    CatalogueEntry { item, inherited: false, resolution: Resolution::NotApplicable },
+                    kind,
+                )),
+                _ => None,
+            })
+            .collect();
+        Ok(Response::new(pb::BatchCreateCatalogueItemsResponse { catalogue_items }))
     }
 
     async fn get_catalogue_item(
@@ -1462,5 +1480,111 @@ fn run_to_proto(run: ClassificationRun, full: bool) -> pb::ClassificationRun {
         result,
         inputs,
         classes_changed: run.classes_changed,
+    }
+}
+
+/// The most records one batch create carries: a county's institutions are a few hundred, a city's a few thousand.
+const MAX_BATCH_CREATE: usize = 10_000;
+
+fn check_batch_size(count: usize) -> Result<(), Status> {
+    if count > MAX_BATCH_CREATE {
+        return Err(invalid("requests", format!("{count} requests; at most {MAX_BATCH_CREATE} per batch")));
+    }
+    Ok(())
+}
+
+/// The status of the `index`th request of a batch: field violations become `requests[index].field`, other
+/// messages are prefixed with `requests[index]`.
+fn in_request(index: usize) -> impl Fn(Status) -> Status {
+    move |status| {
+        use tonic_types::StatusExt as _;
+        match status.get_details_bad_request() {
+            Some(bad_request) if status.code() == tonic::Code::InvalidArgument => {
+                invalid_all(
+                    bad_request
+                        .field_violations
+                        .into_iter()
+                        .map(|v| FieldViolation::new(format!("requests[{index}].{}", v.field), v.description))
+                        .collect(),
+                )
+            }
+            _ => Status::new(status.code(), format!("requests[{index}]: {}", status.message())),
+        }
+    }
+}
+
+impl RegistryApi {
+    /// Validates a create request and computes the limit of its kind for the township's current class.
+    async fn prepare_institution(&self, request: pb::CreateInstitutionRequest) -> Result<(NewInstitution, u32), Status> {
+        let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
+        let institution = request.institution.ok_or_else(|| invalid("institution", "the institution is missing"))?;
+        let mut violations = Vec::new();
+        let kind = institution_kind_from_proto(institution.kind);
+        if kind.is_none() {
+            violations.push(FieldViolation::new(
+                "institution.kind",
+                format!(
+                    "township {code}: kind must be PARTY_GOVERNMENT_OFFICE, PUBLIC_INSTITUTION or LAW_ENFORCEMENT_UNIT"
+                ),
+            ));
+        }
+        check_text("institution.display_name", &institution.display_name, 100, &mut violations);
+        let (valid_from, valid_to) = (optional(institution.valid_from), optional(institution.valid_to));
+        check_date("institution.valid_from", &valid_from, &mut violations);
+        check_date("institution.valid_to", &valid_to, &mut violations);
+        let (Some(kind), true) = (kind, violations.is_empty()) else { return Err(invalid_all(violations)) };
+        self.store().get_township(&code).await.map_err(store_error)?;
+        let class = self.current_class(&code).await?;
+        let (policy, _) = self.reclassifier.effective_policy(&code.city()).await.map_err(store_error)?;
+        let limit = rules::institution_limit(&policy, class, kind);
+        let new = NewInstitution {
+            township: code,
+            kind,
+            name: institution.display_name,
+            staffing_quota: institution.staffing_quota,
+            approving_document: institution.approving_document,
+            valid_from,
+            valid_to,
+        };
+        Ok((new, limit))
+    }
+
+    /// Validates a create request and computes the township's post quota for its current class.
+    async fn prepare_post(&self, request: pb::CreateLeadershipPostRequest) -> Result<(NewPost, u32), Status> {
+        let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
+        let post = request.post.ok_or_else(|| invalid("post", "the post is missing"))?;
+        let mut violations = Vec::new();
+        check_text("post.role", &post.role, 100, &mut violations);
+        let mandated_role = mandated_role_from_proto(post.mandated_role).unwrap_or_else(|| {
+            violations.push(FieldViolation::new(
+                "post.mandated_role",
+                format!("unknown mandated role {}", post.mandated_role),
+            ));
+            None
+        });
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        self.store().get_township(&code).await.map_err(store_error)?;
+        let class = self.current_class(&code).await?;
+        let (policy, _) = self.reclassifier.effective_policy(&code.city()).await.map_err(store_error)?;
+        let quota = rules::limits_for(&policy, class).leadership_posts;
+        Ok((NewPost { township: code, role: post.role, holder: optional(post.holder), mandated_role }, quota))
+    }
+
+    /// Validates a create request; also returns the township's kind (none for a county template item).
+    async fn prepare_catalogue_item(
+        &self,
+        request: pb::CreateCatalogueItemRequest,
+    ) -> Result<(NewCatalogueItem, Option<TownshipKind>), Status> {
+        let owner = catalogue_owner(&request.parent, "parent")?;
+        let item = request.catalogue_item.ok_or_else(|| invalid("catalogue_item", "the catalogue item is missing"))?;
+        let township = match &owner {
+            CatalogueOwner::Township(code) => Some(self.store().get_township(code).await.map_err(store_error)?),
+            CatalogueOwner::County(_) => None,
+        };
+        let (new, violations) = catalogue_item_violations(&owner, township.as_ref(), item);
+        let Some(new) = new else { return Err(invalid_all(violations)) };
+        Ok((new, township.map(|t| t.kind)))
     }
 }

@@ -41,7 +41,38 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// The error of the `index`th record of a batch: its message names the record, as the request's
+    /// `requests[index]`.
+    pub fn in_request(self, index: usize) -> Self {
+        let at = |message: String| format!("requests[{index}]: {message}");
+        match self {
+            StoreError::NotFound(m) => StoreError::NotFound(at(m)),
+            StoreError::AlreadyExists(m) => StoreError::AlreadyExists(at(m)),
+            StoreError::LimitExceeded(m) => StoreError::LimitExceeded(at(m)),
+            StoreError::Conflict(m) => StoreError::Conflict(at(m)),
+            StoreError::FailedPrecondition(m) => StoreError::FailedPrecondition(at(m)),
+            StoreError::Database(m) => StoreError::Database(m),
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One record of a batch create, with the limit the service computed for its township.
+#[derive(Debug, Clone)]
+pub enum NewRecord {
+    Institution { institution: NewInstitution, max_of_kind: u32 },
+    Post { post: NewPost, quota: u32 },
+    CatalogueItem(NewCatalogueItem),
+}
+
+#[derive(Debug, Clone)]
+pub enum CreatedRecord {
+    Institution(Institution),
+    Post(LeadershipPost),
+    CatalogueItem(CatalogueItem),
+}
 
 /// A page request: at most `size` items after the key `after` (exclusive) in the listing's order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -240,6 +271,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// (in the owner's catalogue, a township's including its county's template) does not exist, and
     /// `FailedPrecondition` when that institution is no longer in force.
     async fn create_catalogue_item(&self, item: &NewCatalogueItem, actor: &str) -> StoreResult<CatalogueItem>;
+    /// Creates every record in one transaction, in order, under the same rules as the single creates: all or
+    /// nothing; an error names the failing record (`requests[i]`). With `validate_only` nothing is kept.
+    async fn batch_create(
+        &self,
+        records: &[NewRecord],
+        actor: &str,
+        validate_only: bool,
+    ) -> StoreResult<Vec<CreatedRecord>>;
     async fn get_catalogue_item(&self, owner: &CatalogueOwner, id: i64) -> StoreResult<CatalogueItem>;
     /// A county's template items; or a township's effective catalogue: its own items and its county's template
     /// items of its duty areas whose code no own item takes (marked inherited), each with its responsible

@@ -23,7 +23,9 @@ use crate::domain::catalogue::{
 };
 use crate::domain::model::*;
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode, city_name, county_name, township_name};
-use crate::store::{DivisionTownship, ImportCounts, Page, PageRequest, Store, StoreError, StoreResult, StoredRun};
+use crate::store::{
+    CreatedRecord, DivisionTownship, ImportCounts, NewRecord, Page, PageRequest, Store, StoreError, StoreResult, StoredRun,
+};
 
 type Conn = <Db as sqlx::Database>::Connection;
 type DbRow = <Db as sqlx::Database>::Row;
@@ -1488,57 +1490,8 @@ impl Store for ThisStore {
         max_of_kind: u32,
         actor: &str,
     ) -> StoreResult<Institution> {
-        let now = now_ms();
-        let township = &institution.township;
         let mut tx = self.begin_write().await?;
-        lock_township(&mut tx, township).await?;
-        // Active: not ended before today (valid_to is the last day, inclusive).
-        let rows = sqlx::query(
-            "SELECT name FROM institutions WHERE township = $1 AND kind = $2 AND (valid_to IS NULL OR valid_to >= $3) \
-             ORDER BY id",
-        )
-        .bind(township.as_str())
-        .bind(institution.kind.as_str())
-        .bind(iso_date(now))
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.len() as u64 >= u64::from(max_of_kind) {
-            let names = rows.iter().map(|row| row.try_get("name")).collect::<Result<Vec<String>, _>>()?;
-            return Err(StoreError::LimitExceeded(format!(
-                "township {township} already has {} active {} ({}) ({}); the policy allows at most {max_of_kind}",
-                names.len(),
-                institution.kind.label_zh(),
-                institution.kind.as_str(),
-                list_or_none(&names)
-            )));
-        }
-        let row = sqlx::query(
-            "INSERT INTO institutions (township, kind, name, staffing_quota, approving_document, valid_from, valid_to, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(township.as_str())
-        .bind(institution.kind.as_str())
-        .bind(&institution.name)
-        .bind(i64::from(institution.staffing_quota))
-        .bind(&institution.approving_document)
-        .bind(&institution.valid_from)
-        .bind(&institution.valid_to)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let created = Institution {
-            id: row.try_get("id")?,
-            township: township.clone(),
-            kind: institution.kind,
-            name: institution.name.clone(),
-            staffing_quota: institution.staffing_quota,
-            approving_document: institution.approving_document.clone(),
-            valid_from: institution.valid_from.clone(),
-            valid_to: institution.valid_to.clone(),
-            created_at: now,
-        };
-        let resource = institution_resource(township, created.id);
-        audit(&mut tx, actor, now, "CreateInstitution", &resource, None, Some(json(&created))).await?;
+        let created = insert_institution(&mut tx, institution, max_of_kind, actor, now_ms()).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -1702,45 +1655,8 @@ impl Store for ThisStore {
     }
 
     async fn create_post(&self, post: &NewPost, quota: u32, actor: &str) -> StoreResult<LeadershipPost> {
-        let now = now_ms();
-        let township = &post.township;
         let mut tx = self.begin_write().await?;
-        lock_township(&mut tx, township).await?;
-        let sql = format!("SELECT {POST_COLUMNS} FROM leadership_posts p WHERE p.township = $1 ORDER BY p.id");
-        let existing = sqlx::query(&sql).bind(township.as_str()).fetch_all(&mut *tx).await?;
-        if existing.len() as u64 >= u64::from(quota) {
-            let posts = existing
-                .iter()
-                .map(|row| post_from_row(row).map(|post| describe_post(&post)))
-                .collect::<StoreResult<Vec<_>>>()?;
-            return Err(StoreError::LimitExceeded(format!(
-                "township {township} already has {} leadership posts ({}); the policy allows at most {quota}",
-                posts.len(),
-                list_or_none(&posts)
-            )));
-        }
-        let row = sqlx::query(
-            "INSERT INTO leadership_posts (township, role, holder, mandated_role, revision, updated_at) \
-             VALUES ($1, $2, $3, $4, 1, $5) RETURNING id",
-        )
-        .bind(township.as_str())
-        .bind(&post.role)
-        .bind(&post.holder)
-        .bind(post.mandated_role.map(MandatedRole::as_str))
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let created = LeadershipPost {
-            id: row.try_get("id")?,
-            township: township.clone(),
-            role: post.role.clone(),
-            holder: post.holder.clone(),
-            mandated_role: post.mandated_role,
-            revision: 1,
-            updated_at: now,
-        };
-        let resource = post_resource(township, created.id);
-        audit(&mut tx, actor, now, "CreateLeadershipPost", &resource, None, Some(json(&created))).await?;
+        let created = insert_post(&mut tx, post, quota, actor, now_ms()).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -1826,142 +1742,41 @@ impl Store for ThisStore {
     // --- duty catalogues -------------------------------------------------------------------------------------
 
     async fn create_catalogue_item(&self, item: &NewCatalogueItem, actor: &str) -> StoreResult<CatalogueItem> {
-        let now = now_ms();
-        let owner = &item.owner;
         let mut tx = self.begin_write().await?;
-        let institution_title = match owner {
-            CatalogueOwner::County(county) => {
-                lock_county(&mut tx, county).await?;
-                if item.responsible_institution_id.is_some() {
-                    return Err(StoreError::FailedPrecondition(format!(
-                        "template item {} of county {county} names its responsible institution by title, not by \
-                         an institution of one township",
-                        item.code
-                    )));
-                }
-                item.responsible_institution_title.clone()
-            }
-            CatalogueOwner::Township(township) => {
-                lock_township(&mut tx, township).await?;
-                let Some(id) = item.responsible_institution_id else {
-                    return Err(StoreError::FailedPrecondition(format!(
-                        "catalogue item {} of township {township} must name its responsible institution",
-                        item.code
-                    )));
-                };
-                let institution = match find_institution(&mut tx, township, id).await {
-                    Ok(institution) => institution,
-                    Err(StoreError::NotFound(_)) => {
-                        return Err(StoreError::NotFound(format!(
-                            "institution {} (the responsible institution of catalogue item {} of township \
-                             {township})",
-                            institution_resource(township, id),
-                            item.code
-                        )));
-                    }
-                    Err(other) => return Err(other),
-                };
-                if !in_force(&institution, &iso_date(now)) {
-                    return Err(StoreError::FailedPrecondition(format!(
-                        "institution {} ({}) is no longer in force (valid to {}); catalogue item {} of township \
-                         {township} must name an institution in force",
-                        institution_resource(township, id),
-                        institution.name,
-                        institution.valid_to.as_deref().unwrap_or_default(),
-                        item.code
-                    )));
-                }
-                institution.name
-            }
-        };
-        let sql = format!("SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c WHERE c.owner = $1 AND c.code = $2");
-        if let Some(row) = sqlx::query(&sql).bind(owner.code()).bind(&item.code).fetch_optional(&mut *tx).await? {
-            let existing = catalogue_item_from_row(&row)?;
-            return Err(StoreError::AlreadyExists(format!(
-                "catalogue item of code {:?} of {} ({} {})",
-                item.code,
-                owner.describe(),
-                existing.resource_name(),
-                existing.title
-            )));
-        }
-        if let ItemDetails::Responsibility { power_item_code: Some(linked), .. } = &item.details {
-            // A township's items may link its own power items or its county's template ones.
-            let found = sqlx::query(
-                "SELECT 1 FROM catalogue_items WHERE code = $1 AND item_type = 'power' AND (owner = $2 OR owner = $3)",
-            )
-            .bind(linked)
-            .bind(owner.code())
-            .bind(owner.county().as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if found.is_none() {
-                return Err(StoreError::NotFound(format!(
-                    "power item of code {linked:?} (linked by responsibility item {}) in the catalogue of {}",
-                    item.code,
-                    owner.describe()
-                )));
-            }
-        }
-        let text = |value: &str| Some(value.to_owned());
-        let (mut power_category, mut legal_basis, mut power_origin) = (None, None, None);
-        let (mut power_item_code, mut duties, mut accountability_cases) = (None, None, None);
-        let (mut service_domain, mut handling_mode) = (None, None);
-        match &item.details {
-            ItemDetails::Power { category, legal_basis: basis, origin } => {
-                power_category = text(category.as_str());
-                legal_basis = text(basis);
-                power_origin = text(origin.as_str());
-            }
-            ItemDetails::Responsibility { power_item_code: linked, duties: what, accountability_cases: cases } => {
-                power_item_code = linked.clone();
-                duties = text(what);
-                accountability_cases = text(cases);
-            }
-            ItemDetails::PublicService { service_domain: domain, handling_mode: mode } => {
-                service_domain = text(domain);
-                handling_mode = text(mode.as_str());
-            }
-        }
-        let row = sqlx::query(
-            "INSERT INTO catalogue_items (owner, county, township, code, title, item_type, duty_area, \
-             responsible_institution_id, responsible_institution_title, power_category, legal_basis, power_origin, \
-             power_item_code, duties, accountability_cases, service_domain, handling_mode, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
-        )
-        .bind(owner.code())
-        .bind(owner.county().as_str())
-        .bind(owner.township().map(TownshipCode::as_str))
-        .bind(&item.code)
-        .bind(&item.title)
-        .bind(item.details.item_type().as_str())
-        .bind(item.duty_area.as_str())
-        .bind(item.responsible_institution_id)
-        .bind(&institution_title)
-        .bind(power_category)
-        .bind(legal_basis)
-        .bind(power_origin)
-        .bind(power_item_code)
-        .bind(duties)
-        .bind(accountability_cases)
-        .bind(service_domain)
-        .bind(handling_mode)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let created = CatalogueItem {
-            id: row.try_get("id")?,
-            owner: owner.clone(),
-            code: item.code.clone(),
-            title: item.title.clone(),
-            duty_area: item.duty_area,
-            responsible_institution_id: item.responsible_institution_id,
-            responsible_institution_title: institution_title,
-            details: item.details.clone(),
-            created_at: now,
-        };
-        audit(&mut tx, actor, now, "CreateCatalogueItem", &created.resource_name(), None, Some(json(&created))).await?;
+        let created = insert_catalogue_item(&mut tx, item, actor, now_ms()).await?;
         tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn batch_create(
+        &self,
+        records: &[NewRecord],
+        actor: &str,
+        validate_only: bool,
+    ) -> StoreResult<Vec<CreatedRecord>> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let mut created = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            // Each record sees the ones before it, so limits count the batch's own rows too.
+            let outcome = match record {
+                NewRecord::Institution { institution, max_of_kind } => {
+                    insert_institution(&mut tx, institution, *max_of_kind, actor, now).await.map(CreatedRecord::Institution)
+                }
+                NewRecord::Post { post, quota } => {
+                    insert_post(&mut tx, post, *quota, actor, now).await.map(CreatedRecord::Post)
+                }
+                NewRecord::CatalogueItem(item) => {
+                    insert_catalogue_item(&mut tx, item, actor, now).await.map(CreatedRecord::CatalogueItem)
+                }
+            };
+            created.push(outcome.map_err(|error| error.in_request(index))?);
+        }
+        if validate_only {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
         Ok(created)
     }
 
@@ -2190,4 +2005,249 @@ impl Store for ThisStore {
         let events = rows.iter().map(audit_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(page_by(events, limit, |event| event.id.to_string()))
     }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Inserts shared by the single and the batch creates: they run inside the caller's transaction.
+
+async fn insert_institution(
+    tx: &mut Conn,
+    institution: &NewInstitution,
+    max_of_kind: u32,
+    actor: &str,
+    now: TimestampMs,
+) -> StoreResult<Institution> {
+    let township = &institution.township;
+    lock_township(tx, township).await?;
+    // Active: not ended before today (valid_to is the last day, inclusive).
+    let rows = sqlx::query(
+        "SELECT name FROM institutions WHERE township = $1 AND kind = $2 AND (valid_to IS NULL OR valid_to >= $3) \
+         ORDER BY id",
+    )
+    .bind(township.as_str())
+    .bind(institution.kind.as_str())
+    .bind(iso_date(now))
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.len() as u64 >= u64::from(max_of_kind) {
+        let names = rows.iter().map(|row| row.try_get("name")).collect::<Result<Vec<String>, _>>()?;
+        return Err(StoreError::LimitExceeded(format!(
+            "township {township} already has {} active {} ({}) ({}); the policy allows at most {max_of_kind}",
+            names.len(),
+            institution.kind.label_zh(),
+            institution.kind.as_str(),
+            list_or_none(&names)
+        )));
+    }
+    let row = sqlx::query(
+        "INSERT INTO institutions (township, kind, name, staffing_quota, approving_document, valid_from, valid_to, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(township.as_str())
+    .bind(institution.kind.as_str())
+    .bind(&institution.name)
+    .bind(i64::from(institution.staffing_quota))
+    .bind(&institution.approving_document)
+    .bind(&institution.valid_from)
+    .bind(&institution.valid_to)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let created = Institution {
+        id: row.try_get("id")?,
+        township: township.clone(),
+        kind: institution.kind,
+        name: institution.name.clone(),
+        staffing_quota: institution.staffing_quota,
+        approving_document: institution.approving_document.clone(),
+        valid_from: institution.valid_from.clone(),
+        valid_to: institution.valid_to.clone(),
+        created_at: now,
+    };
+    let resource = institution_resource(township, created.id);
+    audit(tx, actor, now, "CreateInstitution", &resource, None, Some(json(&created))).await?;
+    Ok(created)
+}
+
+async fn insert_post(tx: &mut Conn, post: &NewPost, quota: u32, actor: &str, now: TimestampMs) -> StoreResult<LeadershipPost> {
+    let township = &post.township;
+    lock_township(tx, township).await?;
+    let sql = format!("SELECT {POST_COLUMNS} FROM leadership_posts p WHERE p.township = $1 ORDER BY p.id");
+    let existing = sqlx::query(&sql).bind(township.as_str()).fetch_all(&mut *tx).await?;
+    if existing.len() as u64 >= u64::from(quota) {
+        let posts = existing
+            .iter()
+            .map(|row| post_from_row(row).map(|post| describe_post(&post)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        return Err(StoreError::LimitExceeded(format!(
+            "township {township} already has {} leadership posts ({}); the policy allows at most {quota}",
+            posts.len(),
+            list_or_none(&posts)
+        )));
+    }
+    let row = sqlx::query(
+        "INSERT INTO leadership_posts (township, role, holder, mandated_role, revision, updated_at) \
+         VALUES ($1, $2, $3, $4, 1, $5) RETURNING id",
+    )
+    .bind(township.as_str())
+    .bind(&post.role)
+    .bind(&post.holder)
+    .bind(post.mandated_role.map(MandatedRole::as_str))
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let created = LeadershipPost {
+        id: row.try_get("id")?,
+        township: township.clone(),
+        role: post.role.clone(),
+        holder: post.holder.clone(),
+        mandated_role: post.mandated_role,
+        revision: 1,
+        updated_at: now,
+    };
+    let resource = post_resource(township, created.id);
+    audit(tx, actor, now, "CreateLeadershipPost", &resource, None, Some(json(&created))).await?;
+    Ok(created)
+}
+
+async fn insert_catalogue_item(
+    tx: &mut Conn,
+    item: &NewCatalogueItem,
+    actor: &str,
+    now: TimestampMs,
+) -> StoreResult<CatalogueItem> {
+    let owner = &item.owner;
+    let institution_title = match owner {
+        CatalogueOwner::County(county) => {
+            lock_county(tx, county).await?;
+            if item.responsible_institution_id.is_some() {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "template item {} of county {county} names its responsible institution by title, not by \
+                     an institution of one township",
+                    item.code
+                )));
+            }
+            item.responsible_institution_title.clone()
+        }
+        CatalogueOwner::Township(township) => {
+            lock_township(tx, township).await?;
+            let Some(id) = item.responsible_institution_id else {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "catalogue item {} of township {township} must name its responsible institution",
+                    item.code
+                )));
+            };
+            let institution = match find_institution(tx, township, id).await {
+                Ok(institution) => institution,
+                Err(StoreError::NotFound(_)) => {
+                    return Err(StoreError::NotFound(format!(
+                        "institution {} (the responsible institution of catalogue item {} of township \
+                         {township})",
+                        institution_resource(township, id),
+                        item.code
+                    )));
+                }
+                Err(other) => return Err(other),
+            };
+            if !in_force(&institution, &iso_date(now)) {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "institution {} ({}) is no longer in force (valid to {}); catalogue item {} of township \
+                     {township} must name an institution in force",
+                    institution_resource(township, id),
+                    institution.name,
+                    institution.valid_to.as_deref().unwrap_or_default(),
+                    item.code
+                )));
+            }
+            institution.name
+        }
+    };
+    let sql = format!("SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c WHERE c.owner = $1 AND c.code = $2");
+    if let Some(row) = sqlx::query(&sql).bind(owner.code()).bind(&item.code).fetch_optional(&mut *tx).await? {
+        let existing = catalogue_item_from_row(&row)?;
+        return Err(StoreError::AlreadyExists(format!(
+            "catalogue item of code {:?} of {} ({} {})",
+            item.code,
+            owner.describe(),
+            existing.resource_name(),
+            existing.title
+        )));
+    }
+    if let ItemDetails::Responsibility { power_item_code: Some(linked), .. } = &item.details {
+        // A township's items may link its own power items or its county's template ones.
+        let found = sqlx::query(
+            "SELECT 1 FROM catalogue_items WHERE code = $1 AND item_type = 'power' AND (owner = $2 OR owner = $3)",
+        )
+        .bind(linked)
+        .bind(owner.code())
+        .bind(owner.county().as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "power item of code {linked:?} (linked by responsibility item {}) in the catalogue of {}",
+                item.code,
+                owner.describe()
+            )));
+        }
+    }
+    let text = |value: &str| Some(value.to_owned());
+    let (mut power_category, mut legal_basis, mut power_origin) = (None, None, None);
+    let (mut power_item_code, mut duties, mut accountability_cases) = (None, None, None);
+    let (mut service_domain, mut handling_mode) = (None, None);
+    match &item.details {
+        ItemDetails::Power { category, legal_basis: basis, origin } => {
+            power_category = text(category.as_str());
+            legal_basis = text(basis);
+            power_origin = text(origin.as_str());
+        }
+        ItemDetails::Responsibility { power_item_code: linked, duties: what, accountability_cases: cases } => {
+            power_item_code = linked.clone();
+            duties = text(what);
+            accountability_cases = text(cases);
+        }
+        ItemDetails::PublicService { service_domain: domain, handling_mode: mode } => {
+            service_domain = text(domain);
+            handling_mode = text(mode.as_str());
+        }
+    }
+    let row = sqlx::query(
+        "INSERT INTO catalogue_items (owner, county, township, code, title, item_type, duty_area, \
+         responsible_institution_id, responsible_institution_title, power_category, legal_basis, power_origin, \
+         power_item_code, duties, accountability_cases, service_domain, handling_mode, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+    )
+    .bind(owner.code())
+    .bind(owner.county().as_str())
+    .bind(owner.township().map(TownshipCode::as_str))
+    .bind(&item.code)
+    .bind(&item.title)
+    .bind(item.details.item_type().as_str())
+    .bind(item.duty_area.as_str())
+    .bind(item.responsible_institution_id)
+    .bind(&institution_title)
+    .bind(power_category)
+    .bind(legal_basis)
+    .bind(power_origin)
+    .bind(power_item_code)
+    .bind(duties)
+    .bind(accountability_cases)
+    .bind(service_domain)
+    .bind(handling_mode)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let created = CatalogueItem {
+        id: row.try_get("id")?,
+        owner: owner.clone(),
+        code: item.code.clone(),
+        title: item.title.clone(),
+        duty_area: item.duty_area,
+        responsible_institution_id: item.responsible_institution_id,
+        responsible_institution_title: institution_title,
+        details: item.details.clone(),
+        created_at: now,
+    };
+    audit(tx, actor, now, "CreateCatalogueItem", &created.resource_name(), None, Some(json(&created))).await?;
+    Ok(created)
 }
