@@ -2,9 +2,9 @@
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
+use crate::{ClassifierApi, SERVICE_NAME, domain::Policy};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use crate::{ClassifierApi, SERVICE_NAME, domain::Policy};
 use township_runtime::{CommonArgs, GrpcServer};
 
 #[derive(Debug, Parser)]
@@ -51,12 +51,9 @@ where
 {
     let cli = Cli::parse_from(args);
     match cli.command {
-        Some(Command::Healthcheck { url, timeout_seconds }) => township_runtime::run_main(
-            "classifier",
-            async move {
-                township_runtime::check_health(&url, SERVICE_NAME, Duration::from_secs(timeout_seconds)).await
-            },
-        ),
+        Some(Command::Healthcheck { url, timeout_seconds }) => township_runtime::run_main("classifier", async move {
+            township_runtime::check_health(&url, SERVICE_NAME, Duration::from_secs(timeout_seconds)).await
+        }),
         None => township_runtime::run_main("classifier", serve(cli.serve)),
     }
 }

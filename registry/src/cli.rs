@@ -3,9 +3,9 @@
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
+use crate::{app::RegistryConfig, service::SERVICE_NAME, worker::WorkerConfig};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use crate::{app::RegistryConfig, service::SERVICE_NAME, worker::WorkerConfig};
 use township_runtime::{CommonArgs, GrpcServer};
 
 #[derive(Debug, Parser)]
@@ -62,12 +62,9 @@ where
 {
     let cli = Cli::parse_from(args);
     match cli.command {
-        Some(Command::Healthcheck { url, timeout_seconds }) => township_runtime::run_main(
-            "registry",
-            async move {
-                township_runtime::check_health(&url, SERVICE_NAME, Duration::from_secs(timeout_seconds)).await
-            },
-        ),
+        Some(Command::Healthcheck { url, timeout_seconds }) => township_runtime::run_main("registry", async move {
+            township_runtime::check_health(&url, SERVICE_NAME, Duration::from_secs(timeout_seconds)).await
+        }),
         None => township_runtime::run_main("registry", serve(cli.serve)),
     }
 }

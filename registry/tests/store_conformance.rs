@@ -828,10 +828,12 @@ async fn batch_creates_are_all_or_nothing_and_name_the_failing_record(db: TestDb
     };
     let post = NewRecord::Post { post: new_post("430102002", "党委书记", Some("张三")), quota: 9 };
     // The third office of 430102001 breaks the limit of 2, counting the batch's own earlier records.
-    let batch = [office("430102001", "党政办公室"), post.clone(), office("430102001", "经济发展办公室"), office(
-        "430102001",
-        "社会事务办公室",
-    )];
+    let batch = [
+        office("430102001", "党政办公室"),
+        post.clone(),
+        office("430102001", "经济发展办公室"),
+        office("430102001", "社会事务办公室"),
+    ];
     match store.batch_create(&batch, ACTOR, false).await.unwrap_err() {
         StoreError::LimitExceeded(message) => {
             assert!(message.starts_with("requests[3]: township 430102001 already has 2"), "{message}");

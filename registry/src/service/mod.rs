@@ -142,9 +142,10 @@ fn actor<T>(request: &Request<T>) -> String {
         .metadata()
         .get("x-actor")
         .and_then(|value| value.to_str().ok())
-        .map(str::trim)
+        // Headers are ASCII: clients send a Chinese name percent-encoded (UTF-8).
+        .map(|value| percent_encoding::percent_decode_str(value).decode_utf8_lossy().trim().to_owned())
         .filter(|actor| !actor.is_empty())
-        .unwrap_or("anonymous")
+        .unwrap_or_else(|| "anonymous".to_owned())
         .chars()
         .take(200)
         .collect()
@@ -1499,15 +1500,13 @@ fn in_request(index: usize) -> impl Fn(Status) -> Status {
     move |status| {
         use tonic_types::StatusExt as _;
         match status.get_details_bad_request() {
-            Some(bad_request) if status.code() == tonic::Code::InvalidArgument => {
-                invalid_all(
-                    bad_request
-                        .field_violations
-                        .into_iter()
-                        .map(|v| FieldViolation::new(format!("requests[{index}].{}", v.field), v.description))
-                        .collect(),
-                )
-            }
+            Some(bad_request) if status.code() == tonic::Code::InvalidArgument => invalid_all(
+                bad_request
+                    .field_violations
+                    .into_iter()
+                    .map(|v| FieldViolation::new(format!("requests[{index}].{}", v.field), v.description))
+                    .collect(),
+            ),
             _ => Status::new(status.code(), format!("requests[{index}]: {}", status.message())),
         }
     }
@@ -1515,7 +1514,10 @@ fn in_request(index: usize) -> impl Fn(Status) -> Status {
 
 impl RegistryApi {
     /// Validates a create request and computes the limit of its kind for the township's current class.
-    async fn prepare_institution(&self, request: pb::CreateInstitutionRequest) -> Result<(NewInstitution, u32), Status> {
+    async fn prepare_institution(
+        &self,
+        request: pb::CreateInstitutionRequest,
+    ) -> Result<(NewInstitution, u32), Status> {
         let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
         let institution = request.institution.ok_or_else(|| invalid("institution", "the institution is missing"))?;
         let mut violations = Vec::new();

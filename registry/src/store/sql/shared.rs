@@ -24,7 +24,8 @@ use crate::domain::catalogue::{
 use crate::domain::model::*;
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode, city_name, county_name, township_name};
 use crate::store::{
-    CreatedRecord, DivisionTownship, ImportCounts, NewRecord, Page, PageRequest, Store, StoreError, StoreResult, StoredRun,
+    CreatedRecord, DivisionTownship, ImportCounts, NewRecord, Page, PageRequest, Store, StoreError, StoreResult,
+    StoredRun,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -1761,7 +1762,9 @@ impl Store for ThisStore {
             // Each record sees the ones before it, so limits count the batch's own rows too.
             let outcome = match record {
                 NewRecord::Institution { institution, max_of_kind } => {
-                    insert_institution(&mut tx, institution, *max_of_kind, actor, now).await.map(CreatedRecord::Institution)
+                    insert_institution(&mut tx, institution, *max_of_kind, actor, now)
+                        .await
+                        .map(CreatedRecord::Institution)
                 }
                 NewRecord::Post { post, quota } => {
                     insert_post(&mut tx, post, *quota, actor, now).await.map(CreatedRecord::Post)
@@ -2069,7 +2072,13 @@ async fn insert_institution(
     Ok(created)
 }
 
-async fn insert_post(tx: &mut Conn, post: &NewPost, quota: u32, actor: &str, now: TimestampMs) -> StoreResult<LeadershipPost> {
+async fn insert_post(
+    tx: &mut Conn,
+    post: &NewPost,
+    quota: u32,
+    actor: &str,
+    now: TimestampMs,
+) -> StoreResult<LeadershipPost> {
     let township = &post.township;
     lock_township(tx, township).await?;
     let sql = format!("SELECT {POST_COLUMNS} FROM leadership_posts p WHERE p.township = $1 ORDER BY p.id");

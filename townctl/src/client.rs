@@ -1,0 +1,183 @@
+//! Connecting to the two services: endpoints, TLS, the acting user, and errors a person can act on.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use tonic::{
+    Status,
+    metadata::AsciiMetadataValue,
+    service::interceptor::InterceptedService,
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
+};
+use tonic_types::StatusExt as _;
+use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
+use township_proto::registry::v1::registry_service_client::RegistryServiceClient;
+
+/// Large enough for a province's classification run (its inputs and results) in one message.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Connection {
+    /// The registry's gRPC endpoint; `https://` uses TLS.
+    #[arg(long, global = true, env = "TOWNCTL_REGISTRY_URL", default_value = "http://127.0.0.1:50052")]
+    pub registry: String,
+    /// The classifier's gRPC endpoint; `https://` uses TLS.
+    #[arg(long, global = true, env = "TOWNCTL_CLASSIFIER_URL", default_value = "http://127.0.0.1:50051")]
+    pub classifier: String,
+    /// PEM file of the certificate authority to trust for `https://` endpoints (default: the system's roots).
+    #[arg(long, global = true, env = "TOWNCTL_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Who is acting: recorded with every write in the registry's audit log.
+    #[arg(long, global = true, env = "TOWNCTL_ACTOR", default_value_t = default_actor())]
+    pub actor: String,
+    /// Deadline of each call, in seconds.
+    #[arg(long, global = true, env = "TOWNCTL_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub timeout_seconds: u64,
+}
+
+fn default_actor() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    format!("townctl:{user}")
+}
+
+/// Adds the `x-actor` header the registry records in its audit log.
+#[derive(Debug, Clone)]
+pub struct Actor(AsciiMetadataValue);
+
+impl tonic::service::Interceptor for Actor {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        request.metadata_mut().insert("x-actor", self.0.clone());
+        Ok(request)
+    }
+}
+
+pub type Registry = RegistryServiceClient<InterceptedService<Channel, Actor>>;
+pub type Classifier = ClassifierServiceClient<Channel>;
+
+impl Connection {
+    pub async fn registry(&self) -> anyhow::Result<Registry> {
+        // Metadata must be ASCII; a Chinese actor name is sent percent-encoded.
+        let actor = AsciiMetadataValue::try_from(percent_encode(&self.actor))
+            .with_context(|| format!("--actor {:?} cannot be sent as a header", self.actor))?;
+        let channel = self.channel("registry", &self.registry).await?;
+        Ok(RegistryServiceClient::with_interceptor(channel, Actor(actor))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    pub async fn classifier(&self) -> anyhow::Result<Classifier> {
+        let channel = self.channel("classifier", &self.classifier).await?;
+        Ok(ClassifierServiceClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    async fn channel(&self, service: &str, url: &str) -> anyhow::Result<Channel> {
+        let flag = if service == "registry" {
+            "--registry / TOWNCTL_REGISTRY_URL"
+        } else {
+            "--classifier / TOWNCTL_CLASSIFIER_URL"
+        };
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
+            .with_context(|| format!("the {service} address {url:?} is not a URL (set {flag})"))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(self.timeout_seconds));
+        if url.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new().with_native_roots();
+            if let Some(path) = &self.ca_cert {
+                let pem = std::fs::read(path).with_context(|| format!("cannot read --ca-cert {}", path.display()))?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            endpoint = endpoint.tls_config(tls).with_context(|| format!("TLS settings for the {service} at {url}"))?;
+        }
+        endpoint.connect().await.map_err(|error| {
+            anyhow::anyhow!(
+                "cannot reach the {service} at {url}: {}. Is it running? `townctl up` starts both services; set {flag} \
+                 to use another address",
+                source_chain(&error)
+            )
+        })
+    }
+}
+
+fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Non-ASCII bytes, controls and `%` itself are escaped; the registry decodes the header back to UTF-8.
+const HEADER_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
+fn percent_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, HEADER_ESCAPES).to_string()
+}
+
+/// A failed call, worded for a person: the service's message and every field violation it listed.
+pub fn describe(status: &Status) -> String {
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    if let Some(bad_request) = status.get_details_bad_request() {
+        for violation in bad_request.field_violations {
+            text.push_str(&format!("\n  {}: {}", violation.field, violation.description));
+        }
+    }
+    text
+}
+
+/// Turns a failed call into an error naming what was being done.
+pub fn call_error(what: impl std::fmt::Display) -> impl FnOnce(Status) -> anyhow::Error {
+    move |status| anyhow::anyhow!("{what} failed: {}", describe(&status))
+}
+
+/// A resource name from what a person types: a code (`4301`, `430102`, `430102001`) or a resource name.
+pub fn scope_name(text: &str) -> anyhow::Result<String> {
+    let text = text.trim().trim_end_matches('/');
+    if text.starts_with("cities/") {
+        return Ok(text.to_owned());
+    }
+    anyhow::ensure!(
+        text.bytes().all(|b| b.is_ascii_digit()),
+        "{text:?} is neither a division code nor a resource name"
+    );
+    Ok(match text.len() {
+        4 => format!("cities/{text}"),
+        6 => format!("cities/{}/counties/{text}", &text[..4]),
+        9 => format!("cities/{}/counties/{}/townships/{text}", &text[..4], &text[..6]),
+        other => anyhow::bail!(
+            "{text:?} has {other} digits: a city code has 4 (4301), a county's 6 (430102), a township's 9 (430102001)"
+        ),
+    })
+}
+
+/// The city a scope belongs to: `cities/4301` for anything under it.
+pub fn city_of(scope: &str) -> String {
+    scope.split('/').take(2).collect::<Vec<_>>().join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_of_every_level_become_resource_names() {
+        assert_eq!(scope_name("4301").unwrap(), "cities/4301");
+        assert_eq!(scope_name("430102").unwrap(), "cities/4301/counties/430102");
+        assert_eq!(scope_name("430102001").unwrap(), "cities/4301/counties/430102/townships/430102001");
+        assert_eq!(scope_name("cities/4301/").unwrap(), "cities/4301");
+        let error = scope_name("43010").unwrap_err().to_string();
+        assert!(error.contains("5 digits"), "{error}");
+        assert!(scope_name("长沙").is_err());
+        assert_eq!(city_of("cities/4301/counties/430102"), "cities/4301");
+    }
+
+    #[test]
+    fn actors_with_chinese_names_are_sent_as_ascii() {
+        assert_eq!(percent_encode("张 三"), "%E5%BC%A0 %E4%B8%89");
+        assert_eq!(percent_encode("alice@example.org"), "alice@example.org");
+    }
+}

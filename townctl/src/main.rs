@@ -1,0 +1,96 @@
+//! `townctl`: the command line of the township registry and classifier for the people who run the reform,
+//! and `townctl up`, which runs both services with a demo province.
+//!
+//! Exit status: 0 done; 1 the command failed (a service unreachable, a call refused, a file unreadable);
+//! 2 the data is not acceptable: an import with bad rows, or error-level compliance findings.
+
+mod client;
+mod demo;
+mod import;
+mod output;
+mod report;
+mod sheet;
+mod up;
+mod views;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::Connection;
+use crate::output::Output;
+
+/// Exit status when the data is not acceptable (see the crate documentation).
+pub const EXIT_DATA: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "townctl", version, about = "Township reform: import, classes, compliance, exports and reports")]
+struct Cli {
+    #[command(flatten)]
+    connection: Connection,
+    /// Print JSON instead of tables, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the classifier and the registry on loopback ports (SQLite in ./data), load the Hunan demo on
+    /// first start, print a summary, and serve until Ctrl-C.
+    Up(up::UpArgs),
+    /// Import divisions, indicators, institutions, posts or catalogue items from CSV or XLSX: all rows or none.
+    Import(import::ImportArgs),
+    /// A city's or county's townships with score, rank, class and the class before.
+    Classes(views::ClassesArgs),
+    /// Why a township has its class: indices, weighted contributions, distance to the boundaries.
+    Explain(views::ExplainArgs),
+    /// The policy's rules a township, county or city breaks; exit status 2 when any is an error.
+    Compliance(views::ComplianceArgs),
+    /// Classes, institutions or catalogues to CSV or XLSX.
+    Export(views::ExportArgs),
+    /// Follow class changes as they happen (Ctrl-C to stop).
+    Watch(views::WatchArgs),
+    /// Whether both services answer, with the classifier's default policy.
+    Status,
+    /// A self-contained HTML report: score distribution, classes per county, compliance findings.
+    Report(views::ReportArgs),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(exit) = up::run_child_if_asked(&args) {
+        return exit;
+    }
+    let cli = Cli::parse_from(args);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("townctl: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let output = Output { json: cli.json };
+    let connection = cli.connection;
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => up::run(args, &connection, output).await,
+            Command::Import(args) => import::run(args, &connection, output).await,
+            Command::Classes(args) => views::classes(args, &connection, output).await,
+            Command::Explain(args) => views::explain(args, &connection, output).await,
+            Command::Compliance(args) => views::compliance(args, &connection, output).await,
+            Command::Export(args) => views::export(args, &connection).await,
+            Command::Watch(args) => views::watch(args, &connection, output).await,
+            Command::Report(args) => views::report(args, &connection).await,
+            Command::Status => views::status(&connection, output).await,
+        }
+    });
+    match outcome {
+        Ok(exit) => exit,
+        Err(error) => {
+            eprintln!("townctl: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! The real `townctl` binary against real servers: a classifier and a registry on loopback sockets (each test
+//! its own, with its own SQLite file), or, for `up`, the two child processes `townctl up` starts itself.
+
+use std::{
+    path::Path,
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+
+use rust_xlsxwriter::Workbook;
+use township_e2e::{TestClassifier, TestRegistry, all_classes, import, temp_sqlite, wait_until_current};
+use township_proto::registry::v1 as pb;
+
+struct Services {
+    _classifier: TestClassifier,
+    registry: TestRegistry,
+    _database: tempfile::TempDir,
+}
+
+/// Both services, with 长沙市's divisions imported.
+async fn services() -> Services {
+    let classifier = TestClassifier::spawn().await;
+    let (database, url) = temp_sqlite();
+    let registry = TestRegistry::spawn(&url, &classifier.url()).await;
+    import(&mut registry.client().await, "4301").await;
+    Services { _classifier: classifier, registry, _database: database }
+}
+
+/// Runs townctl with `args` against `registry` on a blocking thread (so the in-process servers keep serving).
+async fn townctl(registry: &TestRegistry, args: &[&str]) -> Output {
+    let url = registry.url();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_townctl"))
+            .args(&args)
+            .env("TOWNCTL_REGISTRY_URL", url)
+            .env("TOWNCTL_ACTOR", "编办 tester")
+            .output()
+            .expect("run townctl")
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout_json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout is not JSON ({error}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A CSV as a spreadsheet program saves it: UTF-8 with a BOM, Chinese headers with units.
+fn write_csv(path: &Path, lines: &[&str]) {
+    std::fs::write(path, format!("\u{feff}{}\r\n", lines.join("\r\n"))).unwrap();
+}
+
+async fn observations(registry: &TestRegistry, township: &str) -> usize {
+    registry
+        .client()
+        .await
+        .list_indicator_observations(pb::ListIndicatorObservationsRequest {
+            parent: township.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .observations
+        .len()
+}
+
+const GOOD_INDICATORS: [&str; 4] = [
+    "430102001,文艺路街道,2023,3.1,\"2,400\",6.5",
+    "430102002,朝阳街街道,2023,4.2,5100,3.9",
+    "430181110,大瑶镇,2023,6.2,8800,138",
+    "430103015,暮云街道,2023,1.2,700,40",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_with_bad_rows_is_reported_row_by_row_and_nothing_is_written() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("indicators.csv");
+    let mut lines = vec!["乡镇代码,名称,年度,人口（万人）,财政收入（万元）,国土面积（km²）"];
+    lines.extend(GOOD_INDICATORS);
+    lines.extend([
+        "430102003,坡子街街道,2023,abc,1000,5",   // row 6: not a number
+        "430102999,不存在街道,2023,1,1000,5",     // row 7: no such township
+        "430102001,文艺路街道,2023,3.2,2500,6.5", // row 8: duplicate of row 2
+        "43010200,短码,2023,1,1,1",               // row 9: bad code
+    ]);
+    write_csv(&file, &lines);
+    let path = file.to_str().unwrap();
+
+    for extra in [&["--dry-run"][..], &[][..]] {
+        let mut args = vec!["--json", "import", "indicators", path];
+        args.extend(extra);
+        let output = townctl(&services.registry, &args).await;
+        assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+        let report = stdout_json(&output);
+        let bad: Vec<(u64, String)> = report["bad_rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["row"].as_u64().unwrap(), b["reason"].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(bad.iter().map(|b| b.0).collect::<Vec<_>>(), [6, 7, 8, 9], "{bad:?}");
+        assert!(bad[0].1.contains("population \"abc\" is not a number"), "{}", bad[0].1);
+        assert!(bad[1].1.contains("430102999 is not in the registry"), "{}", bad[1].1);
+        assert!(bad[2].1.contains("already appears in row 2"), "{}", bad[2].1);
+        assert!(bad[3].1.contains("not a 9-digit township code"), "{}", bad[3].1);
+        assert_eq!(report["committed"], false);
+    }
+    // Neither the dry run nor the refused import wrote anything.
+    let township = "cities/4301/counties/430102/townships/430102001";
+    assert_eq!(observations(&services.registry, township).await, 0);
+
+    // With --skip-bad-rows the four good rows go in, in one batch.
+    let output = townctl(&services.registry, &["--json", "import", "indicators", path, "--skip-bad-rows"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(stdout_json(&output)["written"], 4);
+    assert_eq!(observations(&services.registry, township).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_indicators_are_classified_and_shown_with_explanations() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("indicators.csv");
+    let mut lines = vec!["code,population,fiscal_revenue,land_area"];
+    lines.extend(GOOD_INDICATORS.iter().map(|l| {
+        let cells: Vec<&str> = l.splitn(4, ',').collect();
+        // Drop the name and year columns: English headers, --data-year for the year.
+        Box::leak(format!("{},{}", cells[0], cells[3].replace("\"2,400\"", "2400")).into_boxed_str()) as &str
+    }));
+    write_csv(&file, &lines);
+    let output =
+        townctl(&services.registry, &["import", "indicators", file.to_str().unwrap(), "--data-year", "2023"]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let mut client = services.registry.client().await;
+    wait_until_current(&mut client, "cities/4301", 2023).await;
+    let expected = all_classes(&mut client, "cities/4301", 2023).await;
+    assert_eq!(expected.len(), 4);
+
+    let output = townctl(&services.registry, &["--json", "classes", "4301"]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let rows = stdout_json(&output);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in rows {
+        let registered = expected.iter().find(|c| c.township.ends_with(row["code"].as_str().unwrap())).unwrap();
+        assert_eq!(row["class"].as_u64().unwrap(), u64::from(registered.effective_class));
+        assert!((1..=3).contains(&row["class"].as_u64().unwrap()));
+    }
+    let table = townctl(&services.registry, &["classes", "4301"]).await;
+    assert!(String::from_utf8_lossy(&table.stdout).contains("大瑶镇"), "{}", describe(&table));
+
+    let output = townctl(&services.registry, &["--json", "explain", "430181110"]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let explanation = stdout_json(&output);
+    let contributions: f64 =
+        explanation["indicators"].as_array().unwrap().iter().map(|l| l["contribution"].as_f64().unwrap()).sum();
+    assert!((contributions - explanation["score"].as_f64().unwrap()).abs() < 1e-6, "{explanation}");
+    assert_eq!(explanation["indicators"][0]["raw"], 6.2);
+    let words = townctl(&services.registry, &["explain", "430181110"]).await;
+    let words = String::from_utf8_lossy(&words.stdout);
+    assert!(
+        words.contains("大瑶镇") && words.contains("贡献") && words.contains("在 4 个乡镇（街道）中排第"),
+        "{words}"
+    );
+}
+
+/// An XLSX file as a spreadsheet program writes it, with a code stored as a number.
+fn institutions_workbook(path: &Path) {
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("机构").unwrap();
+    for (column, header) in ["乡镇代码", "类别", "机构名称", "编制（名）", "批准文号"].iter().enumerate()
+    {
+        sheet.write_string(0, column as u16, *header).unwrap();
+    }
+    let rows = [
+        (430102001.0, "党政机构", "党政办公室", 6.0, "长编办发〔2024〕1号"),
+        (430102001.0, "党政机构", "经济发展办公室", 5.0, "长编办发〔2024〕1号"),
+        (430102001.0, "事业单位", "党群服务中心", 8.0, "长编办发〔2024〕1号"),
+        (430102001.0, "综合行政执法机构", "综合行政执法大队", 10.0, "长编办发〔2024〕1号"),
+        (430102002.0, "党政机构", "党政办公室", 5.0, "长编办发〔2024〕2号"),
+    ];
+    for (index, (code, kind, name, quota, document)) in rows.iter().enumerate() {
+        let row = index as u32 + 1;
+        sheet.write_number(row, 0, *code).unwrap();
+        sheet.write_string(row, 1, *kind).unwrap();
+        sheet.write_string(row, 2, *name).unwrap();
+        sheet.write_number(row, 3, *quota).unwrap();
+        sheet.write_string(row, 4, *document).unwrap();
+    }
+    workbook.save(path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn xlsx_institutions_import_export_and_reimport_round_trip_equal() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("institutions.xlsx");
+    institutions_workbook(&source);
+    let source = source.to_str().unwrap();
+
+    let output = townctl(&services.registry, &["--json", "import", "institutions", source, "--dry-run"]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(stdout_json(&output)["written"], 5);
+    let township = "cities/4301/counties/430102/townships/430102001";
+    let listed = |registry: &TestRegistry| {
+        let registry_url = registry.url();
+        async move {
+            let channel = tonic::transport::Channel::from_shared(registry_url).unwrap().connect().await.unwrap();
+            let mut client = pb::registry_service_client::RegistryServiceClient::new(channel);
+            client
+                .list_institutions(pb::ListInstitutionsRequest { parent: township.to_owned(), ..Default::default() })
+                .await
+                .unwrap()
+                .into_inner()
+                .institutions
+        }
+    };
+    assert!(listed(&services.registry).await.is_empty(), "a dry run writes nothing");
+
+    let output = townctl(&services.registry, &["--json", "import", "institutions", source]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let institutions = listed(&services.registry).await;
+    assert_eq!(
+        institutions.iter().map(|i| (i.display_name.as_str(), i.staffing_quota)).collect::<Vec<_>>(),
+        [("党政办公室", 6), ("经济发展办公室", 5), ("党群服务中心", 8), ("综合行政执法大队", 10)]
+    );
+
+    // Export to both formats; each re-imports as "unchanged", and the two exports hold the same rows.
+    let xlsx = dir.path().join("export.xlsx");
+    let csv = dir.path().join("export.csv");
+    for path in [&xlsx, &csv] {
+        let output =
+            townctl(&services.registry, &["export", "institutions", "430102", "--output", path.to_str().unwrap()])
+                .await;
+        assert!(output.status.success(), "{}", describe(&output));
+        let output = townctl(&services.registry, &["--json", "import", "institutions", path.to_str().unwrap()]).await;
+        assert!(output.status.success(), "{}", describe(&output));
+        let report = stdout_json(&output);
+        assert_eq!((report["unchanged"].as_u64(), report["written"].as_u64()), (Some(5), Some(0)), "{report}");
+    }
+    let from_xlsx = calamine_rows(&xlsx);
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv_text.starts_with('\u{feff}'), "the CSV carries a BOM so that spreadsheet programs read it as UTF-8");
+    let from_csv: Vec<Vec<String>> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv_text.trim_start_matches('\u{feff}').as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(from_xlsx, from_csv);
+    assert_eq!(from_csv.len(), 1 + 5);
+    assert_eq!(from_csv[1][0], "430102001", "codes stay text");
+    assert_eq!(listed(&services.registry).await, institutions, "re-importing changed nothing");
+}
+
+fn calamine_rows(path: &Path) -> Vec<Vec<String>> {
+    use calamine::{Reader, open_workbook_auto};
+    let mut workbook = open_workbook_auto(path).unwrap();
+    let range = workbook.worksheet_range_at(0).unwrap().unwrap();
+    range.rows().map(|row| row.iter().map(|cell| cell.to_string()).collect()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compliance_exits_with_status_2_when_an_error_level_finding_exists() {
+    let services = services().await;
+    // A township with no institutions and no posts breaks error-level rules (offices.count, posts.mandated_role).
+    let output = townctl(&services.registry, &["--json", "compliance", "430102001"]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let report = stdout_json(&output);
+    let rules: Vec<&str> = report["rules"].as_array().unwrap().iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"offices.count") && rules.contains(&"posts.mandated_role"), "{rules:?}");
+    assert_eq!(report["rules"][0]["severity"], "error", "errors come first");
+    let errors_only = townctl(&services.registry, &["--json", "compliance", "430102001", "--errors-only"]).await;
+    assert!(stdout_json(&errors_only)["rules"].as_array().unwrap().iter().all(|r| r["severity"] == "error"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_service_is_named_with_its_address() {
+    let services = services().await;
+    let output = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_townctl"))
+            .args(["classes", "4301", "--registry", "http://127.0.0.1:9"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot reach the registry at http://127.0.0.1:9"), "{stderr}");
+    // A refused call names the field: an unknown township.
+    let output = townctl(&services.registry, &["explain", "430102999"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("430102999"), "{}", describe(&output));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_report_is_one_self_contained_html_file() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("indicators.csv");
+    let mut lines = vec!["乡镇代码,名称,年度,人口,财政收入,国土面积"];
+    lines.extend(GOOD_INDICATORS);
+    write_csv(&file, &lines);
+    assert!(townctl(&services.registry, &["import", "indicators", file.to_str().unwrap()]).await.status.success());
+    wait_until_current(&mut services.registry.client().await, "cities/4301", 2023).await;
+    let html = dir.path().join("report.html");
+    let output = townctl(&services.registry, &["report", "4301", "--output", html.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(html.contains("长沙市") && html.contains("大瑶镇") && html.contains("<svg"), "{html}");
+    let external = html.replace("http://www.w3.org/2000/svg", "");
+    assert!(!external.contains("http://") && !external.contains("https://"), "no network is needed to read it");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_prints_each_class_change_as_it_happens() {
+    let services = services().await;
+    let url = services.registry.url();
+    let mut watcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_townctl"))
+        .args(["--json", "watch", "4301", "--registry", &url])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("indicators.csv");
+    let mut lines = vec!["乡镇代码,名称,年度,人口,财政收入,国土面积"];
+    lines.extend(GOOD_INDICATORS);
+    write_csv(&file, &lines);
+    // The stream is open once the watcher printed nothing yet but is connected; a change made before that is
+    // missed, so wait for the subscription by retrying the import until a line arrives.
+    use tokio::io::AsyncBufReadExt as _;
+    let mut stdout = tokio::io::BufReader::new(watcher.stdout.take().unwrap()).lines();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(townctl(&services.registry, &["import", "indicators", file.to_str().unwrap()]).await.status.success());
+    let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line()).await.unwrap().unwrap().unwrap();
+    let change: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(change["township"].as_str().unwrap().starts_with("cities/4301/"), "{change}");
+    assert_eq!(change["previous_class"], 0, "a first classification moves from no class");
+    assert!((1..=3).contains(&change["new_class"].as_u64().unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_loads_hunan_once_and_reuses_it_on_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let run = |dir: std::path::PathBuf, classifier: String, registry: String| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_townctl"))
+                .args(["--json", "up", "--exit-after-summary", "--data-dir"])
+                .arg(&dir)
+                .args(["--classifier-listen", &classifier, "--registry-listen", &registry])
+                .output()
+                .unwrap()
+        })
+    };
+    let first = run(dir.path().to_owned(), free_port(), free_port()).await.unwrap();
+    assert!(first.status.success(), "{}", describe(&first));
+    assert!(String::from_utf8_lossy(&first.stderr).contains("loading the Hunan demo"), "{}", describe(&first));
+    let summary = stdout_json(&first);
+    let cities = summary["cities"].as_array().unwrap();
+    assert_eq!(cities.len(), 14);
+    let townships: u64 = cities.iter().map(|c| c["townships"].as_u64().unwrap()).sum();
+    assert_eq!(townships, 2008, "1,947 townships and 61 development zones and farms");
+    for city in cities {
+        let classes: u64 = city["classes"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum();
+        assert_eq!(classes, city["townships"].as_u64().unwrap(), "every township classified: {city}");
+    }
+    let rules = summary["findings_by_rule"].as_object().unwrap();
+    for rule in ["offices.count", "posts.quota", "law_enforcement.missing", "catalogue.duty_area_uncovered"] {
+        assert!(rules.contains_key(rule), "the demo shows {rule}: {rules:?}");
+    }
+
+    let second = run(dir.path().to_owned(), free_port(), free_port()).await.unwrap();
+    assert!(second.status.success(), "{}", describe(&second));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("Reusing the data"), "{}", describe(&second));
+    assert_eq!(stdout_json(&second)["cities"], summary["cities"], "the same data, the same classes");
+}
