@@ -270,6 +270,20 @@ async fn xlsx_institutions_import_export_and_reimport_round_trip_equal() {
     assert_eq!(from_csv.len(), 1 + 5);
     assert_eq!(from_csv[1][0], "430102001", "codes stay text");
     assert_eq!(listed(&services.registry).await, institutions, "re-importing changed nothing");
+    let audit = services
+        .registry
+        .client()
+        .await
+        .list_audit_events(pb::ListAuditEventsRequest { resource_prefix: township.to_owned(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+        .into_iter()
+        .filter(|e| e.action == "CreateInstitution")
+        .collect::<Vec<_>>();
+    assert_eq!(audit.len(), 4, "one event per institution created");
+    assert!(audit.iter().all(|e| e.actor == "编办 tester"), "the actor's Chinese name survives the header: {audit:?}");
 }
 
 fn calamine_rows(path: &Path) -> Vec<Vec<String>> {
