@@ -59,7 +59,7 @@ h2{font-size:18px;border-bottom:2px solid #2b6cb0;padding-bottom:4px;margin:32px
 h3{font-size:15px;margin:20px 0 6px}
 .meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;font-size:14px;color:#4a5568}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:16px 0}
-.card{flex:1 1 110px;border:1px solid #e2e8f0;border-left:5px solid #718096;border-radius:6px;padding:6px 12px}
+.card{flex:1 1 auto;border:1px solid #e2e8f0;border-left:5px solid #718096;border-radius:6px;padding:6px 12px}
 .card .n{font-size:26px;font-weight:700}
 .card .l{font-size:13px;color:#4a5568}
 table{border-collapse:collapse;width:100%;font-size:13px}
@@ -150,6 +150,19 @@ fn esc(s: &str) -> String {
     out
 }
 
+const GREY: &str = "#4a5568";
+const DASH: &str = "class=\"boundary\" stroke=\"#c53030\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"";
+const AXIS: &str = "stroke=\"#4a5568\"";
+
+fn line(out: &mut String, (x1, y1): (f64, f64), (x2, y2): (f64, f64), attrs: &str) -> fmt::Result {
+    writeln!(out, "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" {attrs}/>")
+}
+
+/// `s` must already be escaped.
+fn text(out: &mut String, (x, y): (f64, f64), anchor: &str, fill: &str, s: &str) -> fmt::Result {
+    writeln!(out, "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" fill=\"{fill}\">{s}</text>")
+}
+
 fn class_idx(c: u8) -> usize {
     if (1..=3).contains(&c) { c as usize } else { 0 }
 }
@@ -188,7 +201,7 @@ fn histogram(scores: &[f64], bounds: &[f64]) -> Option<Hist> {
     // Boundaries are always on the axis so their lines can be drawn.
     let lo_raw = bounds.iter().fold(min, |a, &b| a.min(b));
     let hi_raw = bounds.iter().fold(top, |a, &b| a.max(b));
-    let width = nice_step((hi_raw - lo_raw) / 20.0).max(5.0);
+    let width = nice_step((hi_raw - lo_raw) / 30.0).max(5.0);
     let lo = (lo_raw / width).floor() * width;
     let regular = ((hi_raw - lo) / width).floor() as usize + 1;
     let open = max >= lo + regular as f64 * width;
@@ -223,15 +236,8 @@ fn write_histogram(out: &mut String, d: &ReportData) -> fmt::Result {
     )?;
     let mut y = 0.0;
     while y <= ytop + 1e-9 {
-        let py = yof(y);
-        write!(out, "<line x1=\"{l}\" x2=\"{}\" y1=\"{py:.1}\" y2=\"{py:.1}\" stroke=\"#edf2f7\"/>", l + pw)?;
-        writeln!(
-            out,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#4a5568\">{}</text>",
-            l - 6.0,
-            py + 4.0,
-            num(y)
-        )?;
+        line(out, (l, yof(y)), (l + pw, yof(y)), "stroke=\"#edf2f7\"")?;
+        text(out, (l - 6.0, yof(y) + 4.0), "end", GREY, &num(y))?;
         y += ystep;
     }
     for (i, &c) in h.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
@@ -250,39 +256,20 @@ fn write_histogram(out: &mut String, d: &ReportData) -> fmt::Result {
         )?;
         writeln!(out, "fill=\"{}\"><title>{range}：{c} 个乡镇 / townships</title></rect>", CLASS_COLORS[class.min(3)])?;
     }
-    writeln!(out, "<line x1=\"{l}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#4a5568\"/>", l + pw, t + ph, t + ph)?;
+    line(out, (l, t + ph), (l + pw, t + ph), AXIS)?;
     // Label every k-th bin edge so labels never collide (~16 labels max).
     let k = regular.div_ceil(16).max(1);
-    for i in (0..=regular).step_by(k) {
+    // With an open bin its own "≥ X" label replaces the last edge label (they would overlap).
+    for i in (0..=regular).step_by(k).filter(|&i| !(h.open && i == regular)) {
         let x = l + i as f64 * bw;
-        write!(
-            out,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{}\" y2=\"{}\" stroke=\"#4a5568\"/>",
-            t + ph,
-            t + ph + 4.0
-        )?;
-        writeln!(
-            out,
-            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#4a5568\">{}</text>",
-            t + ph + 17.0,
-            num(h.lo + i as f64 * h.width)
-        )?;
+        line(out, (x, t + ph), (x, t + ph + 4.0), AXIS)?;
+        text(out, (x, t + ph + 17.0), "middle", GREY, &num(h.lo + i as f64 * h.width))?;
     }
     if h.open {
         let (x, a) = (l + (regular as f64 + 0.5) * bw, h.lo + regular as f64 * h.width);
-        writeln!(
-            out,
-            "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#c05621\">≥ {}</text>",
-            t + ph + 17.0,
-            num(a)
-        )?;
+        text(out, (x, t + ph + 17.0), "middle", "#c05621", &format!("≥ {}", num(a)))?;
     }
-    writeln!(
-        out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#2d3748\">得分 / Score</text>",
-        l + pw / 2.0,
-        ht - 6.0
-    )?;
+    text(out, (l + pw / 2.0, ht - 6.0), "middle", "#2d3748", "得分 / Score")?;
     writeln!(
         out,
         "<text transform=\"translate(14 {}) rotate(-90)\" text-anchor=\"middle\" fill=\"#2d3748\">乡镇数 / Townships</text>",
@@ -292,34 +279,19 @@ fn write_histogram(out: &mut String, d: &ReportData) -> fmt::Result {
         let x = xof(bd.score);
         // Alternate label rows so two close boundaries don't overlap; keep labels inside the box.
         let ly = t - 8.0 - 16.0 * (j % 2) as f64;
-        let anchor = if x > l + pw * 0.85 {
-            "end"
-        } else if x < l + pw * 0.15 {
-            "start"
-        } else {
-            "middle"
+        let anchor = match x {
+            x if x > l + pw * 0.85 => "end",
+            x if x < l + pw * 0.15 => "start",
+            _ => "middle",
         };
-        write!(
-            out,
-            "<line class=\"boundary\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{}\" y2=\"{}\" stroke=\"#c53030\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>",
-            ly + 4.0,
-            t + ph
-        )?;
-        writeln!(
-            out,
-            "<text x=\"{x:.1}\" y=\"{ly}\" text-anchor=\"{anchor}\" fill=\"#c53030\">{}</text>",
-            esc(&bd.label)
-        )?;
+        line(out, (x, ly + 4.0), (x, t + ph), DASH)?;
+        text(out, (x, ly), anchor, "#c53030", &esc(&bd.label))?;
     }
     out.push_str("</svg>\n<div class=\"legend\">");
     let classes = if bounds.is_empty() { 0..=0 } else { 1..=bounds.len() + 1 };
-    for c in classes {
-        write!(
-            out,
-            "<span><span class=\"sw\" style=\"background:{}\"></span>{}</span>",
-            CLASS_COLORS[c.min(3)],
-            CLASS_NAMES[c.min(3)]
-        )?;
+    for c in classes.map(|c| c.min(3)) {
+        let (color, name) = (CLASS_COLORS[c], CLASS_NAMES[c]);
+        write!(out, "<span><span class=\"sw\" style=\"background:{color}\"></span>{name}</span>")?;
     }
     writeln!(out, "<span><span class=\"sw dash\"></span>分类界限 / class boundary</span></div>")
 }
@@ -509,8 +481,11 @@ mod tests {
     #[test]
     fn boundaries_are_dashed_lines_with_labels() {
         let html = render(&data(vec![town("1", "甲镇", "A县", 95.0, 2, 0)], vec![]));
-        assert_eq!(html.matches("<line class=\"boundary\"").count(), 2);
-        assert!(html.contains("stroke-dasharray=\"6 4\"/><text x=\"") && html.contains(">一类 ≥ 120</text>"));
+        assert_eq!(
+            html.matches("class=\"boundary\" stroke=\"#c53030\" stroke-width=\"1.5\" stroke-dasharray").count(),
+            2
+        );
+        assert!(html.contains(">一类 ≥ 120</text>"));
         assert!(html.contains(">二类 ≥ 80</text>"));
     }
 

@@ -221,7 +221,13 @@ async fn wait_until_classified(registry: &mut Registry, data_year: i32) -> anyho
                 .map_err(call_error(format!("reading the classification state of {}", city.display_name)))?
                 .into_inner();
             match pb::CohortState::try_from(status.state).unwrap_or(pb::CohortState::Unspecified) {
-                pb::CohortState::Current | pb::CohortState::Empty => break,
+                pb::CohortState::Current => break,
+                // The demo records a city's indicators last: none means a first start was interrupted.
+                pb::CohortState::Empty => anyhow::bail!(
+                    "{} has no indicators for {data_year}: the first start was probably interrupted while loading \
+                     the demo. Stop, delete the data directory, and run `townctl up` again",
+                    city.display_name
+                ),
                 pb::CohortState::DeadLetter => anyhow::bail!(
                     "classifying {} failed for good: {} (see the registry's log)",
                     city.display_name,
