@@ -628,6 +628,9 @@ pub async fn report(args: ReportArgs, connection: &Connection) -> anyhow::Result
                 .display_name
         }
     };
+    // Counties appear in the order of their first township: code order, as the statistical yearbooks list them.
+    let mut by_code: Vec<&pb::TownshipClass> = classes.iter().collect();
+    by_code.sort_by(|a, b| a.township.cmp(&b.township));
     let data = report::ReportData {
         title: format!("{scope_title} 乡镇（街道）分类与合规报告"),
         scope: scope.clone(),
@@ -640,7 +643,7 @@ pub async fn report(args: ReportArgs, connection: &Connection) -> anyhow::Result
             banding.as_str_name().trim_start_matches("BANDING_")
         ),
         boundaries,
-        townships: classes
+        townships: by_code
             .iter()
             .map(|c| {
                 let code = code_of(&c.township).to_owned();
