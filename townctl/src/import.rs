@@ -680,9 +680,13 @@ async fn import_posts(
     }
 }
 
+/// The value a cell names: the whole text, or else any word of it (exports write "权力 power").
 fn enum_value<E: Copy>(text: &str, table: &[(&[&str], E)]) -> Option<E> {
-    let text = text.trim().to_lowercase().replace([' ', '-'], "_");
-    table.iter().find(|(names, _)| names.iter().any(|n| *n == text)).map(|(_, value)| *value)
+    let lookup = |word: &str| {
+        let word = word.trim().to_lowercase().replace([' ', '-'], "_");
+        table.iter().find(|(names, _)| names.iter().any(|n| *n == word)).map(|(_, value)| *value)
+    };
+    lookup(text).or_else(|| text.split_whitespace().find_map(lookup))
 }
 
 async fn import_catalogue(
@@ -744,7 +748,10 @@ async fn import_catalogue(
                     }
                 };
             }
-            if existing[&owner].iter().any(|item| item.code == code && !item.inherited) {
+            // An item of that code is already in the catalogue: the owner's own, or a template item with the
+            // same title (an exported catalogue lists those under each township). Another title overrides it.
+            let title = columns.value(row, "title");
+            if existing[&owner].iter().any(|item| item.code == code && (!item.inherited || item.title == title)) {
                 report.unchanged += 1;
                 continue;
             }

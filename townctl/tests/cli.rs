@@ -353,19 +353,21 @@ async fn watch_prints_each_class_change_as_it_happens() {
     let mut watcher = tokio::process::Command::new(env!("CARGO_BIN_EXE_townctl"))
         .args(["--json", "watch", "4301", "--registry", &url])
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    use tokio::io::AsyncBufReadExt as _;
+    let mut stdout = tokio::io::BufReader::new(watcher.stdout.take().unwrap()).lines();
+    let mut stderr = tokio::io::BufReader::new(watcher.stderr.take().unwrap()).lines();
+    // The watcher says so once the registry has subscribed it; a change made before would not be streamed.
+    let said = tokio::time::timeout(Duration::from_secs(60), stderr.next_line()).await.unwrap().unwrap().unwrap();
+    assert!(said.starts_with("Following class changes of cities/4301"), "{said}");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("indicators.csv");
     let mut lines = vec!["乡镇代码,名称,年度,人口,财政收入,国土面积"];
     lines.extend(GOOD_INDICATORS);
     write_csv(&file, &lines);
-    // The stream is open once the watcher printed nothing yet but is connected; a change made before that is
-    // missed, so wait for the subscription by retrying the import until a line arrives.
-    use tokio::io::AsyncBufReadExt as _;
-    let mut stdout = tokio::io::BufReader::new(watcher.stdout.take().unwrap()).lines();
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(townctl(&services.registry, &["import", "indicators", file.to_str().unwrap()]).await.status.success());
     let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line()).await.unwrap().unwrap().unwrap();
     let change: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -409,4 +411,42 @@ async fn up_loads_hunan_once_and_reuses_it_on_the_next_start() {
     assert!(second.status.success(), "{}", describe(&second));
     assert!(String::from_utf8_lossy(&second.stderr).contains("Reusing the data"), "{}", describe(&second));
     assert_eq!(stdout_json(&second)["cities"], summary["cities"], "the same data, the same classes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_county_catalogue_template_imports_and_its_township_export_reimports_unchanged() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("catalogue.csv");
+    write_csv(
+        &template,
+        &[
+            "所属代码,事项编码,事项名称,事项类型,职责领域,责任机构,法律依据,权力类别,权力来源,服务领域,办理方式",
+            "430102,DJ-001,基层党组织建设指导,权力,加强党的建设,党政办,《中国共产党支部工作条例（试行）》,行政检查,法定,,",
+            "430102,GG-001,城乡居民养老保险参保登记,公共服务,组织公共服务,政务服务中心,,,,社会保障,直接办理",
+            "430102,XX-001,不存在的领域,权力,不存在,党政办,,,,,",
+        ],
+    );
+    let path = template.to_str().unwrap();
+    let output = townctl(&services.registry, &["--json", "import", "catalogue", path]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let report = stdout_json(&output);
+    assert_eq!(report["bad_rows"][0]["row"], 4);
+    assert!(report["bad_rows"][0]["reason"].as_str().unwrap().contains("duty_area \"不存在\""), "{report}");
+
+    let output = townctl(&services.registry, &["--json", "import", "catalogue", path, "--skip-bad-rows"]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(stdout_json(&output)["written"], 2);
+
+    // 文艺路街道 inherits both items; its exported catalogue re-imports as unchanged.
+    let export = dir.path().join("wenyilu.xlsx");
+    let output =
+        townctl(&services.registry, &["export", "catalogue", "430102001", "-o", export.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let rows = calamine_rows(&export);
+    assert_eq!(rows.len(), 1 + 2, "{rows:?}");
+    let output = townctl(&services.registry, &["--json", "import", "catalogue", export.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let report = stdout_json(&output);
+    assert_eq!((report["unchanged"].as_u64(), report["written"].as_u64()), (Some(2), Some(0)), "{report}");
 }
