@@ -35,7 +35,25 @@ pub enum ImportKind {
     Catalogue,
 }
 
+/// The columns each kind reads (Chinese or English names; case, spaces, `_` and a unit in brackets ignored).
+const COLUMNS_HELP: &str = "\
+Columns (* required; other names accepted, e.g. 人口（万人） for population):
+  divisions     code* (4, 6 or 9 digits: city, county, township), name*
+  indicators    township_code* (乡镇代码), population* (人口, 万人), fiscal_revenue* (财政收入, 万元),
+                land_area* (国土面积, km²), data_year (年度; or --data-year), source (来源)
+  institutions  township_code*, kind* (党政机构 | 事业单位 | 综合行政执法机构), name* (机构名称),
+                staffing_quota (编制), approving_document (批准文号), valid_from, valid_to (YYYY-MM-DD)
+  posts         township_code*, role* (职务), holder (姓名), mandated_role (抓党建副书记 | 纪委书记 | 组织委员)
+  catalogue     owner_code* (county: template; township: own item), code* (事项编码), title* (事项名称),
+                type* (权力 | 责任 | 公共服务), duty_area* (e.g. 加强基层党建), responsible_institution* (责任机构),
+                legal_basis, power_category, power_origin, power_item_code, duties, accountability_cases,
+                service_domain, handling_mode
+
+Rows already registered with the same key and values are left alone, so importing a file twice changes
+nothing. Exit status: 0 imported (or dry run clean), 1 failed, 2 bad rows (nothing written).";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = COLUMNS_HELP)]
 pub struct ImportArgs {
     kind: ImportKind,
     /// CSV (UTF-8, with or without BOM) or XLSX files.

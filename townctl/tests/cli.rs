@@ -450,3 +450,37 @@ async fn a_county_catalogue_template_imports_and_its_township_export_reimports_u
     let report = stdout_json(&output);
     assert_eq!((report["unchanged"].as_u64(), report["written"].as_u64()), (Some(2), Some(0)), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn divisions_import_by_code_length_and_a_dry_run_writes_nothing() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("xiangtan.csv");
+    write_csv(
+        &file,
+        &[
+            "区划代码,名称",
+            "4303,湘潭市",
+            "430302,雨湖区",
+            "430302001,雨湖路街道",
+            "43030,坏代码",
+            "430302002,城正街街道",
+        ],
+    );
+    let path = file.to_str().unwrap();
+    let township = pb::GetTownshipRequest { name: "cities/4303/counties/430302/townships/430302001".to_owned() };
+
+    let output = townctl(&services.registry, &["--json", "import", "divisions", path, "--dry-run"]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let report = stdout_json(&output);
+    assert_eq!(report["bad_rows"][0]["row"], 5, "{report}");
+    assert!(report["bad_rows"][0]["reason"].as_str().unwrap().contains("5 digits"), "{report}");
+    let status = services.registry.client().await.get_township(township.clone()).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "a dry run writes nothing");
+
+    let output = townctl(&services.registry, &["--json", "import", "divisions", path, "--skip-bad-rows"]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(stdout_json(&output)["written"], 4);
+    let found = services.registry.client().await.get_township(township).await.unwrap().into_inner();
+    assert_eq!(found.display_name, "雨湖路街道");
+}
