@@ -11,7 +11,7 @@ use rand_distr::{Distribution, LogNormal};
 use township_proto::classifier::v1::{IndicatorValues, TownshipKind};
 use township_proto::registry::v1 as pb;
 
-use crate::client::{Registry, call_error};
+use crate::client::{Registry, all_pages, call_error};
 
 pub const CITIES_CSV: &str = include_str!("../../fixtures/divisions/hunan/cities.csv");
 pub const COUNTIES_CSV: &str = include_str!("../../fixtures/divisions/hunan/areas.csv");
@@ -209,60 +209,52 @@ pub fn county_template(county: &pb::County, index: usize) -> Vec<pb::CreateCatal
         .collect()
 }
 
-/// Every page of a city's townships.
+/// A city's or county's townships, every page.
 pub async fn list_townships(registry: &mut Registry, parent: &str) -> anyhow::Result<Vec<pb::Township>> {
-    let mut townships = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = registry
-            .list_townships(pb::ListTownshipsRequest {
-                parent: parent.to_owned(),
-                page_size: 1000,
-                page_token: page_token.clone(),
-            })
-            .await
-            .map_err(call_error(format!("listing the townships of {parent}")))?
-            .into_inner();
-        townships.extend(page.townships);
-        if page.next_page_token.is_empty() {
-            return Ok(townships);
+    all_pages(|page_token| {
+        let (mut registry, parent) = (registry.clone(), parent.to_owned());
+        async move {
+            let request = pb::ListTownshipsRequest { parent: parent.clone(), page_size: 1000, page_token };
+            let page = registry
+                .list_townships(request)
+                .await
+                .map_err(call_error(format!("listing the townships of {parent}")))?
+                .into_inner();
+            Ok((page.townships, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await
 }
 
 pub async fn list_counties(registry: &mut Registry, city: &str) -> anyhow::Result<Vec<pb::County>> {
-    let mut counties = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = registry
-            .list_counties(pb::ListCountiesRequest { parent: city.to_owned(), page_size: 1000, page_token })
-            .await
-            .map_err(call_error(format!("listing the counties of {city}")))?
-            .into_inner();
-        counties.extend(page.counties);
-        if page.next_page_token.is_empty() {
-            return Ok(counties);
+    all_pages(|page_token| {
+        let (mut registry, city) = (registry.clone(), city.to_owned());
+        async move {
+            let request = pb::ListCountiesRequest { parent: city.clone(), page_size: 1000, page_token };
+            let page = registry
+                .list_counties(request)
+                .await
+                .map_err(call_error(format!("listing the counties of {city}")))?
+                .into_inner();
+            Ok((page.counties, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await
 }
 
 pub async fn list_cities(registry: &mut Registry) -> anyhow::Result<Vec<pb::City>> {
-    let mut cities = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = registry
-            .list_cities(pb::ListCitiesRequest { page_size: 1000, page_token })
-            .await
-            .map_err(call_error("listing the cities"))?
-            .into_inner();
-        cities.extend(page.cities);
-        if page.next_page_token.is_empty() {
-            return Ok(cities);
+    all_pages(|page_token| {
+        let mut registry = registry.clone();
+        async move {
+            let page = registry
+                .list_cities(pb::ListCitiesRequest { page_size: 1000, page_token })
+                .await
+                .map_err(call_error("listing the cities"))?
+                .into_inner();
+            Ok((page.cities, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await
 }
 
 /// Loads the whole demo: each city's records in one all-or-nothing batch per kind.

@@ -12,11 +12,10 @@ use std::{
     process::ExitCode,
 };
 
-use anyhow::Context;
 use township_proto::classifier::v1::IndicatorValues;
 use township_proto::registry::v1 as pb;
 
-use crate::client::{Connection, Registry, describe};
+use crate::client::{Connection, Registry, all_pages, call_error, describe};
 use crate::output::Output;
 use crate::sheet::{self, Columns, Field, Row};
 
@@ -435,20 +434,35 @@ async fn import_indicators(
 }
 
 pub async fn list_institutions(registry: &mut Registry, township: &str) -> anyhow::Result<Vec<pb::Institution>> {
-    let mut all = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = registry
-            .list_institutions(pb::ListInstitutionsRequest { parent: township.to_owned(), page_size: 1000, page_token })
-            .await
-            .map_err(crate::client::call_error(format!("listing the institutions of {township}")))?
-            .into_inner();
-        all.extend(page.institutions);
-        if page.next_page_token.is_empty() {
-            return Ok(all);
+    all_pages(|page_token| {
+        let (mut registry, township) = (registry.clone(), township.to_owned());
+        async move {
+            let request = pb::ListInstitutionsRequest { parent: township.clone(), page_size: 1000, page_token };
+            let page = registry
+                .list_institutions(request)
+                .await
+                .map_err(call_error(format!("listing the institutions of {township}")))?
+                .into_inner();
+            Ok((page.institutions, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await
+}
+
+async fn list_posts(registry: &mut Registry, township: &str) -> anyhow::Result<Vec<pb::LeadershipPost>> {
+    all_pages(|page_token| {
+        let (mut registry, township) = (registry.clone(), township.to_owned());
+        async move {
+            let request = pb::ListLeadershipPostsRequest { parent: township.clone(), page_size: 1000, page_token };
+            let page = registry
+                .list_leadership_posts(request)
+                .await
+                .map_err(call_error(format!("listing the posts of {township}")))?
+                .into_inner();
+            Ok((page.posts, page.next_page_token))
+        }
+    })
+    .await
 }
 
 pub fn institution_kind_word(kind: i32) -> &'static str {
@@ -640,24 +654,7 @@ async fn import_posts(
             };
             let parent = township_name(&code);
             if !existing.contains_key(&parent) {
-                let mut posts = Vec::new();
-                let mut page_token = String::new();
-                loop {
-                    let page = registry
-                        .list_leadership_posts(pb::ListLeadershipPostsRequest {
-                            parent: parent.clone(),
-                            page_size: 1000,
-                            page_token,
-                        })
-                        .await
-                        .map_err(crate::client::call_error(format!("listing the posts of {parent}")))?
-                        .into_inner();
-                    posts.extend(page.posts);
-                    if page.next_page_token.is_empty() {
-                        break;
-                    }
-                    page_token = page.next_page_token;
-                }
+                let posts = list_posts(registry, &parent).await?;
                 existing.insert(parent.clone(), posts);
             }
             let holder = columns.value(row, "holder").to_owned();
@@ -838,27 +835,26 @@ async fn import_catalogue(
     }
 }
 
-async fn list_catalogue(registry: &mut Registry, owner: &str) -> anyhow::Result<Vec<pb::CatalogueItem>> {
-    let mut items = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = registry
-            .list_catalogue_items(pb::ListCatalogueItemsRequest {
-                parent: owner.to_owned(),
+/// A county's template, or a township's effective catalogue (inherited items marked).
+pub async fn list_catalogue(registry: &mut Registry, owner: &str) -> anyhow::Result<Vec<pb::CatalogueItem>> {
+    all_pages(|page_token| {
+        let (mut registry, owner) = (registry.clone(), owner.to_owned());
+        async move {
+            let request = pb::ListCatalogueItemsRequest {
+                parent: owner.clone(),
                 page_size: 1000,
                 page_token,
                 ..Default::default()
-            })
-            .await
-            .map_err(|status| anyhow::anyhow!("{}", describe(&status)))
-            .context("not in the registry")?
-            .into_inner();
-        items.extend(page.catalogue_items);
-        if page.next_page_token.is_empty() {
-            return Ok(items);
+            };
+            let page = registry
+                .list_catalogue_items(request)
+                .await
+                .map_err(call_error(format!("listing the catalogue of {owner}")))?
+                .into_inner();
+            Ok((page.catalogue_items, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await
 }
 
 fn duty_area(text: &str) -> Option<pb::DutyArea> {

@@ -7,7 +7,7 @@ use tokio_stream::StreamExt as _;
 use township_proto::classifier::v1 as cpb;
 use township_proto::registry::v1 as pb;
 
-use crate::client::{Connection, Registry, call_error, city_of, scope_name};
+use crate::client::{Connection, Registry, all_pages, call_error, city_of, scope_name};
 use crate::output::{Output, table};
 use crate::report;
 use crate::sheet::{Cell, SheetData};
@@ -18,26 +18,22 @@ pub async fn list_classes(
     parent: &str,
     data_year: i32,
 ) -> anyhow::Result<Vec<pb::TownshipClass>> {
-    let mut classes = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = registry
-            .list_township_classes(pb::ListTownshipClassesRequest {
-                parent: parent.to_owned(),
-                data_year,
-                page_size: 1000,
-                page_token,
-            })
-            .await
-            .map_err(call_error(format!("listing the classes of {parent}")))?
-            .into_inner();
-        classes.extend(page.classes);
-        if page.next_page_token.is_empty() {
-            classes.sort_by_key(|class| class.rank);
-            return Ok(classes);
+    let mut classes = all_pages(|page_token| {
+        let (mut registry, parent) = (registry.clone(), parent.to_owned());
+        async move {
+            let request =
+                pb::ListTownshipClassesRequest { parent: parent.clone(), data_year, page_size: 1000, page_token };
+            let page = registry
+                .list_township_classes(request)
+                .await
+                .map_err(call_error(format!("listing the classes of {parent}")))?
+                .into_inner();
+            Ok((page.classes, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
+    })
+    .await?;
+    classes.sort_by_key(|class| class.rank);
+    Ok(classes)
 }
 
 fn code_of(name: &str) -> &str {
@@ -465,34 +461,17 @@ pub async fn export(args: ExportArgs, connection: &Connection) -> anyhow::Result
         ExportKind::Catalogue => {
             let mut rows = Vec::new();
             for (township, township_name) in townships_in(&mut registry, &scope).await? {
-                let mut page_token = String::new();
-                loop {
-                    let page = registry
-                        .list_catalogue_items(pb::ListCatalogueItemsRequest {
-                            parent: township.clone(),
-                            page_size: 1000,
-                            page_token,
-                            ..Default::default()
-                        })
-                        .await
-                        .map_err(call_error(format!("listing the catalogue of {township}")))?
-                        .into_inner();
-                    for item in page.catalogue_items {
-                        rows.push(vec![
-                            text(code_of(&township)),
-                            text(township_name.clone()),
-                            text(item.code),
-                            text(item.title),
-                            text(item_type_word(item.item_type)),
-                            text(item.duty_area_label),
-                            text(item.responsible_institution_title),
-                            text(if item.inherited { "县级模板 inherited" } else { "本级 own" }),
-                        ]);
-                    }
-                    if page.next_page_token.is_empty() {
-                        break;
-                    }
-                    page_token = page.next_page_token;
+                for item in crate::import::list_catalogue(&mut registry, &township).await? {
+                    rows.push(vec![
+                        text(code_of(&township)),
+                        text(township_name.clone()),
+                        text(item.code),
+                        text(item.title),
+                        text(item_type_word(item.item_type)),
+                        text(item.duty_area_label),
+                        text(item.responsible_institution_title),
+                        text(if item.inherited { "县级模板 inherited" } else { "本级 own" }),
+                    ]);
                 }
             }
             SheetData {
