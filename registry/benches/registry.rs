@@ -422,7 +422,7 @@ async fn prepare_changsha(client: &mut Client) -> Vec<pb::Township> {
         })
         .collect();
     client
-        .batch_record_indicators(as_actor(pb::BatchRecordIndicatorsRequest { observations }))
+        .batch_record_indicators(as_actor(pb::BatchRecordIndicatorsRequest { observations, validate_only: false }))
         .await
         .expect("BatchRecordIndicators");
     wait_until_current(client).await;
@@ -724,7 +724,7 @@ async fn worker_steps(
             },
             source: "benchmark".to_owned(),
         };
-        store.record_observations(&[observation], "bench").await.expect("record_observations");
+        store.record_observations(&[observation], "bench", false).await.expect("record_observations");
         lap(0, &mut times);
         let job = store.claim_due_cohort(worker, 60_000).await.expect("claim").expect("the cohort is due");
         lap(1, &mut times);

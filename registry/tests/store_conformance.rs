@@ -110,6 +110,8 @@ conformance!(
     township_create_and_update_with_revisions,
     observations_are_all_or_nothing,
     observation_history_is_kept_and_cohort_inputs_use_the_latest,
+    recording_the_latest_values_again_changes_nothing,
+    validate_only_observations_store_nothing,
     outbox_claims_and_generations,
     failed_attempts_back_off_then_dead_letter,
     runs_report_only_moved_classes,
@@ -222,7 +224,7 @@ fn new_run(data_year: i32, generation: i64, lines: Vec<RunLine>) -> NewRun {
 /// with the given classes.
 async fn classify(store: &dyn Store, data_year: i32, classes: &[(&str, u8)]) -> township_registry::store::StoredRun {
     let observations: Vec<_> = classes.iter().map(|(t, _)| observation(t, data_year, 5.0)).collect();
-    store.record_observations(&observations, ACTOR).await.unwrap();
+    store.record_observations(&observations, ACTOR, false).await.unwrap();
     let job = store.claim_due_cohort("worker-1", 60_000).await.unwrap().expect("a due cohort");
     assert_eq!(job.cohort, cohort(data_year));
     let lines = classes.iter().map(|(t, class)| line(t, *class, 100.0 - f64::from(*class) * 10.0)).collect();
@@ -431,7 +433,7 @@ async fn observations_are_all_or_nothing(db: TestDb) {
     let store = &*db.store;
     import_fixture(store).await;
     let error = store
-        .record_observations(&[observation("430102001", 2023, 5.0), observation("430102999", 2023, 1.0)], ACTOR)
+        .record_observations(&[observation("430102001", 2023, 5.0), observation("430102999", 2023, 1.0)], ACTOR, false)
         .await
         .unwrap_err();
     assert!(matches!(&error, StoreError::NotFound(m) if m.contains("430102999")), "{error}");
@@ -439,25 +441,25 @@ async fn observations_are_all_or_nothing(db: TestDb) {
     assert_eq!(store.cohort_job(&cohort(2023)).await.unwrap(), None);
     assert_eq!(store.latest_data_year(&city()).await.unwrap(), None);
     assert_eq!(store.next_due_at().await.unwrap(), None);
-    assert!(store.record_observations(&[], ACTOR).await.unwrap().is_empty());
+    assert!(store.record_observations(&[], ACTOR, false).await.unwrap().is_empty());
 }
 
 async fn observation_history_is_kept_and_cohort_inputs_use_the_latest(db: TestDb) {
     let store = &*db.store;
     import_fixture(store).await;
-    let first = store.record_observations(&[observation("430102001", 2023, 5.0)], ACTOR).await.unwrap();
+    let first = store.record_observations(&[observation("430102001", 2023, 5.0)], ACTOR, false).await.unwrap();
     let second = store
-        .record_observations(&[observation("430102001", 2023, 6.5), observation("430102002", 2023, 3.0)], ACTOR)
+        .record_observations(&[observation("430102001", 2023, 6.5), observation("430102002", 2023, 3.0)], ACTOR, false)
         .await
         .unwrap();
-    store.record_observations(&[observation("430102001", 2022, 4.0)], ACTOR).await.unwrap();
-    assert_eq!(first[0].recorded_by, ACTOR);
-    assert_eq!(first[0].values, values(5.0, 500.0, 20.0));
+    store.record_observations(&[observation("430102001", 2022, 4.0)], ACTOR, false).await.unwrap();
+    assert_eq!(first[0].observation.recorded_by, ACTOR);
+    assert_eq!(first[0].observation.values, values(5.0, 500.0, 20.0));
 
     let all = store.list_observations(&code("430102001"), Some(2023), &page(0)).await.unwrap();
     let populations: Vec<f64> = all.items.iter().map(|o| o.values.population).collect();
     assert_eq!(populations, [6.5, 5.0], "newest first, history kept");
-    assert_eq!(all.items[1], first[0]);
+    assert_eq!(all.items[1], first[0].observation);
 
     // Every year, paged one at a time.
     let one = store.list_observations(&code("430102001"), None, &page(1)).await.unwrap();
@@ -471,21 +473,62 @@ async fn observation_history_is_kept_and_cohort_inputs_use_the_latest(db: TestDb
     let inputs = store.cohort_inputs(&cohort(2023)).await.unwrap();
     let summary: Vec<(&str, f64)> = inputs.iter().map(|(t, o)| (t.code.as_str(), o.values.population)).collect();
     assert_eq!(summary, [("430102001", 6.5), ("430102002", 3.0)]);
-    assert_eq!(inputs[0].1, second[0]);
+    assert_eq!(inputs[0].1, second[0].observation);
     assert_eq!(inputs[1].0.name, "朝阳街道");
     assert_eq!(store.latest_data_year(&city()).await.unwrap(), Some(2023));
     assert!(store.cohort_inputs(&cohort(2021)).await.unwrap().is_empty());
+}
+
+async fn recording_the_latest_values_again_changes_nothing(db: TestDb) {
+    let store = &*db.store;
+    import_fixture(store).await;
+    let first = store.record_observations(&[observation("430102001", 2023, 5.0)], ACTOR, false).await.unwrap();
+    let job = store.cohort_job(&cohort(2023)).await.unwrap().expect("the cohort is pending");
+    let same = store.record_observations(&[observation("430102001", 2023, 5.0)], ACTOR, false).await.unwrap();
+    assert!(same[0].unchanged);
+    let after = store.cohort_job(&cohort(2023)).await.unwrap().unwrap();
+    assert_eq!(after.generation, job.generation, "nothing to reclassify");
+
+    let again = store
+        .record_observations(&[observation("430102001", 2023, 5.0), observation("430102002", 2023, 3.0)], ACTOR, false)
+        .await
+        .unwrap();
+    assert!(again[0].unchanged && !again[1].unchanged);
+    assert_eq!(again[0].observation, first[0].observation, "the stored observation comes back");
+    let history = store.list_observations(&code("430102001"), Some(2023), &page(0)).await.unwrap();
+    assert_eq!(history.items.len(), 1, "no second history row for equal values");
+
+    // A value that differs, or only another source, is a new observation; so is an older value again.
+    let changed = store.record_observations(&[observation("430102001", 2023, 5.5)], ACTOR, false).await.unwrap();
+    let sourced = NewObservation { source: "县统计局 2023 年报".into(), ..observation("430102001", 2023, 5.5) };
+    let resourced = store.record_observations(&[sourced], ACTOR, false).await.unwrap();
+    let back = store.record_observations(&[observation("430102001", 2023, 5.0)], ACTOR, false).await.unwrap();
+    assert!(!changed[0].unchanged && !resourced[0].unchanged && !back[0].unchanged);
+    let history = store.list_observations(&code("430102001"), Some(2023), &page(0)).await.unwrap();
+    assert_eq!(history.items.len(), 4);
+    assert!(store.cohort_job(&cohort(2023)).await.unwrap().unwrap().generation > job.generation);
+}
+
+async fn validate_only_observations_store_nothing(db: TestDb) {
+    let store = &*db.store;
+    import_fixture(store).await;
+    let checked = store.record_observations(&[observation("430102001", 2023, 5.0)], ACTOR, true).await.unwrap();
+    assert!(!checked[0].unchanged);
+    assert!(store.list_observations(&code("430102001"), None, &page(10)).await.unwrap().items.is_empty());
+    assert_eq!(store.cohort_job(&cohort(2023)).await.unwrap(), None, "no cohort marked pending");
+    let missing = store.record_observations(&[observation("430102999", 2023, 1.0)], ACTOR, true).await.unwrap_err();
+    assert!(matches!(&missing, StoreError::NotFound(m) if m.contains("430102999")), "{missing}");
 }
 
 async fn outbox_claims_and_generations(db: TestDb) {
     let store = &*db.store;
     import_fixture(store).await;
     let before = now_ms();
-    store.record_observations(&[observation("430102001", 2023, 5.0)], ACTOR).await.unwrap();
+    store.record_observations(&[observation("430102001", 2023, 5.0)], ACTOR, false).await.unwrap();
     let job = store.cohort_job(&cohort(2023)).await.unwrap().unwrap();
     assert_eq!((job.state, job.generation, job.attempts, job.last_run), (CohortState::Pending, 1, 0, None));
     assert!(job.next_attempt_at >= before && job.next_attempt_at <= now_ms());
-    store.record_observations(&[observation("430102002", 2023, 3.0)], ACTOR).await.unwrap();
+    store.record_observations(&[observation("430102002", 2023, 3.0)], ACTOR, false).await.unwrap();
     assert_eq!(store.cohort_job(&cohort(2023)).await.unwrap().unwrap().generation, 2);
     assert!(store.next_due_at().await.unwrap().unwrap() <= now_ms());
 
@@ -496,7 +539,7 @@ async fn outbox_claims_and_generations(db: TestDb) {
     assert!(store.next_due_at().await.unwrap().unwrap() > now_ms() + 50_000);
 
     // A change arrives while classifying: the run is stored but the job stays pending.
-    store.record_observations(&[observation("430102003", 2023, 2.0)], ACTOR).await.unwrap();
+    store.record_observations(&[observation("430102003", 2023, 2.0)], ACTOR, false).await.unwrap();
     let lines = vec![line("430102001", 1, 90.0), line("430102002", 2, 60.0)];
     let error = store.complete_run(&new_run(2023, claimed.generation, lines.clone()), "worker-2").await.unwrap_err();
     assert!(matches!(&error, StoreError::Conflict(m) if m.contains("worker-2")), "{error}");
@@ -523,7 +566,7 @@ async fn a_restarted_worker_releases_its_own_leases_only(db: TestDb) {
     let store = &*db.store;
     import_fixture(store).await;
     store
-        .record_observations(&[observation("430102001", 2023, 5.0), observation("430102002", 2022, 4.0)], ACTOR)
+        .record_observations(&[observation("430102001", 2023, 5.0), observation("430102002", 2022, 4.0)], ACTOR, false)
         .await
         .unwrap();
     let mine = store.claim_due_cohort("host-a:50052", 60_000).await.unwrap().expect("a due cohort");
@@ -541,7 +584,7 @@ async fn a_restarted_worker_releases_its_own_leases_only(db: TestDb) {
 async fn failed_attempts_back_off_then_dead_letter(db: TestDb) {
     let store = &*db.store;
     import_fixture(store).await;
-    store.record_observations(&[observation("430102001", 2023, 5.0)], ACTOR).await.unwrap();
+    store.record_observations(&[observation("430102001", 2023, 5.0)], ACTOR, false).await.unwrap();
     let job = store.claim_due_cohort("worker-1", 60_000).await.unwrap().unwrap();
     let later = now_ms() + 3_600_000;
     let error = store.fail_attempt(&job.cohort, "worker-2", "boom", later, false).await.unwrap_err();
@@ -561,7 +604,7 @@ async fn failed_attempts_back_off_then_dead_letter(db: TestDb) {
     ));
 
     // Due again now (as if the back-off elapsed) …
-    store.record_observations(&[observation("430102002", 2023, 3.0)], ACTOR).await.unwrap();
+    store.record_observations(&[observation("430102002", 2023, 3.0)], ACTOR, false).await.unwrap();
     let job = store.claim_due_cohort("worker-1", 60_000).await.unwrap().unwrap();
     assert_eq!(job.attempts, 0, "a new change resets the attempts");
     store.fail_attempt(&job.cohort, "worker-1", "first", now_ms() - 1, false).await.unwrap();
@@ -574,7 +617,7 @@ async fn failed_attempts_back_off_then_dead_letter(db: TestDb) {
     assert_eq!(store.next_due_at().await.unwrap(), None);
 
     // A new change revives a dead-lettered cohort.
-    store.record_observations(&[observation("430102001", 2023, 5.5)], ACTOR).await.unwrap();
+    store.record_observations(&[observation("430102001", 2023, 5.5)], ACTOR, false).await.unwrap();
     let revived = store.cohort_job(&job.cohort).await.unwrap().unwrap();
     assert_eq!((revived.state, revived.attempts, revived.last_error.as_str()), (CohortState::Pending, 0, ""));
 }
@@ -630,7 +673,7 @@ async fn runs_report_only_moved_classes(db: TestDb) {
     assert_eq!(county_classes.items.len(), 1);
 
     // A run naming a township outside the city is refused, and stores nothing.
-    store.record_observations(&[observation("430102001", 2023, 9.0)], ACTOR).await.unwrap();
+    store.record_observations(&[observation("430102001", 2023, 9.0)], ACTOR, false).await.unwrap();
     let job = store.claim_due_cohort("worker-1", 60_000).await.unwrap().unwrap();
     let bad = new_run(2023, job.generation, vec![line("430102001", 2, 50.0), line("430202001", 1, 99.0)]);
     assert!(
@@ -975,7 +1018,7 @@ async fn audit_events_record_every_write(db: TestDb) {
     import_fixture(store).await;
     let township = code("430102001");
     let name = township_name(&township);
-    let observed = store.record_observations(&[observation("430102001", 2023, 5.0)], "bob").await.unwrap();
+    let observed = store.record_observations(&[observation("430102001", 2023, 5.0)], "bob", false).await.unwrap();
     let institution = store
         .create_institution(&new_institution("430102001", InstitutionKind::PublicInstitution, "中心"), 5, "carol")
         .await
@@ -991,7 +1034,7 @@ async fn audit_events_record_every_write(db: TestDb) {
         events.items.iter().map(|e| (e.action.as_str(), e.actor.as_str(), e.resource.as_str())).collect();
     let institution_name = format!("{name}/institutions/{}", institution.id);
     let post_name = format!("{name}/posts/{}", post.id);
-    let observation_name = format!("{name}/indicators/2023/observations/{}", observed[0].id);
+    let observation_name = format!("{name}/indicators/2023/observations/{}", observed[0].observation.id);
     assert_eq!(
         summary,
         [
@@ -1087,7 +1130,7 @@ async fn concurrent_claims_never_share_a_cohort(db: TestDb) {
     import_fixture(&*db.store).await;
     let years: Vec<i32> = (2010..2022).collect();
     let observations: Vec<_> = years.iter().map(|y| observation("430102001", *y, 5.0)).collect();
-    db.store.record_observations(&observations, ACTOR).await.unwrap();
+    db.store.record_observations(&observations, ACTOR, false).await.unwrap();
     let replica = store::open(&db.url).await.unwrap();
     let stores = [db.store.clone(), replica];
     let claims = (0..24).map(|i| {

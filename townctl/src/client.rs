@@ -148,9 +148,22 @@ pub fn describe(status: &Status) -> String {
     text
 }
 
+/// A failed call and what was being done, keeping the status for callers that tell codes apart.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} failed: {}", describe(status))]
+pub struct CallError {
+    what: String,
+    status: Status,
+}
+
 /// Turns a failed call into an error naming what was being done.
 pub fn call_error(what: impl std::fmt::Display) -> impl FnOnce(Status) -> anyhow::Error {
-    move |status| anyhow::anyhow!("{what} failed: {}", describe(&status))
+    move |status| CallError { what: what.to_string(), status }.into()
+}
+
+/// Whether the error is a call answered NOT_FOUND.
+pub fn is_not_found(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<CallError>().is_some_and(|e| e.status.code() == tonic::Code::NotFound)
 }
 
 /// A resource name from what a person types: a code (`4301`, `430102`, `430102001`) or a resource name.

@@ -308,7 +308,7 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
             })
             .collect();
         registry
-            .batch_record_indicators(pb::BatchRecordIndicatorsRequest { observations })
+            .batch_record_indicators(pb::BatchRecordIndicatorsRequest { observations, validate_only: false })
             .await
             .map_err(call_error(format!("recording the indicators of {}", city.display_name)))?;
         progress.inc(1);

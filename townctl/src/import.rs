@@ -1,10 +1,12 @@
 //! `townctl import`: spreadsheet rows to registry records, all or nothing.
 //!
-//! Every row is checked first (columns, numbers, codes, the township exists); a file with bad rows is refused
-//! whole, unless `--skip-bad-rows`. Rows that match a record already registered (same key, same values) are
-//! left alone, so importing a file twice changes nothing. The remaining rows go to the registry in one batch
-//! call per file, which the registry applies in one transaction (or, with `--dry-run`, checks against every
-//! rule of the policy and rolls back).
+//! Every row is checked here first (columns, numbers, codes, the township exists); then the registry checks the
+//! rest (limits of the policy, institutions named) with `validate_only`. A file with bad rows is refused whole,
+//! unless `--skip-bad-rows`. Rows equal to what is registered (same key, same values) are left alone, so
+//! importing a file twice changes nothing. The registry takes at most 10,000 records a call (50,000
+//! observations), each call one transaction: a file that fits is written in one call; a longer one is checked
+//! whole first, chunk by chunk with `validate_only`, and only then written chunk by chunk, a township's rows
+//! (a county's, for catalogues) never split between two chunks.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -12,10 +14,11 @@ use std::{
     process::ExitCode,
 };
 
+use tonic_types::StatusExt as _;
 use township_proto::classifier::v1::IndicatorValues;
 use township_proto::registry::v1 as pb;
 
-use crate::client::{Connection, Registry, all_pages, call_error, describe};
+use crate::client::{Connection, Registry, all_pages, call_error, describe, is_not_found};
 use crate::output::Output;
 use crate::sheet::{self, Columns, Field, Row};
 
@@ -94,6 +97,9 @@ struct ImportReport {
     dry_run: bool,
     /// Whether anything was written.
     committed: bool,
+    /// Rows left unchecked after too many refusals (nothing was written then).
+    unchecked: usize,
+    skip_bad_rows: bool,
     ignored_columns: Vec<String>,
 }
 
@@ -173,6 +179,8 @@ pub async fn run(args: ImportArgs, connection: &Connection, output: Output) -> a
         written: 0,
         dry_run: args.dry_run,
         committed: false,
+        unchecked: 0,
+        skip_bad_rows: args.skip_bad_rows,
         ignored_columns: Vec::new(),
     };
     // Read and map every file before contacting anyone: a file problem is found in a second.
@@ -188,17 +196,19 @@ pub async fn run(args: ImportArgs, connection: &Connection, output: Output) -> a
     let mut registry = connection.registry().await?;
     let progress = crate::output::progress_bar("rows checked");
     progress.set_length(report.rows as u64);
-    let written = match args.kind {
-        ImportKind::Divisions => import_divisions(&mut registry, &args, &tables, &mut report).await?,
-        ImportKind::Indicators => import_indicators(&mut registry, &args, &tables, &mut report, &progress).await?,
-        ImportKind::Institutions => import_institutions(&mut registry, &args, &tables, &mut report, &progress).await?,
-        ImportKind::Posts => import_posts(&mut registry, &args, &tables, &mut report, &progress).await?,
-        ImportKind::Catalogue => import_catalogue(&mut registry, &args, &tables, &mut report, &progress).await?,
-    };
+    let (registry, report_mut) = (&mut registry, &mut report);
+    match args.kind {
+        ImportKind::Divisions => import_divisions(registry, &args, &tables, report_mut, &progress).await?,
+        ImportKind::Indicators => import_indicators(registry, &args, &tables, report_mut, &progress).await?,
+        ImportKind::Institutions => import_institutions(registry, &args, &tables, report_mut, &progress).await?,
+        ImportKind::Posts => import_posts(registry, &args, &tables, report_mut, &progress).await?,
+        ImportKind::Catalogue => import_catalogue(registry, &args, &tables, report_mut, &progress).await?,
+    }
     progress.finish_and_clear();
-    let refused = !report.bad_rows.is_empty() && !args.skip_bad_rows;
-    report.written = if refused && !args.dry_run { 0 } else { written };
-    report.committed = !args.dry_run && !refused && report.written > 0;
+    let refused = (!report.bad_rows.is_empty() && !args.skip_bad_rows) || report.unchecked > 0;
+    if !report.committed && !args.dry_run {
+        report.written = 0;
+    }
     output.print(&report, || report_text(&report))?;
     Ok(if refused { ExitCode::from(crate::EXIT_DATA) } else { ExitCode::SUCCESS })
 }
@@ -215,12 +225,23 @@ fn report_text(report: &ImportReport) -> String {
             text.push_str(&format!("  {} row {}: {}\n", bad.file, bad.row, bad.reason));
         }
     }
-    if report.dry_run {
+    if report.unchecked > 0 {
+        text.push_str(&format!(
+            "Stopped checking after {MAX_REFUSALS} refusals, {} row(s) unchecked; nothing was written.\n",
+            report.unchecked
+        ));
+    } else if report.dry_run && !report.bad_rows.is_empty() && !report.skip_bad_rows {
+        text.push_str(&format!(
+            "Dry run: the file would be refused (with --skip-bad-rows: write {}, {} unchanged); nothing was \
+             written.\n",
+            report.written, report.unchanged
+        ));
+    } else if report.dry_run {
         text.push_str(&format!(
             "Dry run: would write {}, {} unchanged; nothing was written.\n",
             report.written, report.unchanged
         ));
-    } else if report.committed || report.bad_rows.is_empty() {
+    } else if report.committed || report.bad_rows.is_empty() || report.skip_bad_rows {
         let written = if report.committed { report.written } else { 0 };
         text.push_str(&format!("Imported: wrote {written}, {} unchanged.\n", report.unchanged));
     } else {
@@ -238,23 +259,142 @@ fn bad(report: &mut ImportReport, file: &str, row: usize, reason: impl Into<Stri
     report.bad_rows.push(BadRow { file: file.to_owned(), row, reason: reason.into() });
 }
 
-/// The batch index a registry error names (`requests[7]`, `observations[7]`), to report its row.
-fn failing_index(status: &tonic::Status) -> Option<usize> {
-    let text = describe(status);
-    let start = text.find("s[")? + 2;
-    text[start..].split(']').next()?.parse().ok()
+/// The batch indices a registry refusal names: a leading `requests[7]` (or `observations[7]`) of its message
+/// or of a field violation. Empty when the refusal is not about one record.
+fn failing_indices(status: &tonic::Status) -> Vec<usize> {
+    fn leading_index(text: &str) -> Option<usize> {
+        let rest = text.strip_prefix("requests[").or_else(|| text.strip_prefix("observations["))?;
+        rest.split_once(']')?.0.parse().ok()
+    }
+    let mut fields: Vec<String> = vec![status.message().to_owned()];
+    if let Some(bad_request) = status.get_details_bad_request() {
+        fields.extend(bad_request.field_violations.into_iter().map(|v| v.field));
+    }
+    let indices: BTreeSet<usize> = fields.iter().filter_map(|text| leading_index(text)).collect();
+    indices.into_iter().collect()
 }
 
-/// Sends one batch; a refusal becomes a bad row (the row the registry named) rather than an error.
-fn refused<T>(report: &mut ImportReport, planned: &[Planned<T>], status: &tonic::Status) -> anyhow::Result<usize> {
-    match failing_index(status).and_then(|i| planned.get(i)) {
-        Some(row) => {
-            let file = row.file.clone();
-            bad(report, &file, row.row, format!("refused by the registry: {}", describe(status)));
-            Ok(0)
-        }
-        None => anyhow::bail!("the registry refused the import: {}", describe(status)),
+/// The largest batch of records the registry takes in one call.
+const RECORD_BATCH_LIMIT: usize = 10_000;
+/// The largest batch of indicator observations the registry takes in one call.
+const OBSERVATION_BATCH_LIMIT: usize = 50_000;
+/// Refusals after which the rest is left unchecked: a file as bad as that needs fixing before anything else.
+const MAX_REFUSALS: usize = 200;
+
+/// What one batch call answered: how many of its records were already registered as they are.
+type BatchOutcome = Result<usize, tonic::Status>;
+
+/// Sends the planned rows to the registry (see the module doc), removing each row it refuses as a bad row and
+/// trying again, so that every bad row is reported and, with `--skip-bad-rows`, the good ones still written.
+/// `group` keeps related rows in one chunk; `send(requests, validate_only)` makes one batch call.
+async fn send_rows<T: Clone, Fut: Future<Output = BatchOutcome>>(
+    args: &ImportArgs,
+    report: &mut ImportReport,
+    planned: Vec<Planned<T>>,
+    limit: usize,
+    group: impl Fn(&T) -> String,
+    mut send: impl FnMut(Vec<T>, bool) -> Fut,
+) -> anyhow::Result<()> {
+    let mut write = !args.dry_run && may_write(args, report);
+    let chunks = chunked(planned, limit, group);
+    let chunk_count = chunks.len();
+    let mut checked = Vec::with_capacity(chunk_count);
+    let mut refusals = 0;
+    for mut chunk in chunks {
+        let unchanged = loop {
+            if chunk.is_empty() {
+                break 0;
+            }
+            // A file that fits in one call is written by that call (the registry checks and writes in one
+            // transaction); a longer one is checked whole before any chunk is written.
+            let direct = write && chunk_count == 1;
+            let requests = chunk.iter().map(|p| p.request.clone()).collect();
+            let status = match send(requests, !direct).await {
+                Ok(unchanged) => break unchanged,
+                Err(status) => status,
+            };
+            let indices = failing_indices(&status);
+            if indices.is_empty() || indices.iter().any(|&i| i >= chunk.len()) {
+                anyhow::bail!("the registry refused the import: {}", describe(&status));
+            }
+            for &index in indices.iter().rev() {
+                let row = chunk.remove(index);
+                let reason = format!("refused by the registry: {}", describe(&status));
+                bad(report, &row.file, row.row, reason);
+            }
+            refusals += 1;
+            if refusals >= MAX_REFUSALS {
+                report.unchecked = chunk.len() + checked.iter().map(|(c, _): &(Vec<_>, usize)| c.len()).sum::<usize>();
+                return Ok(());
+            }
+            // Without --skip-bad-rows the file is now refused whole: go on checking, to list every bad row.
+            write = write && args.skip_bad_rows;
+        };
+        report.unchanged += unchanged;
+        report.written += chunk.len() - unchanged;
+        checked.push((chunk, unchanged));
     }
+    if !write {
+        return Ok(());
+    }
+    if chunk_count == 1 {
+        report.committed = report.written > 0;
+        return Ok(());
+    }
+    let mut written = 0;
+    for (number, (chunk, _)) in checked.into_iter().enumerate() {
+        if chunk.is_empty() {
+            continue;
+        }
+        let requests = chunk.iter().map(|p| p.request.clone()).collect();
+        if let Err(status) = send(requests, false).await {
+            report.committed = written > 0;
+            anyhow::bail!(
+                "chunk {} of {chunk_count} was refused after the whole file had been checked (changed meanwhile?); \
+                 {written} row(s) of the earlier chunks were written: import the file again, rows already \
+                 registered are left alone. The registry said: {}",
+                number + 1,
+                describe(&status)
+            );
+        }
+        written += chunk.len();
+    }
+    report.committed = report.written > 0;
+    Ok(())
+}
+
+/// Splits the rows into chunks of at most `limit`, never splitting a group unless it alone exceeds the limit.
+fn chunked<T>(planned: Vec<Planned<T>>, limit: usize, group: impl Fn(&T) -> String) -> Vec<Vec<Planned<T>>> {
+    let mut groups: Vec<Vec<Planned<T>>> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for row in planned {
+        let key = group(&row.request);
+        let index = *position.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[index].push(row);
+    }
+    let mut chunks: Vec<Vec<Planned<T>>> = Vec::new();
+    for rows in groups {
+        for part in chunks_of(rows, limit) {
+            match chunks.last_mut() {
+                Some(last) if last.len() + part.len() <= limit => last.extend(part),
+                _ => chunks.push(part),
+            }
+        }
+    }
+    chunks
+}
+
+fn chunks_of<T>(mut rows: Vec<T>, limit: usize) -> Vec<Vec<T>> {
+    let mut parts = Vec::new();
+    while rows.len() > limit {
+        let rest = rows.split_off(limit);
+        parts.push(std::mem::replace(&mut rows, rest));
+    }
+    parts.push(rows);
+    parts
 }
 
 fn number(columns: &Columns, row: &Row, key: &str, errors: &mut Vec<String>) -> Option<f64> {
@@ -299,11 +439,58 @@ async fn known_townships(
         match crate::demo::list_townships(registry, &format!("cities/{city}")).await {
             Ok(townships) => known.extend(townships.into_iter().map(|t| (t.code.clone(), t))),
             // A city the registry does not know: its townships are reported row by row.
-            Err(error) if error.to_string().contains("NotFound") => {}
+            Err(error) if is_not_found(&error) => {}
             Err(error) => return Err(error),
         }
     }
     Ok(known)
+}
+
+/// One division row on its way to the registry, as a line of the CSV that `ImportDivisions` reads.
+struct DivisionLine {
+    level: DivisionLevel,
+    line: String,
+    file: String,
+    row: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DivisionLevel {
+    City,
+    County,
+    Township,
+}
+
+impl DivisionLevel {
+    /// The request field the registry names in its refusals (`townships_csv[row 3]`).
+    fn field(self) -> &'static str {
+        match self {
+            DivisionLevel::City => "cities_csv",
+            DivisionLevel::County => "counties_csv",
+            DivisionLevel::Township => "townships_csv",
+        }
+    }
+}
+
+/// The names registered for every division of the cities the codes fall in (none for a city not registered).
+async fn registered_divisions(
+    registry: &mut Registry,
+    codes: impl Iterator<Item = String>,
+) -> anyhow::Result<HashMap<String, String>> {
+    let cities: BTreeSet<String> = codes.filter_map(|code| code.get(..4).map(str::to_owned)).collect();
+    let mut names = HashMap::new();
+    let registered_cities = crate::demo::list_cities(registry).await?;
+    for city in registered_cities.into_iter().filter(|c| cities.contains(&c.code)) {
+        let parent = format!("cities/{}", city.code);
+        for county in crate::demo::list_counties(registry, &parent).await? {
+            names.insert(county.code, county.display_name);
+        }
+        for township in crate::demo::list_townships(registry, &parent).await? {
+            names.insert(township.code, township.display_name);
+        }
+        names.insert(city.code, city.display_name);
+    }
+    Ok(names)
 }
 
 async fn import_divisions(
@@ -311,10 +498,15 @@ async fn import_divisions(
     args: &ImportArgs,
     tables: &[(String, Columns, Vec<Row>)],
     report: &mut ImportReport,
-) -> anyhow::Result<usize> {
-    let (mut cities, mut counties, mut townships) = (Vec::new(), Vec::new(), Vec::new());
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<()> {
+    let codes = tables.iter().flat_map(|(_, c, rows)| rows.iter().map(|r| c.value(r, "code").to_owned()));
+    let registered = registered_divisions(registry, codes.collect::<Vec<_>>().into_iter()).await?;
+    let mut lines = Vec::new();
+    let mut seen = HashMap::new();
     for (file, columns, rows) in tables {
         for row in rows {
+            progress.inc(1);
             let code = columns.value(row, "code").to_owned();
             let name = columns.value(row, "name").to_owned();
             let code = if code.len() == 12 && code.ends_with("000") { code[..9].to_owned() } else { code };
@@ -326,35 +518,79 @@ async fn import_divisions(
                 bad(report, file, row.number, format!("code {code:?} is not a division code"));
                 continue;
             }
-            let quoted = name.replace('"', "\"\"");
-            match code.len() {
-                4 => cities.push(format!("{code},\"{quoted}\",{}", &code[..2])),
-                6 => counties.push(format!("{code},\"{quoted}\",{},{}", &code[..4], &code[..2])),
-                9 => townships.push(format!("{code},\"{quoted}\",{},{},{}", &code[..6], &code[..2], &code[..4])),
-                other => bad(
-                    report,
-                    file,
-                    row.number,
-                    format!("code {code} has {other} digits; a city has 4, a county 6, a township 9"),
-                ),
+            if let Some(first) = seen.insert(code.clone(), row.number) {
+                bad(report, file, row.number, format!("code {code} already appears in row {first}"));
+                continue;
             }
+            if registered.get(&code) == Some(&name) {
+                report.unchanged += 1;
+                continue;
+            }
+            let quoted = name.replace('"', "\"\"");
+            let (level, line) = match code.len() {
+                4 => (DivisionLevel::City, format!("{code},\"{quoted}\",{}", &code[..2])),
+                6 => (DivisionLevel::County, format!("{code},\"{quoted}\",{},{}", &code[..4], &code[..2])),
+                9 => (
+                    DivisionLevel::Township,
+                    format!("{code},\"{quoted}\",{},{},{}", &code[..6], &code[..2], &code[..4]),
+                ),
+                other => {
+                    let reason = format!("code {code} has {other} digits; a city has 4, a county 6, a township 9");
+                    bad(report, file, row.number, reason);
+                    continue;
+                }
+            };
+            lines.push(DivisionLine { level, line, file: file.clone(), row: row.number });
         }
     }
-    if !may_write(args, report) && !args.dry_run {
-        return Ok(0);
+    let mut write = !args.dry_run && may_write(args, report);
+    // The registry lists every bad line at once; take them out and ask again, as for the other kinds.
+    for _ in 0..3 {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let csv = |level: DivisionLevel, header: &str| {
+            let body: Vec<&str> = lines.iter().filter(|l| l.level == level).map(|l| l.line.as_str()).collect();
+            format!("{header}\n{}\n", body.join("\n"))
+        };
+        let request = pb::ImportDivisionsRequest {
+            cities_csv: csv(DivisionLevel::City, "code,name,provinceCode"),
+            counties_csv: csv(DivisionLevel::County, "code,name,cityCode,provinceCode"),
+            townships_csv: csv(DivisionLevel::Township, "code,name,areaCode,provinceCode,cityCode"),
+            code_prefix: String::new(),
+            validate_only: !write,
+        };
+        let status = match registry.import_divisions(request).await {
+            Ok(_) => {
+                report.written = lines.len();
+                report.committed = write;
+                return Ok(());
+            }
+            Err(status) => status,
+        };
+        // A refused line is named `townships_csv[row N]`, N counted from 1 at the header.
+        let mut refused = BTreeSet::new();
+        for violation in status.get_details_bad_request().map(|b| b.field_violations).unwrap_or_default() {
+            let line_of = |level: DivisionLevel| {
+                let number: usize =
+                    violation.field.strip_prefix(level.field())?.strip_prefix("[row ")?.strip_suffix(']')?.parse().ok()?;
+                lines.iter().enumerate().filter(|(_, l)| l.level == level).nth(number.checked_sub(2)?).map(|(i, _)| i)
+            };
+            let levels = [DivisionLevel::City, DivisionLevel::County, DivisionLevel::Township];
+            let Some(index) = levels.into_iter().find_map(line_of) else { continue };
+            let line = &lines[index];
+            bad(report, &line.file.clone(), line.row, format!("refused by the registry: {}", violation.description));
+            refused.insert(index);
+        }
+        if refused.is_empty() {
+            anyhow::bail!("the registry refused the divisions: {}", describe(&status));
+        }
+        for index in refused.into_iter().rev() {
+            lines.remove(index);
+        }
+        write = write && args.skip_bad_rows;
     }
-    let count = cities.len() + counties.len() + townships.len();
-    let request = pb::ImportDivisionsRequest {
-        cities_csv: format!("code,name,provinceCode\n{}\n", cities.join("\n")),
-        counties_csv: format!("code,name,cityCode,provinceCode\n{}\n", counties.join("\n")),
-        townships_csv: format!("code,name,areaCode,provinceCode,cityCode\n{}\n", townships.join("\n")),
-        code_prefix: String::new(),
-        validate_only: args.dry_run || !may_write(args, report),
-    };
-    match registry.import_divisions(request).await {
-        Ok(_) => Ok(count),
-        Err(status) => anyhow::bail!("the registry refused the divisions: {}", describe(&status)),
-    }
+    anyhow::bail!("the registry kept refusing the divisions; fix the rows above and import again")
 }
 
 async fn import_indicators(
@@ -363,7 +599,7 @@ async fn import_indicators(
     tables: &[(String, Columns, Vec<Row>)],
     report: &mut ImportReport,
     progress: &indicatif::ProgressBar,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<()> {
     let codes = tables.iter().flat_map(|(_, c, rows)| rows.iter().map(|r| c.value(r, "township_code").to_owned()));
     let known = known_townships(registry, codes.collect::<Vec<_>>().into_iter()).await?;
     let mut planned = Vec::new();
@@ -422,15 +658,15 @@ async fn import_indicators(
             }
         }
     }
-    // Recording is an upsert by (township, year); a row equal to the latest observation changes nothing.
-    if !may_write(args, report) || args.dry_run || planned.is_empty() {
-        return Ok(planned.len());
-    }
-    let observations = planned.iter().map(|p| p.request.clone()).collect();
-    match registry.batch_record_indicators(pb::BatchRecordIndicatorsRequest { observations }).await {
-        Ok(_) => Ok(planned.len()),
-        Err(status) => refused(report, &planned, &status),
-    }
+    // The registry leaves alone a row equal to the latest observation of its township and year.
+    send_rows(args, report, planned, OBSERVATION_BATCH_LIMIT, |o| o.township.clone(), |observations, validate_only| {
+        let mut registry = registry.clone();
+        async move {
+            let request = pb::BatchRecordIndicatorsRequest { observations, validate_only };
+            Ok(registry.batch_record_indicators(request).await?.into_inner().unchanged.len())
+        }
+    })
+    .await
 }
 
 pub async fn list_institutions(registry: &mut Registry, township: &str) -> anyhow::Result<Vec<pb::Institution>> {
@@ -494,7 +730,7 @@ async fn import_institutions(
     tables: &[(String, Columns, Vec<Row>)],
     report: &mut ImportReport,
     progress: &indicatif::ProgressBar,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<()> {
     let codes = tables.iter().flat_map(|(_, c, rows)| rows.iter().map(|r| c.value(r, "township_code").to_owned()));
     let known = known_townships(registry, codes.collect::<Vec<_>>().into_iter()).await?;
     let mut existing: HashMap<String, Vec<pb::Institution>> = HashMap::new();
@@ -588,15 +824,14 @@ async fn import_institutions(
             }
         }
     }
-    if planned.is_empty() || (!may_write(args, report) && !args.dry_run) {
-        return Ok(if may_write(args, report) { planned.len() } else { 0 });
-    }
-    let requests = planned.iter().map(|p| p.request.clone()).collect();
-    let validate_only = args.dry_run || !may_write(args, report);
-    match registry.batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests, validate_only }).await {
-        Ok(_) => Ok(planned.len()),
-        Err(status) => refused(report, &planned, &status),
-    }
+    send_rows(args, report, planned, RECORD_BATCH_LIMIT, |r| r.parent.clone(), |requests, validate_only| {
+        let mut registry = registry.clone();
+        async move {
+            registry.batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests, validate_only }).await?;
+            Ok(0)
+        }
+    })
+    .await
 }
 
 fn is_iso_date(text: &str) -> bool {
@@ -628,10 +863,12 @@ async fn import_posts(
     tables: &[(String, Columns, Vec<Row>)],
     report: &mut ImportReport,
     progress: &indicatif::ProgressBar,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<()> {
     let codes = tables.iter().flat_map(|(_, c, rows)| rows.iter().map(|r| c.value(r, "township_code").to_owned()));
     let known = known_townships(registry, codes.collect::<Vec<_>>().into_iter()).await?;
-    let mut existing: HashMap<String, Vec<pb::LeadershipPost>> = HashMap::new();
+    // Registered posts per township, counted by (role, holder, mandated role): two identical rows (two 副镇长
+    // not yet named) are two posts, and only as many rows as are registered count as unchanged.
+    let mut existing: HashMap<String, HashMap<(String, String, i32), usize>> = HashMap::new();
     let mut planned = Vec::new();
     for (file, columns, rows) in tables {
         for row in rows {
@@ -654,15 +891,18 @@ async fn import_posts(
             };
             let parent = township_name(&code);
             if !existing.contains_key(&parent) {
-                let posts = list_posts(registry, &parent).await?;
-                existing.insert(parent.clone(), posts);
+                let mut counts = HashMap::new();
+                for post in list_posts(registry, &parent).await? {
+                    *counts.entry((post.role, post.holder, post.mandated_role)).or_insert(0) += 1;
+                }
+                existing.insert(parent.clone(), counts);
             }
             let holder = columns.value(row, "holder").to_owned();
-            // The key is the township, the role and its holder: a township has several 副职.
-            let registered = existing[&parent]
-                .iter()
-                .any(|p| p.role == role && p.holder == holder && p.mandated_role == mandated as i32);
-            if registered {
+            let key = (role.clone(), holder.clone(), mandated as i32);
+            if let Some(count) = existing.get_mut(&parent).and_then(|counts| counts.get_mut(&key))
+                && *count > 0
+            {
+                *count -= 1;
                 report.unchanged += 1;
                 continue;
             }
@@ -681,18 +921,14 @@ async fn import_posts(
             });
         }
     }
-    if planned.is_empty() || (!may_write(args, report) && !args.dry_run) {
-        return Ok(if may_write(args, report) { planned.len() } else { 0 });
-    }
-    let requests = planned.iter().map(|p| p.request.clone()).collect();
-    let validate_only = args.dry_run || !may_write(args, report);
-    match registry
-        .batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest { requests, validate_only })
-        .await
-    {
-        Ok(_) => Ok(planned.len()),
-        Err(status) => refused(report, &planned, &status),
-    }
+    send_rows(args, report, planned, RECORD_BATCH_LIMIT, |r| r.parent.clone(), |requests, validate_only| {
+        let mut registry = registry.clone();
+        async move {
+            registry.batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest { requests, validate_only }).await?;
+            Ok(0)
+        }
+    })
+    .await
 }
 
 /// The value a cell names: the whole text, or else any word of it (exports write "权力 power").
@@ -710,7 +946,7 @@ async fn import_catalogue(
     tables: &[(String, Columns, Vec<Row>)],
     report: &mut ImportReport,
     progress: &indicatif::ProgressBar,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<()> {
     use pb::catalogue_item::Details;
     let item_types: &[(&[&str], pb::CatalogueItemType)] = &[
         (&["权力", "权力清单", "power"], pb::CatalogueItemType::Power),
@@ -757,16 +993,17 @@ async fn import_catalogue(
             if !existing.contains_key(&owner) {
                 match list_catalogue(registry, &owner).await {
                     Ok(items) => existing.insert(owner.clone(), items),
-                    Err(error) => {
-                        bad(report, file, row.number, format!("{owner_code}: {error:#}"));
+                    Err(error) if is_not_found(&error) => {
+                        bad(report, file, row.number, format!("{owner_code} is not in the registry: {error:#}"));
                         continue;
                     }
+                    Err(error) => return Err(error),
                 };
             }
-            // An item of that code is already in the catalogue: the owner's own, or a template item with the
-            // same title (an exported catalogue lists those under each township). Another title overrides it.
+            // The key is the owner and the code. A template item shown under a township (exports list those)
+            // is the row when its title is; a row with another title overrides it for the township.
             let title = columns.value(row, "title");
-            if existing[&owner].iter().any(|item| item.code == code && (!item.inherited || item.title == title)) {
+            if existing[&owner].iter().any(|i| i.code == code && i.inherited && i.title == title) {
                 report.unchanged += 1;
                 continue;
             }
@@ -816,6 +1053,20 @@ async fn import_catalogue(
                     handling_mode: handling_mode(&value("handling_mode")) as i32,
                 }),
             });
+            // The owner's own item of that code must be this very item (a template item was seen above).
+            if let Some(registered) = existing[&owner].iter().find(|i| i.code == item.code && !i.inherited) {
+                if same_item(registered, &item) {
+                    report.unchanged += 1;
+                } else {
+                    let reason = format!(
+                        "item {} of {owner_code} is registered ({}) with other details; delete it in the registry \
+                         and import again, or give the row another code",
+                        item.code, registered.name
+                    );
+                    bad(report, file, row.number, reason);
+                }
+                continue;
+            }
             planned.push(Planned {
                 file: file.clone(),
                 row: row.number,
@@ -823,16 +1074,28 @@ async fn import_catalogue(
             });
         }
     }
-    if planned.is_empty() || (!may_write(args, report) && !args.dry_run) {
-        return Ok(if may_write(args, report) { planned.len() } else { 0 });
-    }
-    let requests = planned.iter().map(|p| p.request.clone()).collect();
-    let validate_only = args.dry_run || !may_write(args, report);
-    match registry.batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest { requests, validate_only }).await
-    {
-        Ok(_) => Ok(planned.len()),
-        Err(status) => refused(report, &planned, &status),
-    }
+    send_rows(args, report, planned, RECORD_BATCH_LIMIT, |r| r.parent.split("/townships/").next().unwrap_or_default().to_owned(), |requests, validate_only| {
+        let mut registry = registry.clone();
+        async move {
+            registry.batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest { requests, validate_only }).await?;
+            Ok(0)
+        }
+    })
+    .await
+}
+
+/// Whether a registered item says what the row says (output-only fields aside).
+fn same_item(registered: &pb::CatalogueItem, row: &pb::CatalogueItem) -> bool {
+    let institution_same = if row.responsible_institution.is_empty() {
+        registered.responsible_institution_title == row.responsible_institution_title
+    } else {
+        registered.responsible_institution == row.responsible_institution
+    };
+    registered.title == row.title
+        && registered.item_type == row.item_type
+        && registered.duty_area == row.duty_area
+        && registered.details == row.details
+        && institution_same
 }
 
 /// A county's template, or a township's effective catalogue (inherited items marked).
@@ -927,11 +1190,40 @@ mod tests {
     #[test]
     fn registry_errors_name_the_failing_batch_index() {
         let status = tonic::Status::failed_precondition("requests[17]: township 430102001 already has 6");
-        assert_eq!(failing_index(&status), Some(17));
-        let status = tonic::Status::invalid_argument("observations[3].values.population: must be finite");
-        assert_eq!(failing_index(&status), Some(3));
-        assert_eq!(failing_index(&tonic::Status::unavailable("down")), None);
+        assert_eq!(failing_indices(&status), [17]);
+        let violations = tonic_types::BadRequest::new(vec![
+            tonic_types::FieldViolation::new("observations[3].values.population", "must be finite"),
+            tonic_types::FieldViolation::new("observations[1].data_year", "not a year"),
+        ]);
+        let status = tonic::Status::with_error_details(
+            tonic::Code::InvalidArgument,
+            "2 fields are invalid",
+            tonic_types::ErrorDetails::with_bad_request(violations.field_violations),
+        );
+        assert_eq!(failing_indices(&status), [1, 3]);
+        // Only a leading index counts: a message that merely mentions one names no record.
+        let status = tonic::Status::failed_precondition("township 430102001: see requests[2] of yesterday");
+        assert!(failing_indices(&status).is_empty());
+        assert!(failing_indices(&tonic::Status::unavailable("down")).is_empty());
     }
+
+    #[test]
+    fn chunks_keep_a_township_together_and_respect_the_limit() {
+        let rows: Vec<Planned<String>> = ["a", "b", "a", "c", "b", "a"]
+            .iter()
+            .enumerate()
+            .map(|(row, key)| Planned { file: "f.csv".into(), row: row + 2, request: key.to_string() })
+            .collect();
+        let chunks = chunked(rows, 3, |key| key.clone());
+        let keys: Vec<Vec<&str>> = chunks.iter().map(|c| c.iter().map(|p| p.request.as_str()).collect()).collect();
+        assert_eq!(keys, [vec!["a", "a", "a"], vec!["b", "b", "c"]]);
+        assert_eq!(chunks[0].iter().map(|p| p.row).collect::<Vec<_>>(), [2, 4, 7], "file order within a chunk");
+        // A group larger than the limit is split, as it must be.
+        let big: Vec<Planned<String>> =
+            (0..7).map(|row| Planned { file: "f.csv".into(), row, request: "a".to_owned() }).collect();
+        assert_eq!(chunked(big, 3, |key| key.clone()).iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
+    }
+
 
     #[test]
     fn kinds_and_roles_read_in_chinese_and_english() {

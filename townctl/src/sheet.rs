@@ -66,6 +66,8 @@ pub fn read_table(path: &Path, sheet: Option<&str>) -> Result<Table, SheetError>
             let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
             let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text);
             let mut rows = Vec::new();
+            // Newlines before `counted`, kept running so that numbering a file stays linear.
+            let (mut counted, mut newlines) = (0, 0);
             for record in reader.byte_records() {
                 let record = record.map_err(|e| read_error(e.to_string()))?;
                 // The line the record starts on, counted from its byte offset (1 = the first line).
@@ -74,10 +76,12 @@ pub fn read_table(path: &Path, sheet: Option<&str>) -> Result<Table, SheetError>
                 while matches!(text.get(offset), Some(b'\r' | b'\n')) {
                     offset += 1;
                 }
-                let line = text[..offset].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+                newlines += text[counted..offset].iter().filter(|&&b| b == b'\n').count();
+                counted = offset;
+                let line = newlines as u64 + 1;
                 let cells = record
                     .iter()
-                    .map(|cell| std::str::from_utf8(cell).map(|c| c.trim().to_owned()))
+                    .map(|cell| std::str::from_utf8(cell).map(|c| unescape_formula(c.trim()).to_owned()))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|_| SheetError::NotUtf8 { path: path.to_owned(), line })?;
                 rows.push((line as usize, cells));
@@ -110,6 +114,14 @@ pub fn read_table(path: &Path, sheet: Option<&str>) -> Result<Table, SheetError>
     let mut rows = numbered.into_iter().filter(|(_, cells)| cells.iter().any(|c| !c.is_empty()));
     let (_, headers) = rows.next().ok_or_else(|| SheetError::NoHeader { path: path.to_owned() })?;
     Ok(Table { headers, rows: rows.map(|(number, cells)| Row { number, cells }).collect() })
+}
+
+/// Undoes the `'` that CSV exports put before text a spreadsheet would take for a formula (see `csv_bytes`).
+fn unescape_formula(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
 }
 
 /// A cell as text: integral numbers without ".0" (a code stored as a number reads 430102001), dates as ISO.
@@ -252,6 +264,9 @@ pub fn write_table(path: &Path, sheets: &[SheetData]) -> Result<(), SheetError> 
     write_atomically(path, &bytes)
 }
 
+/// First characters that make a spreadsheet read a cell as a formula.
+const FORMULA_STARTS: [char; 4] = ['=', '+', '-', '@'];
+
 /// UTF-8 with a BOM and CRLF, which Excel and WPS need to show Chinese; text that a spreadsheet would take
 /// for a formula gets a leading `'` (CSV injection).
 fn csv_bytes(sheet: &SheetData) -> Result<Vec<u8>, csv::Error> {
@@ -259,7 +274,7 @@ fn csv_bytes(sheet: &SheetData) -> Result<Vec<u8>, csv::Error> {
     writer.write_record(&sheet.headers)?;
     for row in &sheet.rows {
         writer.write_record(row.iter().map(|cell| match cell {
-            Cell::Text(text) if text.starts_with(['=', '+', '-', '@']) => format!("'{text}"),
+            Cell::Text(text) if text.starts_with(FORMULA_STARTS) => format!("'{text}"),
             Cell::Text(text) => text.clone(),
             Cell::Number(value) => value.to_string(),
             Cell::Integer(value) => value.to_string(),
@@ -422,8 +437,10 @@ mod tests {
         let from_csv = read_table(&csv, None).unwrap();
         assert_eq!(from_xlsx.rows[0].cells, ["430102001", "文艺路街道", "95.5", "3", ""]);
         assert_eq!(from_xlsx.rows[1].number, 3);
-        // The CSV defuses the formula; the XLSX stores it as text, which is never evaluated.
-        assert_eq!(from_csv.rows[1].get(4), "'=1+1");
+        // The CSV defuses the formula with a leading ' that reading takes off again; the XLSX stores it as
+        // text, which is never evaluated.
+        assert!(std::str::from_utf8(&std::fs::read(&csv).unwrap()).unwrap().contains(",'=1+1\r\n"));
+        assert_eq!(from_csv.rows[1].get(4), "=1+1");
         assert_eq!(from_xlsx.rows[1].get(4), "=1+1");
         assert_eq!(from_xlsx.headers, from_csv.headers);
         let error = read_table(&xlsx, Some("机构")).unwrap_err().to_string();

@@ -23,6 +23,8 @@ use crate::output::Output;
 /// The hidden first argument that makes this executable run one of the services instead of the CLI.
 const CLASSIFIER_CHILD: &str = "__serve-classifier";
 const REGISTRY_CHILD: &str = "__serve-registry";
+/// The process id of the `townctl up` that started a service, for the service to check it is still there.
+const PARENT_PID_ENV: &str = "TOWNCTL_UP_PID";
 
 /// Runs a service when `townctl up` started this process as one; `None` for every ordinary command line.
 pub fn run_child_if_asked(args: &[OsString]) -> Option<ExitCode> {
@@ -32,9 +34,11 @@ pub fn run_child_if_asked(args: &[OsString]) -> Option<ExitCode> {
         REGISTRY_CHILD => ("registry", township_registry::cli::main),
         _ => return None,
     };
-    // A killed `townctl up` must not leave its services holding the ports: they stop with it.
+    // A killed `townctl up` must not leave its services holding the ports: they stop with it. If it died
+    // before the death signal was set, this process already has another parent.
+    let parent = std::env::var(PARENT_PID_ENV).ok().and_then(|pid| pid.parse().ok()).map(nix::unistd::Pid::from_raw);
     if nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).is_err()
-        || nix::unistd::getppid() == nix::unistd::Pid::from_raw(1)
+        || parent != Some(nix::unistd::getppid())
     {
         eprintln!("{name}: started by townctl up, whose process is gone; not starting");
         return Some(ExitCode::FAILURE);
@@ -82,6 +86,10 @@ impl Service {
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
+            .env(PARENT_PID_ENV, std::process::id().to_string())
+            // Out of the terminal's process group, so that Ctrl-C reaches only `townctl up`, which then stops
+            // the registry before the classifier.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start the {name}"))?;
@@ -177,7 +185,13 @@ pub async fn run(args: UpArgs, connection: &Connection, output: Output) -> anyho
         } else {
             eprintln!("Reusing the data in {}", database.display());
         }
-        wait_until_classified(&mut registry, demo::DATA_YEAR).await?;
+        for city in wait_until_classified(&mut registry, demo::DATA_YEAR).await? {
+            eprintln!(
+                "{city} has no indicators for {}, so it is not classified (import them with `townctl import \
+                 indicators`; if the first start was interrupted, stop and start again with an empty --data-dir)",
+                demo::DATA_YEAR
+            );
+        }
         let summary = summarise(&mut registry, demo::DATA_YEAR).await?;
         output.print(&summary, || summary.to_text())?;
         eprintln!(
@@ -206,9 +220,11 @@ pub async fn run(args: UpArgs, connection: &Connection, output: Output) -> anyho
     outcome.map(|()| ExitCode::SUCCESS)
 }
 
-/// Waits until every city's cohort for `data_year` is classified (or given up on: DEAD_LETTER).
-async fn wait_until_classified(registry: &mut Registry, data_year: i32) -> anyhow::Result<()> {
+/// Waits until every city's cohort for `data_year` is classified; fails if one is given up on (DEAD_LETTER).
+/// Returns the names of the cities without indicators for the year (nothing to classify).
+async fn wait_until_classified(registry: &mut Registry, data_year: i32) -> anyhow::Result<Vec<String>> {
     let cities = demo::list_cities(registry).await?;
+    let mut empty = Vec::new();
     let progress = crate::output::progress_bar("cities classified");
     progress.set_length(cities.len() as u64);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
@@ -222,12 +238,12 @@ async fn wait_until_classified(registry: &mut Registry, data_year: i32) -> anyho
                 .into_inner();
             match pb::CohortState::try_from(status.state).unwrap_or(pb::CohortState::Unspecified) {
                 pb::CohortState::Current => break,
-                // The demo records a city's indicators last: none means a first start was interrupted.
-                pb::CohortState::Empty => anyhow::bail!(
-                    "{} has no indicators for {data_year}: the first start was probably interrupted while loading \
-                     the demo. Stop, delete the data directory, and run `townctl up` again",
-                    city.display_name
-                ),
+                // A city imported without indicators, or a first start interrupted while loading the demo
+                // (which records a city's indicators last).
+                pb::CohortState::Empty => {
+                    empty.push(city.display_name.clone());
+                    break;
+                }
                 pb::CohortState::DeadLetter => anyhow::bail!(
                     "classifying {} failed for good: {} (see the registry's log)",
                     city.display_name,
@@ -246,7 +262,7 @@ async fn wait_until_classified(registry: &mut Registry, data_year: i32) -> anyho
         progress.inc(1);
     }
     progress.finish_and_clear();
-    Ok(())
+    Ok(empty)
 }
 
 #[derive(Debug, serde::Serialize)]

@@ -444,9 +444,9 @@ impl pb::registry_service_server::RegistryService for RegistryApi {
             request.into_inner().observation.ok_or_else(|| invalid("observation", "the observation is missing"))?;
         let (parsed, violations) = observation_violations(None, &observation);
         let Some(parsed) = parsed else { return Err(invalid_all(violations)) };
-        let mut recorded = self.store().record_observations(&[parsed], &actor).await.map_err(store_error)?;
+        let mut recorded = self.store().record_observations(&[parsed], &actor, false).await.map_err(store_error)?;
         self.wake_worker();
-        Ok(Response::new(observation_to_proto(recorded.remove(0))))
+        Ok(Response::new(observation_to_proto(recorded.remove(0).observation)))
     }
 
     async fn batch_record_indicators(
@@ -454,7 +454,7 @@ impl pb::registry_service_server::RegistryService for RegistryApi {
         request: Request<pb::BatchRecordIndicatorsRequest>,
     ) -> ServiceResult<pb::BatchRecordIndicatorsResponse> {
         let actor = actor(&request);
-        let observations = request.into_inner().observations;
+        let pb::BatchRecordIndicatorsRequest { observations, validate_only } = request.into_inner();
         if observations.is_empty() {
             return Err(invalid("observations", "the batch is empty"));
         }
@@ -474,10 +474,15 @@ impl pb::registry_service_server::RegistryService for RegistryApi {
         if !violations.is_empty() {
             return Err(invalid_all(violations));
         }
-        let recorded = self.store().record_observations(&parsed, &actor).await.map_err(store_error)?;
-        self.wake_worker();
+        let recorded =
+            self.store().record_observations(&parsed, &actor, validate_only).await.map_err(store_error)?;
+        if !validate_only {
+            self.wake_worker();
+        }
+        let unchanged = (0u32..).zip(&recorded).filter(|(_, r)| r.unchanged).map(|(index, _)| index).collect();
         Ok(Response::new(pb::BatchRecordIndicatorsResponse {
-            observations: recorded.into_iter().map(observation_to_proto).collect(),
+            unchanged,
+            observations: recorded.into_iter().map(|r| observation_to_proto(r.observation)).collect(),
         }))
     }
 

@@ -74,6 +74,13 @@ pub enum CreatedRecord {
     CatalogueItem(CatalogueItem),
 }
 
+/// One observation as recorded: the new one, or the equal one already stored (`unchanged`).
+#[derive(Debug, Clone)]
+pub struct RecordedObservation {
+    pub observation: IndicatorObservation,
+    pub unchanged: bool,
+}
+
 /// A page request: at most `size` items after the key `after` (exclusive) in the listing's order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageRequest {
@@ -141,12 +148,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // --- indicators and the outbox ------------------------------------------------------------------------
     /// Inserts the observations and, in the same transaction, marks each affected cohort (city, data year)
-    /// PENDING with its generation bumped. All or nothing; every township must exist.
+    /// PENDING with its generation bumped. All or nothing; every township must exist. An observation equal to
+    /// the latest of its township and year (values and source) is not stored again: it comes back `unchanged`,
+    /// as the stored one. With `validate_only` nothing is kept.
     async fn record_observations(
         &self,
         observations: &[NewObservation],
         actor: &str,
-    ) -> StoreResult<Vec<IndicatorObservation>>;
+        validate_only: bool,
+    ) -> StoreResult<Vec<RecordedObservation>>;
     /// A township's observations, newest first; `data_year` filters when given. Keys are observation ids.
     async fn list_observations(
         &self,

@@ -24,8 +24,8 @@ use crate::domain::catalogue::{
 use crate::domain::model::*;
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode, city_name, county_name, township_name};
 use crate::store::{
-    CreatedRecord, DivisionTownship, ImportCounts, NewRecord, Page, PageRequest, Store, StoreError, StoreResult,
-    StoredRun,
+    CreatedRecord, DivisionTownship, ImportCounts, NewRecord, Page, PageRequest, RecordedObservation, Store, StoreError,
+    StoreResult, StoredRun,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -848,7 +848,8 @@ impl Store for ThisStore {
         &self,
         observations: &[NewObservation],
         actor: &str,
-    ) -> StoreResult<Vec<IndicatorObservation>> {
+        validate_only: bool,
+    ) -> StoreResult<Vec<RecordedObservation>> {
         if observations.is_empty() {
             return Ok(Vec::new());
         }
@@ -865,6 +866,26 @@ impl Store for ThisStore {
                     return Err(township_not_found(&observation.township));
                 }
                 known.insert(observation.township.clone());
+            }
+            // Recording what is already the latest for the township and year adds nothing to the history and
+            // reclassifies nothing, so a re-imported file or a retried call is harmless.
+            let sql = format!(
+                "SELECT {OBSERVATION_COLUMNS} FROM indicator_observations o WHERE o.township = $1 \
+                 AND o.data_year = $2 ORDER BY o.id DESC LIMIT 1"
+            );
+            let latest = sqlx::query(&sql)
+                .bind(observation.township.as_str())
+                .bind(i64::from(observation.data_year))
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| observation_from_row(&row))
+                .transpose()?;
+            if let Some(latest) = latest
+                && latest.values == observation.values
+                && latest.source == observation.source
+            {
+                recorded.push(RecordedObservation { observation: latest, unchanged: true });
+                continue;
             }
             let row = sqlx::query(
                 "INSERT INTO indicator_observations (township, data_year, population, fiscal_revenue, land_area, \
@@ -892,7 +913,11 @@ impl Store for ThisStore {
             let resource = observation_resource(&stored);
             audit(&mut tx, actor, now, "RecordIndicators", &resource, None, Some(json(&stored))).await?;
             cohorts.insert(CohortKey { city: observation.township.city(), data_year: observation.data_year });
-            recorded.push(stored);
+            recorded.push(RecordedObservation { observation: stored, unchanged: false });
+        }
+        if validate_only {
+            tx.rollback().await?;
+            return Ok(recorded);
         }
         for cohort in &cohorts {
             mark_pending(&mut tx, cohort, now).await?;
