@@ -124,7 +124,10 @@ async fn work_pending_when_the_registry_is_killed_is_finished_after_a_restart() 
             ..Default::default()
         })
         .collect();
-    client.batch_record_indicators(pb::BatchRecordIndicatorsRequest { observations, validate_only: false }).await.unwrap();
+    client
+        .batch_record_indicators(pb::BatchRecordIndicatorsRequest { observations, validate_only: false })
+        .await
+        .unwrap();
     assert_eq!(cohort_state(&mut client).await, pb::CohortState::Pending, "the classifier is not up yet");
 
     registry.kill().unwrap();

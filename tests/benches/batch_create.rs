@@ -1,6 +1,8 @@
 //! What the batch creates buy a spreadsheet import: 长沙市's institutions (172 townships × 6 offices and units,
 //! 1,032 records) created over gRPC on a fresh SQLite registry, three ways, in the same run:
-//! one `CreateInstitution` at a time (the baseline), 16 in flight, and one `BatchCreateInstitutions`.
+//! one `CreateInstitution` at a time (the baseline), 16 in flight, and one `BatchCreateInstitutions`. Then
+//! what a re-imported indicator file costs: one `BatchRecordIndicators` of 长沙市's 172 townships with new values
+//! (the baseline), the same file again (every row unchanged: nothing stored), and new values once more.
 //!
 //! `cargo bench -p township-e2e --bench batch_create` prints a markdown table; without `--bench` (as
 //! `cargo test --benches` runs it) every path runs once on a few records and nothing is printed.
@@ -38,8 +40,8 @@ enum Way {
     OneBatch,
 }
 
-/// Creates every request on a fresh registry the given way; returns the elapsed time.
-async fn create(way: Way, limit: Option<usize>) -> Duration {
+/// Creates every request on a fresh registry the given way; returns the elapsed time and the record count.
+async fn create(way: Way, limit: Option<usize>) -> (Duration, usize) {
     let classifier = TestClassifier::spawn().await;
     let (_dir, url) = temp_sqlite();
     let registry = TestRegistry::spawn(&url, &classifier.url()).await;
@@ -89,7 +91,52 @@ async fn create(way: Way, limit: Option<usize>) -> Duration {
     assert_eq!(listed, OFFICES.len(), "every record of {count} was created");
     registry.stop().await;
     classifier.stop().await;
-    elapsed
+    (elapsed, count)
+}
+
+fn observations(townships: &[pb::Township], population: f64) -> Vec<pb::IndicatorObservation> {
+    townships
+        .iter()
+        .map(|township| pb::IndicatorObservation {
+            township: township.name.clone(),
+            data_year: 2023,
+            values: Some(township_proto::classifier::v1::IndicatorValues {
+                population,
+                fiscal_revenue: 5000.0,
+                land_area: 40.0,
+            }),
+            source: "bench".to_owned(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// On a fresh registry: new values, the same again, then other values; the time of each batch call and the
+/// number of observations per call.
+async fn record_again(limit: Option<usize>) -> ([Duration; 3], usize) {
+    let classifier = TestClassifier::spawn().await;
+    let (_dir, url) = temp_sqlite();
+    let registry = TestRegistry::spawn(&url, &classifier.url()).await;
+    let mut client = registry.client().await;
+    import(&mut client, "4301").await;
+    let mut townships = all_townships(&mut client, "cities/4301").await;
+    if let Some(limit) = limit {
+        townships.truncate(limit);
+    }
+    let mut times = [Duration::ZERO; 3];
+    for (time, (population, unchanged)) in times.iter_mut().zip([(3.0, 0), (3.0, townships.len()), (3.5, 0)]) {
+        let request = pb::BatchRecordIndicatorsRequest {
+            observations: observations(&townships, population),
+            validate_only: false,
+        };
+        let started = Instant::now();
+        let response = client.batch_record_indicators(request).await.expect("record").into_inner();
+        *time = started.elapsed();
+        assert_eq!(response.unchanged.len(), unchanged);
+    }
+    registry.stop().await;
+    classifier.stop().await;
+    (times, townships.len())
 }
 
 fn main() {
@@ -104,19 +151,47 @@ fn main() {
         for (way, _) in ways {
             runtime.block_on(create(way, Some(2)));
         }
+        runtime.block_on(record_again(Some(2)));
         return;
     }
     let mut medians = Vec::new();
+    let mut count = 0;
     for (way, _) in ways {
-        let mut times: Vec<Duration> = (0..ROUNDS).map(|_| runtime.block_on(create(way, None))).collect();
+        let mut times: Vec<Duration> = (0..ROUNDS)
+            .map(|_| {
+                let (time, records) = runtime.block_on(create(way, None));
+                count = records;
+                time
+            })
+            .collect();
         times.sort();
         medians.push(times[ROUNDS / 2]);
     }
     let baseline = medians[0].as_secs_f64();
-    println!("| 1,032 institutions of 长沙市, SQLite | median of {ROUNDS} | records/s | time ÷ baseline |");
+    println!("| {count} institutions of 长沙市, SQLite | median of {ROUNDS} | records/s | time ÷ baseline |");
     println!("|---|---:|---:|---:|");
     for ((_, label), median) in ways.iter().zip(&medians) {
         let seconds = median.as_secs_f64();
-        println!("| {label} | {:.0} ms | {:.0} | {:.3} |", seconds * 1000.0, 1032.0 / seconds, seconds / baseline);
+        let per_second = count as f64 / seconds;
+        println!("| {label} | {:.0} ms | {per_second:.0} | {:.3} |", seconds * 1000.0, seconds / baseline);
+    }
+
+    let rounds: Vec<([Duration; 3], usize)> = (0..ROUNDS).map(|_| runtime.block_on(record_again(None))).collect();
+    let count = rounds[0].1;
+    let median = |call: usize| {
+        let mut times: Vec<Duration> = rounds.iter().map(|(times, _)| times[call]).collect();
+        times.sort();
+        times[ROUNDS / 2].as_secs_f64()
+    };
+    println!();
+    println!("| one `BatchRecordIndicators` of {count} townships, SQLite | median of {ROUNDS} | time ÷ baseline |");
+    println!("|---|---:|---:|");
+    let labels = [
+        "new values (baseline)",
+        "the same values again (all unchanged: nothing stored)",
+        "other values (a second history row each)",
+    ];
+    for (call, label) in labels.iter().enumerate() {
+        println!("| {label} | {:.1} ms | {:.3} |", median(call) * 1000.0, median(call) / median(0));
     }
 }

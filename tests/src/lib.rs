@@ -237,7 +237,10 @@ pub async fn record_generated(
         })
         .collect();
     client
-        .batch_record_indicators(as_actor("statistician", pb::BatchRecordIndicatorsRequest { observations, validate_only: false }))
+        .batch_record_indicators(as_actor(
+            "statistician",
+            pb::BatchRecordIndicatorsRequest { observations, validate_only: false },
+        ))
         .await
         .expect("record indicators");
 }

@@ -238,7 +238,10 @@ async fn bad_indicators_are_refused_with_the_field_and_township_named_and_nothin
     bad.values.as_mut().unwrap().fiscal_revenue = f64::NAN;
 
     let status = client
-        .batch_record_indicators(pb::BatchRecordIndicatorsRequest { observations: vec![good(&townships[0]), bad], validate_only: false })
+        .batch_record_indicators(pb::BatchRecordIndicatorsRequest {
+            observations: vec![good(&townships[0]), bad],
+            validate_only: false,
+        })
         .await
         .unwrap_err();
 

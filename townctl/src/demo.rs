@@ -1,4 +1,4 @@
-//! The demo `townctl up` loads on first start: Hunan's 14 cities, 122 counties and 1,947 township-level units
+//! The demo `townctl up` loads on first start: Hunan's 14 cities, 134 counties and 2,008 township-level units
 //! (the NBS division files shipped in `fixtures/`), generated indicators, institutions, posts and county
 //! catalogue templates, with a seeded share of deliberate breaches so that the compliance report has something
 //! to say. Every value comes from a ChaCha stream seeded by `--seed` and the township's code: the same seed

@@ -572,8 +572,13 @@ async fn import_divisions(
         let mut refused = BTreeSet::new();
         for violation in status.get_details_bad_request().map(|b| b.field_violations).unwrap_or_default() {
             let line_of = |level: DivisionLevel| {
-                let number: usize =
-                    violation.field.strip_prefix(level.field())?.strip_prefix("[row ")?.strip_suffix(']')?.parse().ok()?;
+                let number: usize = violation
+                    .field
+                    .strip_prefix(level.field())?
+                    .strip_prefix("[row ")?
+                    .strip_suffix(']')?
+                    .parse()
+                    .ok()?;
                 lines.iter().enumerate().filter(|(_, l)| l.level == level).nth(number.checked_sub(2)?).map(|(i, _)| i)
             };
             let levels = [DivisionLevel::City, DivisionLevel::County, DivisionLevel::Township];
@@ -659,13 +664,20 @@ async fn import_indicators(
         }
     }
     // The registry leaves alone a row equal to the latest observation of its township and year.
-    send_rows(args, report, planned, OBSERVATION_BATCH_LIMIT, |o| o.township.clone(), |observations, validate_only| {
-        let mut registry = registry.clone();
-        async move {
-            let request = pb::BatchRecordIndicatorsRequest { observations, validate_only };
-            Ok(registry.batch_record_indicators(request).await?.into_inner().unchanged.len())
-        }
-    })
+    send_rows(
+        args,
+        report,
+        planned,
+        OBSERVATION_BATCH_LIMIT,
+        |o| o.township.clone(),
+        |observations, validate_only| {
+            let mut registry = registry.clone();
+            async move {
+                let request = pb::BatchRecordIndicatorsRequest { observations, validate_only };
+                Ok(registry.batch_record_indicators(request).await?.into_inner().unchanged.len())
+            }
+        },
+    )
     .await
 }
 
@@ -824,13 +836,22 @@ async fn import_institutions(
             }
         }
     }
-    send_rows(args, report, planned, RECORD_BATCH_LIMIT, |r| r.parent.clone(), |requests, validate_only| {
-        let mut registry = registry.clone();
-        async move {
-            registry.batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests, validate_only }).await?;
-            Ok(0)
-        }
-    })
+    send_rows(
+        args,
+        report,
+        planned,
+        RECORD_BATCH_LIMIT,
+        |r| r.parent.clone(),
+        |requests, validate_only| {
+            let mut registry = registry.clone();
+            async move {
+                registry
+                    .batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests, validate_only })
+                    .await?;
+                Ok(0)
+            }
+        },
+    )
     .await
 }
 
@@ -921,13 +942,22 @@ async fn import_posts(
             });
         }
     }
-    send_rows(args, report, planned, RECORD_BATCH_LIMIT, |r| r.parent.clone(), |requests, validate_only| {
-        let mut registry = registry.clone();
-        async move {
-            registry.batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest { requests, validate_only }).await?;
-            Ok(0)
-        }
-    })
+    send_rows(
+        args,
+        report,
+        planned,
+        RECORD_BATCH_LIMIT,
+        |r| r.parent.clone(),
+        |requests, validate_only| {
+            let mut registry = registry.clone();
+            async move {
+                registry
+                    .batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest { requests, validate_only })
+                    .await?;
+                Ok(0)
+            }
+        },
+    )
     .await
 }
 
@@ -1074,13 +1104,22 @@ async fn import_catalogue(
             });
         }
     }
-    send_rows(args, report, planned, RECORD_BATCH_LIMIT, |r| r.parent.split("/townships/").next().unwrap_or_default().to_owned(), |requests, validate_only| {
-        let mut registry = registry.clone();
-        async move {
-            registry.batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest { requests, validate_only }).await?;
-            Ok(0)
-        }
-    })
+    send_rows(
+        args,
+        report,
+        planned,
+        RECORD_BATCH_LIMIT,
+        |r| r.parent.split("/townships/").next().unwrap_or_default().to_owned(),
+        |requests, validate_only| {
+            let mut registry = registry.clone();
+            async move {
+                registry
+                    .batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest { requests, validate_only })
+                    .await?;
+                Ok(0)
+            }
+        },
+    )
     .await
 }
 
@@ -1223,7 +1262,6 @@ mod tests {
             (0..7).map(|row| Planned { file: "f.csv".into(), row, request: "a".to_owned() }).collect();
         assert_eq!(chunked(big, 3, |key| key.clone()).iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
     }
-
 
     #[test]
     fn kinds_and_roles_read_in_chinese_and_english() {

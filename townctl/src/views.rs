@@ -529,9 +529,12 @@ pub async fn watch(args: WatchArgs, connection: &Connection, output: Output) -> 
         "Following class changes{} (Ctrl-C to stop)",
         if city.is_empty() { String::new() } else { format!(" of {city}") }
     );
+    // One signal future for the whole loop: a new one per message could miss a Ctrl-C between two.
+    let shutdown = township_runtime::shutdown_signal();
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            () = township_runtime::shutdown_signal() => return Ok(ExitCode::SUCCESS),
+            () = &mut shutdown => return Ok(ExitCode::SUCCESS),
             message = stream.next() => {
                 let Some(message) = message else { anyhow::bail!("the registry closed the stream") };
                 let change = message.map_err(call_error("following class changes"))?.change.unwrap_or_default();

@@ -132,6 +132,89 @@ async fn a_file_with_bad_rows_is_reported_row_by_row_and_nothing_is_written() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert_eq!(stdout_json(&output)["written"], 4);
     assert_eq!(observations(&services.registry, township).await, 1);
+
+    // Importing the same file again records nothing new: the registry keeps one observation per change.
+    let output = townctl(&services.registry, &["--json", "import", "indicators", path, "--skip-bad-rows"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = stdout_json(&output);
+    assert_eq!((report["unchanged"].as_u64(), report["written"].as_u64()), (Some(4), Some(0)), "{report}");
+    assert_eq!(observations(&services.registry, township).await, 1);
+}
+
+/// Rows only the registry can judge (here: a township may have one law-enforcement unit).
+const OVER_THE_LIMIT: [&str; 6] = [
+    "乡镇代码,类别,机构名称",
+    "430102001,综合行政执法机构,综合行政执法大队",
+    "430102001,综合行政执法机构,第二执法大队", // row 3: a second unit
+    "430102002,党政机构,党政办公室",
+    "430102002,综合行政执法机构,执法一队",
+    "430102002,综合行政执法机构,执法二队", // row 6: a second unit
+];
+
+async fn institution_names(registry: &TestRegistry, township: &str) -> Vec<String> {
+    let parent = format!("cities/4301/counties/430102/townships/{township}");
+    let request = pb::ListInstitutionsRequest { parent, ..Default::default() };
+    let listed = registry.client().await.list_institutions(request).await.unwrap().into_inner();
+    listed.institutions.into_iter().map(|i| i.display_name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_row_the_registry_refuses_is_reported_and_skip_bad_rows_writes_the_rest() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("institutions.csv");
+    write_csv(&file, &OVER_THE_LIMIT);
+    let path = file.to_str().unwrap();
+
+    for extra in [&["--dry-run"][..], &[][..]] {
+        let mut args = vec!["--json", "import", "institutions", path];
+        args.extend(extra);
+        let output = townctl(&services.registry, &args).await;
+        assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+        let report = stdout_json(&output);
+        let bad = report["bad_rows"].as_array().unwrap();
+        assert_eq!(bad.iter().map(|b| b["row"].as_u64().unwrap()).collect::<Vec<_>>(), [3, 6], "{report}");
+        for row in bad {
+            let reason = row["reason"].as_str().unwrap();
+            assert!(reason.starts_with("refused by the registry") && reason.contains("law"), "{reason}");
+        }
+        assert_eq!(report["committed"], false);
+        assert!(institution_names(&services.registry, "430102001").await.is_empty(), "nothing half-imported");
+    }
+
+    let output = townctl(&services.registry, &["--json", "import", "institutions", path, "--skip-bad-rows"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = stdout_json(&output);
+    assert_eq!((report["written"].as_u64(), report["bad_rows"].as_array().unwrap().len()), (Some(3), 2), "{report}");
+    assert_eq!(institution_names(&services.registry, "430102001").await, ["综合行政执法大队"]);
+    assert_eq!(institution_names(&services.registry, "430102002").await, ["党政办公室", "执法一队"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identical_post_rows_are_separate_posts_and_reimport_unchanged() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("posts.csv");
+    // Two deputies not yet named: the same row twice is two posts.
+    write_csv(
+        &file,
+        &["乡镇代码,职务,姓名,规定职务", "430102001,党工委书记,张三,", "430102001,副主任,,", "430102001,副主任,,"],
+    );
+    let path = file.to_str().unwrap();
+    let output = townctl(&services.registry, &["--json", "import", "posts", path]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(stdout_json(&output)["written"], 3);
+
+    let output = townctl(&services.registry, &["--json", "import", "posts", path]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report = stdout_json(&output);
+    assert_eq!((report["unchanged"].as_u64(), report["written"].as_u64()), (Some(3), Some(0)), "{report}");
+
+    // A third deputy in the file is one more post, not "unchanged".
+    write_csv(&file, &["乡镇代码,职务", "430102001,副主任", "430102001,副主任", "430102001,副主任"]);
+    let output = townctl(&services.registry, &["--json", "import", "posts", path]).await;
+    let report = stdout_json(&output);
+    assert_eq!((report["unchanged"].as_u64(), report["written"].as_u64()), (Some(2), Some(1)), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -321,10 +404,11 @@ async fn an_unreachable_service_is_named_with_its_address() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot reach the registry at http://127.0.0.1:9"), "{stderr}");
-    // A refused call names the field: an unknown township.
+    // A refused call says what the registry said, code and all: an unknown township.
     let output = townctl(&services.registry, &["explain", "430102999"]).await;
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("430102999"), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("NotFound") && stderr.contains("township 430102999"), "{}", describe(&output));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -449,6 +533,20 @@ async fn a_county_catalogue_template_imports_and_its_township_export_reimports_u
     assert!(output.status.success(), "{}", describe(&output));
     let report = stdout_json(&output);
     assert_eq!((report["unchanged"].as_u64(), report["written"].as_u64()), (Some(2), Some(0)), "{report}");
+
+    // A row whose code is registered with other details is a bad row, never a silent "unchanged".
+    let changed = dir.path().join("changed.csv");
+    write_csv(
+        &changed,
+        &[
+            "所属代码,事项编码,事项名称,事项类型,职责领域,责任机构",
+            "430102,GG-001,城乡居民养老保险参保登记（新）,公共服务,组织公共服务,政务服务中心",
+        ],
+    );
+    let output = townctl(&services.registry, &["--json", "import", "catalogue", changed.to_str().unwrap()]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let reason = stdout_json(&output)["bad_rows"][0]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("GG-001") && reason.contains("other details"), "{reason}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

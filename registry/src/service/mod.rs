@@ -143,12 +143,11 @@ fn actor<T>(request: &Request<T>) -> String {
         .get("x-actor")
         .and_then(|value| value.to_str().ok())
         // Headers are ASCII: clients send a Chinese name percent-encoded (UTF-8).
-        .map(|value| percent_encoding::percent_decode_str(value).decode_utf8_lossy().trim().to_owned())
+        .map(|value| percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned())
+        // Decoding can yield control characters (%0A…): the audit log keeps a name on one clean line.
+        .map(|actor| actor.chars().filter(|c| !c.is_control()).take(200).collect::<String>().trim().to_owned())
         .filter(|actor| !actor.is_empty())
         .unwrap_or_else(|| "anonymous".to_owned())
-        .chars()
-        .take(200)
-        .collect()
 }
 
 fn optional(text: String) -> Option<String> {
@@ -474,8 +473,7 @@ impl pb::registry_service_server::RegistryService for RegistryApi {
         if !violations.is_empty() {
             return Err(invalid_all(violations));
         }
-        let recorded =
-            self.store().record_observations(&parsed, &actor, validate_only).await.map_err(store_error)?;
+        let recorded = self.store().record_observations(&parsed, &actor, validate_only).await.map_err(store_error)?;
         if !validate_only {
             self.wake_worker();
         }
@@ -1593,5 +1591,25 @@ impl RegistryApi {
         let (new, violations) = catalogue_item_violations(&owner, township.as_ref(), item);
         let Some(new) = new else { return Err(invalid_all(violations)) };
         Ok((new, township.map(|t| t.kind)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor_of(header: &str) -> String {
+        let mut request = Request::new(());
+        request.metadata_mut().insert("x-actor", header.parse().unwrap());
+        actor(&request)
+    }
+
+    #[test]
+    fn the_actor_header_is_decoded_to_one_clean_line() {
+        assert_eq!(actor_of("%E7%BC%96%E5%8A%9E%20tester"), "编办 tester");
+        assert_eq!(actor_of("mallory%0Aactor%3A%20admin%00"), "malloryactor: admin");
+        assert_eq!(actor_of("%0A%0D"), "anonymous");
+        assert_eq!(actor_of(&"a".repeat(300)).len(), 200);
+        assert_eq!(actor(&Request::new(())), "anonymous");
     }
 }

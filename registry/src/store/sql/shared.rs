@@ -24,8 +24,8 @@ use crate::domain::catalogue::{
 use crate::domain::model::*;
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode, city_name, county_name, township_name};
 use crate::store::{
-    CreatedRecord, DivisionTownship, ImportCounts, NewRecord, Page, PageRequest, RecordedObservation, Store, StoreError,
-    StoreResult, StoredRun,
+    CreatedRecord, DivisionTownship, ImportCounts, NewRecord, Page, PageRequest, RecordedObservation, Store,
+    StoreError, StoreResult, StoredRun,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
