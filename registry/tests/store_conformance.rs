@@ -223,7 +223,10 @@ fn new_run(data_year: i32, generation: i64, lines: Vec<RunLine>) -> NewRun {
 /// Records an observation for each township of the city in `data_year`, claims the cohort and stores a run
 /// with the given classes.
 async fn classify(store: &dyn Store, data_year: i32, classes: &[(&str, u8)]) -> township_registry::store::StoredRun {
-    let observations: Vec<_> = classes.iter().map(|(t, _)| observation(t, data_year, 5.0)).collect();
+    // New values every call: recording the latest values again would not make the cohort due.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let population = 5.0 + f64::from(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) / 1000.0;
+    let observations: Vec<_> = classes.iter().map(|(t, _)| observation(t, data_year, population)).collect();
     store.record_observations(&observations, ACTOR, false).await.unwrap();
     let job = store.claim_due_cohort("worker-1", 60_000).await.unwrap().expect("a due cohort");
     assert_eq!(job.cohort, cohort(data_year));
