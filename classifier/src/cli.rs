@@ -32,7 +32,7 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CLASSIFIER_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// A policy TOML file to use as the default policy instead of the built-in `policies/default.toml`.
+    /// A policy TOML file to use as the default policy instead of the built-in `policy/policies/default.toml`.
     #[arg(long, env = "CLASSIFIER_POLICY_FILE")]
     policy_file: Option<PathBuf>,
     /// Largest cohort one Classify call may carry (China has 41,352 township-level units).

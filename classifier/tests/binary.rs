@@ -80,7 +80,8 @@ fn a_bad_policy_file_stops_the_start_with_a_clear_error() {
     let dir = std::env::temp_dir().join(format!("classifier-policy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("policy.toml");
-    let text = include_str!("../policies/default.toml").replace("class1_min_score = 120.0", "class1_min_score = 10.0");
+    let text = include_str!("../../policy/policies/default.toml")
+        .replace("class1_min_score = 120.0", "class1_min_score = 10.0");
     std::fs::write(&path, text).unwrap();
 
     let output = Command::new(BINARY)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
-use township_classifier::domain::Policy;
+use township_policy::Policy;
 use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
 use township_runtime::GrpcServer;
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use township_classifier::domain::{PerIndicator, Policy};
+use township_policy::{PerIndicator, Policy};
 use township_proto::classifier::v1 as cpb;
 
 use crate::domain::model::{CohortKey, IndicatorObservation, RunLine, Township};
@@ -13,7 +13,7 @@ use crate::service::convert::{kind_to_proto, values_from_proto, values_to_proto}
 /// (so that the classifier's default never silently applies).
 pub fn classify_request(policy: &Policy, inputs: &[(Township, IndicatorObservation)]) -> cpb::ClassifyRequest {
     cpb::ClassifyRequest {
-        policy: Some(township_classifier::service::policy_to_proto(policy)),
+        policy: Some(township_policy::proto::policy_to_proto(policy)),
         townships: inputs
             .iter()
             .map(|(township, observation)| cpb::TownshipInput {

@@ -1,6 +1,6 @@
 //! Parsing the National Bureau of Statistics division files (`cities.csv`, `areas.csv`, `streets.csv`).
 
-use township_classifier::domain::FieldViolation;
+use township_policy::FieldViolation;
 
 use crate::domain::model::{City, County, TownshipKind};
 use crate::domain::names::{CityCode, CountyCode, TownshipCode};

@@ -11,7 +11,7 @@ use rand::Rng;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};
-use township_classifier::domain::Policy;
+use township_policy::Policy;
 use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
 
 use crate::classification::{check_answer, classify_request};

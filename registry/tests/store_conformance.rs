@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 
-use township_classifier::domain::{PerIndicator, Policy};
+use township_policy::{PerIndicator, Policy};
 use township_registry::domain::catalogue::*;
 use township_registry::domain::model::*;
 use township_registry::domain::names::{CityCode, CountyCode, Scope, TownshipCode, township_name};

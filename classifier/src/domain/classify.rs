@@ -188,10 +188,6 @@ fn rank_order(a: &Scored<'_>, b: &Scored<'_>) -> Ordering {
         .then_with(|| a.township.id.cmp(&b.township.id))
 }
 
-/// Largest raw indicator accepted: far above any real township (10¹² 万元 is a hundred times China's GDP), and low
-/// enough that sums over the largest cohort stay finite.
-pub const MAX_INDICATOR_VALUE: f64 = 1e12;
-
 fn input_violations(townships: &[TownshipInput], id_order: &[usize]) -> Vec<FieldViolation> {
     let mut violations = Vec::new();
     for (position, township) in townships.iter().enumerate() {
@@ -202,17 +198,10 @@ fn input_violations(townships: &[TownshipInput], id_order: &[usize]) -> Vec<Fiel
             ));
         }
         for indicator in Indicator::ALL {
-            let value = township.indicators.get(indicator);
-            if !(value.is_finite() && (0.0..=MAX_INDICATOR_VALUE).contains(&value)) {
+            if let Some(problem) = indicator.value_problem(township.indicators.get(indicator)) {
                 violations.push(FieldViolation::new(
                     format!("townships[{position}].indicators.{}", indicator.field_name()),
-                    format!(
-                        "township {} ({}): {} is {value}; it must be a number from 0 to {MAX_INDICATOR_VALUE:e} ({})",
-                        township.id,
-                        display_name(township),
-                        indicator.field_name(),
-                        indicator.unit()
-                    ),
+                    format!("township {} ({}): {problem}", township.id, display_name(township)),
                 ));
             }
         }

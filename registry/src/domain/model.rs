@@ -1,7 +1,7 @@
 //! The registry's records (DESIGN.md §4). Plain data: the store persists them, the service converts them.
 
 use serde::{Deserialize, Serialize};
-use township_classifier::domain::{PerIndicator, Policy, TownshipClass};
+use township_policy::{PerIndicator, Policy, TownshipClass};
 
 use super::names::{CityCode, CountyCode, TownshipCode};
 

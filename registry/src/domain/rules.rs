@@ -2,7 +2,7 @@
 //! compliance report. States that arise from a reclassification (a township moved to class 3 that still has 11
 //! posts) are findings, not write errors.
 
-use township_classifier::domain::{ClassLimits, Policy, TownshipClass};
+use township_policy::{ClassLimits, Policy, TownshipClass};
 
 use super::catalogue::{Resolution, duty_areas_for};
 use super::model::{InstitutionKind, MandatedRole, TownshipFacts};
@@ -230,7 +230,7 @@ mod tests {
     };
     use crate::domain::model::{ClassRecord, Institution, LeadershipPost, Plaque, Township, TownshipKind};
     use crate::domain::names::TownshipCode;
-    use township_classifier::domain::PerIndicator;
+    use township_policy::PerIndicator;
 
     fn code() -> TownshipCode {
         TownshipCode::parse("430102001").unwrap()

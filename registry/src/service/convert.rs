@@ -1,6 +1,6 @@
 //! proto ⇄ domain conversions of the registry's messages.
 
-use township_classifier::domain::PerIndicator;
+use township_policy::PerIndicator;
 use township_proto::classifier::v1 as cpb;
 use township_proto::registry::v1 as pb;
 
@@ -100,7 +100,7 @@ pub fn city_policy_to_proto(policy: CityPolicy) -> pb::CityPolicy {
     pb::CityPolicy {
         name: format!("{}/policies/{version}", city_name(&policy.city)),
         version: policy.version,
-        policy: Some(township_classifier::service::policy_to_proto(&policy.policy)),
+        policy: Some(township_policy::proto::policy_to_proto(&policy.policy)),
         policy_fingerprint: policy.fingerprint,
         create_time: timestamp(policy.created_at),
     }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use base64::Engine as _;
 use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
 use tonic::{Request, Response, Status};
-use township_classifier::domain::{FieldViolation, PerIndicator, TownshipClass};
+use township_policy::{FieldViolation, PerIndicator, TownshipClass};
 use township_proto::classifier::v1 as cpb;
 use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
 use township_proto::registry::v1 as pb;
@@ -202,16 +202,11 @@ fn observation_violations(
         }
         Some(values) => {
             let values = values_from_proto(values);
-            for indicator in township_classifier::domain::Indicator::ALL {
-                let value = values.get(indicator);
-                if !(value.is_finite() && value >= 0.0) {
+            for indicator in township_policy::Indicator::ALL {
+                if let Some(problem) = indicator.value_problem(values.get(indicator)) {
                     violations.push(FieldViolation::new(
                         format!("{prefix}.values.{}", indicator.field_name()),
-                        format!(
-                            "{who}: {} is {value}; it must be a finite number ≥ 0 ({})",
-                            indicator.field_name(),
-                            indicator.unit()
-                        ),
+                        format!("{who}: {problem}"),
                     ));
                 }
             }
@@ -508,7 +503,7 @@ impl pb::registry_service_server::RegistryService for RegistryApi {
         let city = names::parse_city(&request.parent).map_err(name_error("parent"))?;
         let proto = request.policy.ok_or_else(|| invalid("policy", "the policy is missing"))?;
         let mut violations = Vec::new();
-        let policy = township_classifier::service::policy_from_proto(
+        let policy = township_policy::proto::policy_from_proto(
             Some(proto),
             &self.reclassifier.default_policy,
             "policy",
@@ -814,7 +809,7 @@ impl pb::registry_service_server::RegistryService for RegistryApi {
             None => effective,
             Some(proto) => {
                 let policy =
-                    township_classifier::service::policy_from_proto(Some(proto), &effective, "policy", &mut violations);
+                    township_policy::proto::policy_from_proto(Some(proto), &effective, "policy", &mut violations);
                 violations.extend(
                     policy
                         .violations()

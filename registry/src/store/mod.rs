@@ -5,7 +5,7 @@
 mod sql;
 
 use async_trait::async_trait;
-use township_classifier::domain::Policy;
+use township_policy::Policy;
 
 use crate::domain::catalogue::{CatalogueEntry, CatalogueItem, CatalogueItemType, CatalogueOwner, NewCatalogueItem};
 use crate::domain::model::*;

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::Row;
-use township_classifier::domain::{PerIndicator, Policy, TownshipClass};
+use township_policy::{PerIndicator, Policy, TownshipClass};
 
 use super::super::{
     after_id_ascending, after_id_descending, after_text, corrupt, iso_date, json, keyed_page, like_prefix,

@@ -42,6 +42,27 @@ impl Indicator {
     }
 }
 
+/// Largest raw indicator accepted: far above any real township (10¹² 万元 is a hundred times China's GDP), and low
+/// enough that sums over the largest cohort stay finite. The registry refuses at write what the classifier would
+/// refuse at classification, so one bad write can never stall a whole cohort.
+pub const MAX_INDICATOR_VALUE: f64 = 1e12;
+
+impl Indicator {
+    /// Why `value` is not an acceptable raw value of this indicator, or None when it is: finite, from 0 to
+    /// [`MAX_INDICATOR_VALUE`].
+    pub fn value_problem(self, value: f64) -> Option<String> {
+        if value.is_finite() && (0.0..=MAX_INDICATOR_VALUE).contains(&value) {
+            None
+        } else {
+            Some(format!(
+                "{} is {value}; it must be a number from 0 to {MAX_INDICATOR_VALUE:e} ({})",
+                self.field_name(),
+                self.unit()
+            ))
+        }
+    }
+}
+
 /// One value per indicator.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,10 +1,10 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{FieldViolation, Indicator, PerIndicator};
+use crate::{FieldViolation, Indicator, PerIndicator};
 
 /// The default policy shipped with the service (DESIGN.md §3), embedded so the binary runs anywhere.
-pub const DEFAULT_POLICY_TOML: &str = include_str!("../../policies/default.toml");
+pub const DEFAULT_POLICY_TOML: &str = include_str!("../policies/default.toml");
 
 /// Largest weight accepted: weights are relative, so any ratio fits, and the score stays finite.
 pub const MAX_WEIGHT: f64 = 1e6;
