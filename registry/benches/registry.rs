@@ -68,7 +68,7 @@ use township_registry::{
     },
     worker::WorkerConfig,
 };
-use township_runtime::GrpcServer;
+use township_runtime::{GrpcServer, now_ms};
 
 /// Message size limit on every server and client, as the services are deployed.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -961,10 +961,6 @@ impl Writer {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// What one writer did at one concurrency during the measuring window.

@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};
 use township_policy::Policy;
 use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
+use township_runtime::now_ms;
 
 use crate::classification::{check_answer, classify_request};
-use crate::domain::model::{ClassChange, CohortJob, NewRun, TimestampMs};
+use crate::domain::model::{ClassChange, CohortJob, NewRun};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -75,10 +76,6 @@ impl Reclassifier {
             None => ((*self.default_policy).clone(), 0),
         })
     }
-}
-
-pub fn now_ms() -> TimestampMs {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Delay before attempt `attempt + 1`: a uniformly random time up to `base × 2^attempt`, capped ("full jitter").

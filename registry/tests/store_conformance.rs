@@ -11,6 +11,7 @@ use township_registry::domain::catalogue::*;
 use township_registry::domain::model::*;
 use township_registry::domain::names::{CityCode, CountyCode, Scope, TownshipCode, township_name};
 use township_registry::store::{self, CreatedRecord, DivisionTownship, NewRecord, PageRequest, Store, StoreError};
+use township_runtime::now_ms;
 
 // ------------------------------------------------------------------------------------------------------------
 // Harness
@@ -314,10 +315,6 @@ async fn whole_catalogue(
 
 fn codes(entries: &[CatalogueEntry]) -> Vec<(&str, bool)> {
     entries.iter().map(|e| (e.item.code.as_str(), e.inherited)).collect()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 // ------------------------------------------------------------------------------------------------------------

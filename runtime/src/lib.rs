@@ -5,6 +5,13 @@ pub mod error;
 
 pub use error::{ErrorKind, ServiceError};
 
+/// Milliseconds since the Unix epoch: the one clock reading every timestamp of the services is made from.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
 
 use anyhow::Context;

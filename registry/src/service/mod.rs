@@ -22,8 +22,9 @@ use crate::domain::model::*;
 use crate::domain::names::{self, CityCode, NameError, Scope, TownshipCode};
 use crate::domain::rules;
 use crate::store::{CreatedRecord, NewRecord, Page, PageRequest, StoreError};
-use crate::worker::{Reclassifier, now_ms};
+use crate::worker::Reclassifier;
 use convert::*;
+use township_runtime::now_ms;
 
 /// Fully-qualified name of the service, as health checks name it.
 pub const SERVICE_NAME: &str = "township.registry.v1.RegistryService";
@@ -100,7 +101,8 @@ fn store_error(error: StoreError) -> Status {
         StoreError::LimitExceeded(_) => ErrorKind::FailedPrecondition,
         StoreError::Conflict(_) => ErrorKind::Aborted,
         StoreError::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
-        StoreError::Database(_) => ErrorKind::Unavailable,
+        StoreError::Unavailable(_) => ErrorKind::Unavailable,
+        StoreError::Internal(_) => ErrorKind::Internal,
     };
     ServiceError::new(kind, error.to_string()).into()
 }

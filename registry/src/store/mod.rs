@@ -30,14 +30,34 @@ pub enum StoreError {
     /// The write names a record that exists but cannot serve (an institution no longer in force).
     #[error("{0}")]
     FailedPrecondition(String),
-    /// The database failed or is unreachable.
+    /// The database cannot be reached now (connection refused or lost, pool exhausted, database busy): a retry
+    /// later may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database answered, but with something the registry cannot accept: a corrupt row, a broken
+    /// constraint, an unexpected schema. Retrying will not help; an operator must look.
     #[error("database error: {0}")]
-    Database(String),
+    Internal(String),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        StoreError::Database(error.to_string())
+        let busy = match &error {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), and their extended codes: another writer holds the file.
+            sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+                code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+                    // PostgreSQL: connection exceptions (08…), too many connections, shutting down, cannot connect.
+                    || code.starts_with("08")
+                    || matches!(code.as_ref(), "53300" | "57P01" | "57P02" | "57P03")
+            }),
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            _ => false,
+        };
+        if busy { StoreError::Unavailable(error.to_string()) } else { StoreError::Internal(error.to_string()) }
     }
 }
 
@@ -52,7 +72,8 @@ impl StoreError {
             StoreError::LimitExceeded(m) => StoreError::LimitExceeded(at(m)),
             StoreError::Conflict(m) => StoreError::Conflict(at(m)),
             StoreError::FailedPrecondition(m) => StoreError::FailedPrecondition(at(m)),
-            StoreError::Database(m) => StoreError::Database(m),
+            StoreError::Unavailable(m) => StoreError::Unavailable(m),
+            StoreError::Internal(m) => StoreError::Internal(m),
         }
     }
 }

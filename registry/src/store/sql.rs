@@ -15,7 +15,7 @@ mod sqlite;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use township_runtime::now_ms;
 
 use super::{Page, PageRequest, StoreError, StoreResult};
 use crate::domain::model::TimestampMs;
@@ -25,10 +25,6 @@ use crate::domain::names::Scope;
 const DEFAULT_PAGE_SIZE: u32 = 100;
 /// The most items one page holds.
 const MAX_PAGE_SIZE: u32 = 1000;
-
-fn now_ms() -> TimestampMs {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// The UTC date of a timestamp, as ISO text (YYYY-MM-DD): the form the stored `valid_from`/`valid_to` take.
 fn iso_date(at: TimestampMs) -> String {
@@ -114,7 +110,7 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 
 /// A stored value that does not decode: the database was changed behind the registry's back.
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(format!("stored data is corrupt: {what}"))
+    StoreError::Internal(format!("stored data is corrupt: {what}"))
 }
 
 /// "a, b, c", or "none".

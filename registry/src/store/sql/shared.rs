@@ -1398,7 +1398,7 @@ impl Store for ThisStore {
         .await?;
         let after = find_class(&mut tx, township, data_year)
             .await?
-            .ok_or_else(|| StoreError::Database("the class row just written is missing".to_owned()))?;
+            .ok_or_else(|| StoreError::Internal("the class row just written is missing".to_owned()))?;
         let previous = before.as_ref().and_then(ClassRecord::effective_class);
         let change = if previous == Some(class_override.class) {
             None
