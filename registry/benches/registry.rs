@@ -66,7 +66,7 @@ use township_registry::{
         model::{CohortKey, NewObservation, NewRun},
         names::{CityCode, TownshipCode},
     },
-    worker::WorkerConfig,
+    outbox::WorkerConfig,
 };
 use township_runtime::{GrpcServer, now_ms};
 

@@ -12,7 +12,7 @@ use township_classifier::{ClassifierApi, domain::Policy};
 use township_proto::classifier::v1 as cpb;
 use township_proto::registry::v1 as pb;
 use township_proto::registry::v1::registry_service_client::RegistryServiceClient;
-use township_registry::{app::RegistryConfig, worker::WorkerConfig};
+use township_registry::{app::RegistryConfig, outbox::WorkerConfig};
 use township_runtime::GrpcServer;
 
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -86,7 +86,6 @@ pub fn fast_worker() -> WorkerConfig {
         backoff_cap: Duration::from_millis(400),
         poll_interval: Duration::from_millis(200),
         max_attempts: 1000,
-        ..WorkerConfig::default()
     }
 }
 
