@@ -4,8 +4,10 @@ use tonic::{Request, Response};
 use township_proto::registry::v1 as pb;
 
 use super::convert::*;
+use super::error::invalid;
 use super::request::{next_token, page_request};
 use super::{RegistryApi, ServiceResult};
+use crate::domain::names::MAX_NAME_CHARS;
 
 impl RegistryApi {
     pub(super) async fn list_audit_events(
@@ -13,6 +15,15 @@ impl RegistryApi {
         request: Request<pb::ListAuditEventsRequest>,
     ) -> ServiceResult<pb::ListAuditEventsResponse> {
         let request = request.into_inner();
+        if request.resource_prefix.len() > MAX_NAME_CHARS {
+            return Err(invalid(
+                "resource_prefix",
+                format!(
+                    "{} characters; a prefix of a resource name has at most {MAX_NAME_CHARS}",
+                    request.resource_prefix.chars().count()
+                ),
+            ));
+        }
         let page = self
             .store()
             .list_audit_events(&request.resource_prefix, &page_request(request.page_size, &request.page_token)?)

@@ -2,6 +2,7 @@
 
 use tonic::{Request, Response, Status};
 use township_policy::FieldViolation;
+use township_policy::quoted;
 use township_proto::registry::v1 as pb;
 
 use super::convert::*;
@@ -114,7 +115,7 @@ fn catalogue_owner(name: &str, field: &str) -> Result<CatalogueOwner, Status> {
         Scope::Township(township) => Ok(CatalogueOwner::Township(township)),
         Scope::City(_) => Err(invalid(
             field,
-            format!("{name:?} is a city; catalogues belong to a county (its template) or to a township"),
+            format!("{} is a city; catalogues belong to a county (its template) or to a township", quoted(name)),
         )),
     }
 }
@@ -124,9 +125,10 @@ fn catalogue_item_ref(name: &str) -> Result<(CatalogueOwner, i64), Status> {
     match names::parse_child(name, "catalogueItems").map_err(name_error("name"))? {
         (Scope::County(county), id) => Ok((CatalogueOwner::County(county), id)),
         (Scope::Township(township), id) => Ok((CatalogueOwner::Township(township), id)),
-        (Scope::City(_), _) => {
-            Err(invalid("name", format!("{name:?} is not of the form {{county or township}}/catalogueItems/{{id}}")))
-        }
+        (Scope::City(_), _) => Err(invalid(
+            "name",
+            format!("{} is not of the form {{county or township}}/catalogueItems/{{id}}", quoted(name)),
+        )),
     }
 }
 
@@ -256,7 +258,10 @@ fn catalogue_item_violations(
                 }
                 Ok((Scope::Township(of), id)) if of == *code => Some(id),
                 Ok(_) => {
-                    found.add("responsible_institution", format!("{name:?} is not an institution of this township"));
+                    found.add(
+                        "responsible_institution",
+                        format!("{} is not an institution of this township", quoted(name)),
+                    );
                     None
                 }
                 Err(error) => {

@@ -9,7 +9,7 @@ use township_runtime::now_ms;
 
 use super::convert::*;
 use super::error::{failed_precondition, invalid, invalid_all, name_error};
-use super::indicators::observation_violations;
+use super::indicators::{MAX_BATCH, observation_violations};
 use super::request::{actor, check_text, next_token, page_request};
 use super::{ChangeStream, RegistryApi, ServiceResult};
 use crate::domain::model::*;
@@ -227,6 +227,12 @@ impl RegistryApi {
         let Some(year) = self.data_year(&city, request.data_year).await? else {
             return Err(failed_precondition(format!("city {city} has no indicators to preview")));
         };
+        if request.changed_indicators.len() > MAX_BATCH {
+            return Err(invalid(
+                "changed_indicators",
+                format!("{} observations; at most {MAX_BATCH} per preview", request.changed_indicators.len()),
+            ));
+        }
         let mut violations = Vec::new();
         let mut changed = Vec::with_capacity(request.changed_indicators.len());
         for (index, observation) in request.changed_indicators.iter().enumerate() {

@@ -2,12 +2,13 @@
 
 use tonic::{Request, Response};
 use township_policy::FieldViolation;
+use township_policy::quoted;
 use township_proto::registry::v1 as pb;
 use township_runtime::now_ms;
 
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
-use super::request::{actor, check_date, check_text, next_token, optional, page_request};
+use super::request::{actor, check_date, check_flags, check_text, next_token, optional, page_request};
 use super::{RegistryApi, ServiceResult};
 use crate::domain::model::Township;
 use crate::domain::names::{self, Scope};
@@ -98,6 +99,7 @@ impl RegistryApi {
             }
         };
         check_text("township.display_name", &township.display_name, 100, &mut violations);
+        check_flags("township.flags", &township.flags, &mut violations);
         let kind = kind_from_proto(township.kind);
         if kind.is_none() {
             violations.push(FieldViolation::new(
@@ -151,12 +153,18 @@ impl RegistryApi {
                     Some(kind) => township.kind = kind,
                     None => violations.push(FieldViolation::new("township.kind", "must be a known kind")),
                 },
-                "flags" => township.flags = update.flags.clone(),
+                "flags" => {
+                    check_flags("township.flags", &update.flags, &mut violations);
+                    township.flags = update.flags.clone();
+                }
                 "valid_from" => township.valid_from = optional(update.valid_from.clone()),
                 "valid_to" => township.valid_to = optional(update.valid_to.clone()),
                 other => violations.push(FieldViolation::new(
                     "update_mask",
-                    format!("{other:?} cannot be updated; updatable: display_name, kind, flags, valid_from, valid_to"),
+                    format!(
+                        "{} cannot be updated; updatable: display_name, kind, flags, valid_from, valid_to",
+                        quoted(other)
+                    ),
                 )),
             }
         }
@@ -175,6 +183,12 @@ impl RegistryApi {
     ) -> ServiceResult<pb::ImportDivisionsResponse> {
         let actor = actor(&request);
         let request = request.into_inner();
+        if request.code_prefix.len() > 9 || !request.code_prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(
+                "code_prefix",
+                format!("{} is not a prefix of a division code (up to 9 digits)", quoted(&request.code_prefix)),
+            ));
+        }
         let parsed = crate::divisions::parse(
             &request.cities_csv,
             &request.counties_csv,

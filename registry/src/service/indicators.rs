@@ -12,7 +12,7 @@ use crate::domain::model::NewObservation;
 use crate::domain::names;
 
 /// Largest batch of observations one call may record.
-const MAX_BATCH: usize = 50_000;
+pub(super) const MAX_BATCH: usize = 50_000;
 
 impl RegistryApi {
     pub(super) async fn record_indicators(

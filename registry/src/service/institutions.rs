@@ -2,17 +2,22 @@
 
 use tonic::{Request, Response, Status};
 use township_policy::FieldViolation;
+use township_policy::quoted;
 use township_proto::registry::v1 as pb;
 
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
 use super::request::{
-    actor, check_batch_size, check_date, check_text, in_request, next_token, optional, page_request, township_child,
+    MAX_NAME_TEXT_CHARS, actor, check_batch_size, check_date, check_optional_text, check_text, in_request, next_token,
+    optional, page_request, township_child,
 };
 use super::{RegistryApi, ServiceResult};
 use crate::domain::model::{NewInstitution, NewPlaque};
 use crate::domain::names;
 use crate::store::{CreatedRecord, NewRecord};
+
+/// Largest staffing quota (编制) of one institution: a large township's whole establishment is a few hundred.
+const MAX_STAFFING_QUOTA: u32 = 10_000;
 
 impl RegistryApi {
     pub(super) async fn create_institution(
@@ -88,6 +93,12 @@ impl RegistryApi {
         let plaque = request.plaque.ok_or_else(|| invalid("plaque", "the plaque is missing"))?;
         let mut violations = Vec::new();
         check_text("plaque.display_name", &plaque.display_name, 100, &mut violations);
+        check_optional_text(
+            "plaque.approving_document",
+            &plaque.approving_document,
+            MAX_NAME_TEXT_CHARS,
+            &mut violations,
+        );
         if !violations.is_empty() {
             return Err(invalid_all(violations));
         }
@@ -126,7 +137,7 @@ impl RegistryApi {
     ) -> ServiceResult<pb::DeletePlaqueResponse> {
         let actor = actor(&request);
         let name = &request.get_ref().name;
-        let bad = || invalid("name", format!("{name:?} is not a plaque name ({{institution}}/plaques/{{id}})"));
+        let bad = || invalid("name", format!("{} is not a plaque name ({{institution}}/plaques/{{id}})", quoted(name)));
         let (institution, plaque) = name.rsplit_once("/plaques/").ok_or_else(bad)?;
         let plaque: i64 = plaque.parse().map_err(|_| bad())?;
         let (code, institution_id) = township_child(institution, "institutions")?;
@@ -152,6 +163,21 @@ impl RegistryApi {
             ));
         }
         check_text("institution.display_name", &institution.display_name, 100, &mut violations);
+        check_optional_text(
+            "institution.approving_document",
+            &institution.approving_document,
+            MAX_NAME_TEXT_CHARS,
+            &mut violations,
+        );
+        if institution.staffing_quota > MAX_STAFFING_QUOTA {
+            violations.push(FieldViolation::new(
+                "institution.staffing_quota",
+                format!(
+                    "township {code}: {} exceeds {MAX_STAFFING_QUOTA}, more staff than any township office has",
+                    institution.staffing_quota
+                ),
+            ));
+        }
         let (valid_from, valid_to) = (optional(institution.valid_from), optional(institution.valid_to));
         check_date("institution.valid_from", &valid_from, &mut violations);
         check_date("institution.valid_to", &valid_to, &mut violations);

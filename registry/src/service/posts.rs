@@ -2,12 +2,14 @@
 
 use tonic::{Request, Response, Status};
 use township_policy::FieldViolation;
+use township_policy::quoted;
 use township_proto::registry::v1 as pb;
 
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
 use super::request::{
-    actor, check_batch_size, check_text, in_request, next_token, optional, page_request, township_child,
+    MAX_NAME_TEXT_CHARS, actor, check_batch_size, check_optional_text, check_text, in_request, next_token, optional,
+    page_request, township_child,
 };
 use super::{RegistryApi, ServiceResult};
 use crate::domain::model::NewPost;
@@ -83,14 +85,17 @@ impl RegistryApi {
                     check_text("post.role", &update.role, 100, &mut violations);
                     post.role = update.role.clone();
                 }
-                "holder" => post.holder = optional(update.holder.clone()),
+                "holder" => {
+                    check_optional_text("post.holder", &update.holder, MAX_NAME_TEXT_CHARS, &mut violations);
+                    post.holder = optional(update.holder.clone());
+                }
                 "mandated_role" => match mandated_role_from_proto(update.mandated_role) {
                     Some(role) => post.mandated_role = role,
                     None => violations.push(FieldViolation::new("post.mandated_role", "unknown mandated role")),
                 },
                 other => violations.push(FieldViolation::new(
                     "update_mask",
-                    format!("{other:?} cannot be updated; updatable: role, holder, mandated_role"),
+                    format!("{} cannot be updated; updatable: role, holder, mandated_role", quoted(other)),
                 )),
             }
         }
@@ -117,6 +122,7 @@ impl RegistryApi {
         let post = request.post.ok_or_else(|| invalid("post", "the post is missing"))?;
         let mut violations = Vec::new();
         check_text("post.role", &post.role, 100, &mut violations);
+        check_optional_text("post.holder", &post.holder, MAX_NAME_TEXT_CHARS, &mut violations);
         let mandated_role = mandated_role_from_proto(post.mandated_role).unwrap_or_else(|| {
             violations.push(FieldViolation::new(
                 "post.mandated_role",

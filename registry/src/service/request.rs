@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use tonic::{Request, Status};
 use township_policy::FieldViolation;
+use township_policy::quoted;
 
 use super::error::{invalid, invalid_all, name_error};
 use crate::domain::names::{self, Scope, TownshipCode};
@@ -10,10 +11,19 @@ use crate::store::{Page, PageRequest};
 
 /// Largest page a list returns.
 const MAX_PAGE_SIZE: i32 = 1000;
+/// Longest page token accepted; the tokens this service issues encode a code or an id (under 40 characters).
+const MAX_PAGE_TOKEN_CHARS: usize = 512;
+/// Limits of free texts that name things: a person, a document number (文号), a flag.
+pub(super) const MAX_NAME_TEXT_CHARS: usize = 100;
+/// Most flags one township carries.
+const MAX_FLAGS: usize = 20;
 
 pub(super) fn page_request(page_size: i32, page_token: &str) -> Result<PageRequest, Status> {
     if page_size < 0 {
         return Err(invalid("page_size", format!("must be ≥ 0, got {page_size}")));
+    }
+    if page_token.len() > MAX_PAGE_TOKEN_CHARS {
+        return Err(invalid("page_token", "not a token this service issued; pass next_page_token as given"));
     }
     let after = if page_token.is_empty() {
         None
@@ -53,8 +63,25 @@ pub(super) fn check_date(field: &str, date: &Option<String>, violations: &mut Ve
         let ok = date.len() == 10
             && date.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
         if !ok {
-            violations.push(FieldViolation::new(field, format!("{date:?} is not a date of the form YYYY-MM-DD")));
+            violations
+                .push(FieldViolation::new(field, format!("{} is not a date of the form YYYY-MM-DD", quoted(date))));
         }
+    }
+}
+
+/// Like [`check_text`] for a text that may be empty.
+pub(super) fn check_optional_text(field: &str, text: &str, max_chars: usize, violations: &mut Vec<FieldViolation>) {
+    if text.chars().count() > max_chars {
+        violations.push(FieldViolation::new(field, format!("must be at most {max_chars} characters")));
+    }
+}
+
+pub(super) fn check_flags(field: &str, flags: &[String], violations: &mut Vec<FieldViolation>) {
+    if flags.len() > MAX_FLAGS {
+        violations.push(FieldViolation::new(field, format!("{} flags; at most {MAX_FLAGS}", flags.len())));
+    }
+    for (index, flag) in flags.iter().enumerate().take(MAX_FLAGS) {
+        check_text(&format!("{field}[{index}]"), flag, MAX_NAME_TEXT_CHARS, violations);
     }
 }
 
@@ -70,7 +97,7 @@ pub(super) fn check_text(field: &str, text: &str, max_chars: usize, violations: 
 pub(super) fn township_child(name: &str, collection: &str) -> Result<(TownshipCode, i64), Status> {
     match names::parse_child(name, collection).map_err(name_error("name"))? {
         (Scope::Township(code), id) => Ok((code, id)),
-        _ => Err(invalid("name", format!("{name:?} is not of the form {{township}}/{collection}/{{id}}"))),
+        _ => Err(invalid("name", format!("{} is not of the form {{township}}/{collection}/{{id}}", quoted(name)))),
     }
 }
 
