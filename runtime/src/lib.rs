@@ -3,7 +3,7 @@
 
 pub mod error;
 
-pub use error::{ErrorKind, ServiceError};
+pub use error::{ERROR_DOMAIN, ErrorKind, ServiceError};
 
 /// Milliseconds since the Unix epoch: the one clock reading every timestamp of the services is made from.
 pub fn now_ms() -> i64 {
