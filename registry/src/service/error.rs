@@ -19,7 +19,29 @@ impl From<StoreError> for ServiceError {
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::Internal(_) => ErrorKind::Internal,
         };
-        ServiceError::new(kind, error.to_string())
+        let index = error.request_index();
+        let service_error = ServiceError::new(kind, error.to_string());
+        match index {
+            Some(index) => service_error.with_metadata(REQUEST_INDEX, index.to_string()),
+            None => service_error,
+        }
+    }
+}
+
+/// The `google.rpc.ErrorInfo.metadata` key naming the refused request of a batch (decimal), so that a client finds
+/// it without reading the message.
+pub(super) const REQUEST_INDEX: &str = "request_index";
+
+/// The gRPC code's kind, for statuses rebuilt with more details.
+pub(super) fn kind_of(code: tonic::Code) -> ErrorKind {
+    match code {
+        tonic::Code::InvalidArgument | tonic::Code::OutOfRange => ErrorKind::InvalidArgument,
+        tonic::Code::NotFound => ErrorKind::NotFound,
+        tonic::Code::AlreadyExists => ErrorKind::AlreadyExists,
+        tonic::Code::FailedPrecondition => ErrorKind::FailedPrecondition,
+        tonic::Code::Aborted => ErrorKind::Aborted,
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
     }
 }
 

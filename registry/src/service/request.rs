@@ -5,7 +5,9 @@ use tonic::{Request, Status};
 use township_policy::FieldViolation;
 use township_policy::quoted;
 
-use super::error::{invalid, invalid_all, name_error};
+use township_runtime::ServiceError;
+
+use super::error::{REQUEST_INDEX, invalid, kind_of, name_error};
 use crate::domain::names::{self, Scope, TownshipCode};
 use crate::store::{Page, PageRequest};
 
@@ -112,20 +114,20 @@ pub(super) fn check_batch_size(count: usize) -> Result<(), Status> {
 }
 
 /// The status of the `index`th request of a batch: field violations become `requests[index].field`, other
-/// messages are prefixed with `requests[index]`.
+/// messages are prefixed with `requests[index]`; either way `google.rpc.ErrorInfo` names the index.
 pub(super) fn in_request(index: usize) -> impl Fn(Status) -> Status {
     move |status| {
         use tonic_types::StatusExt as _;
-        match status.get_details_bad_request() {
-            Some(bad_request) if status.code() == tonic::Code::InvalidArgument => invalid_all(
+        let error = match status.get_details_bad_request() {
+            Some(bad_request) if status.code() == tonic::Code::InvalidArgument => ServiceError::invalid_arguments(
                 bad_request
                     .field_violations
                     .into_iter()
-                    .map(|v| FieldViolation::new(format!("requests[{index}].{}", v.field), v.description))
-                    .collect(),
+                    .map(|v| (format!("requests[{index}].{}", v.field), v.description)),
             ),
-            _ => Status::new(status.code(), format!("requests[{index}]: {}", status.message())),
-        }
+            _ => ServiceError::new(kind_of(status.code()), format!("requests[{index}]: {}", status.message())),
+        };
+        error.with_metadata(REQUEST_INDEX, index.to_string()).into()
     }
 }
 

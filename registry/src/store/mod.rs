@@ -78,6 +78,21 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The batch index [`StoreError::in_request`] put on this error, if it is a batch record's.
+    pub fn request_index(&self) -> Option<usize> {
+        let (StoreError::NotFound(m)
+        | StoreError::AlreadyExists(m)
+        | StoreError::LimitExceeded(m)
+        | StoreError::Conflict(m)
+        | StoreError::FailedPrecondition(m)) = self
+        else {
+            return None;
+        };
+        m.strip_prefix("requests[")?.split_once("]: ")?.0.parse().ok()
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// One record of a batch create, with the limit the service computed for its township.
@@ -340,5 +355,21 @@ pub async fn open(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
         Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
     } else {
         anyhow::bail!("unsupported database URL {url:?}: use sqlite://FILE or postgres://…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_record_error_names_its_index_and_keeps_its_kind() {
+        let error = StoreError::LimitExceeded("township 430102001 already has 6".to_owned()).in_request(7);
+        assert_eq!(error.request_index(), Some(7));
+        assert!(
+            matches!(error, StoreError::LimitExceeded(ref m) if m == "requests[7]: township 430102001 already has 6")
+        );
+        assert_eq!(StoreError::NotFound("requests[x]: y".to_owned()).request_index(), None);
+        assert_eq!(StoreError::Unavailable("down".to_owned()).in_request(2).request_index(), None);
     }
 }
