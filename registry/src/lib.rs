@@ -12,5 +12,6 @@ pub mod domain;
 pub mod limits;
 pub mod outbox;
 pub mod preview;
+pub mod sample;
 pub mod service;
 pub mod store;

@@ -23,12 +23,10 @@ fn office(parent: &str, name: &str) -> pb::CreateInstitutionRequest {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_request() {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, url) = temp_sqlite();
-    let registry = TestRegistry::spawn(&url, &classifier.url()).await;
-    let mut client = registry.client().await;
-    import(&mut client, "4301").await;
-    let listed = |mut client: pb::registry_service_client::RegistryServiceClient<tonic::transport::Channel>| async move {
+    let mut app = TestApp::spawn().await;
+    app.import("4301").await;
+    let client = &mut app.client;
+    let listed = |mut client: Client| async move {
         let mut total = 0;
         for parent in [WENYILU, CHAOYANGJIE] {
             let request = pb::ListInstitutionsRequest { parent: parent.to_owned(), ..Default::default() };
@@ -95,4 +93,5 @@ async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_reque
         .into_inner();
     assert_eq!(created.institutions.iter().map(|i| i.display_name.as_str()).collect::<Vec<_>>(), &names[..6]);
     assert_eq!(listed(client.clone()).await, 6);
+    app.stop().await;
 }
