@@ -47,7 +47,7 @@ impl std::fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0.char_indices().nth(Self::SHOWN) {
             None => write!(f, "{:?}", self.0),
-            Some((cut, _)) => write!(f, "{:?}… ({} characters)", &self.0[..cut], self.0.chars().count()),
+            Some((cut, _)) => write!(f, "{:?} ({} characters)", format!("{}…", &self.0[..cut]), self.0.chars().count()),
         }
     }
 }
@@ -67,7 +67,7 @@ mod tests {
         assert_eq!(quoted("cities/4301").to_string(), r#""cities/4301""#);
         let long = "县".repeat(10_000);
         let shown = quoted(&long).to_string();
-        assert!(shown.ends_with("… (10000 characters)"), "{shown}");
+        assert!(shown.ends_with("…\" (10000 characters)"), "{shown}");
         assert_eq!(shown.chars().filter(|&c| c == '县').count(), Quoted::SHOWN);
     }
 }

@@ -1,6 +1,6 @@
 """The township services as a stock Python grpcio client sees them.
 
-Run by tests/tests/python_interop.rs (the Rust suite), which starts a classifier and a registry with Hunan's
+Run by tests/tests/e2e/python_interop.rs (the Rust suite), which starts a classifier and a registry with Hunan's
 divisions on 127.0.0.1 and passes their URLs in TOWNSHIP_CLASSIFIER_URL and TOWNSHIP_REGISTRY_URL, a township's
 resource name in TOWNSHIP_NAME and the proto directory in TOWNSHIP_PROTO_ROOT. The stubs are generated from
 those protos with grpc_tools.protoc into a temporary directory, as a new user of the contract would.

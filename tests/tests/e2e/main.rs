@@ -6,4 +6,5 @@ mod batches;
 mod binaries;
 mod catalogues;
 mod policies_and_overrides;
+mod python_interop;
 mod scenarios;

@@ -19,7 +19,7 @@ use tonic::{
     transport::Channel,
 };
 use tonic_types::StatusExt;
-use township_e2e::{TestClassifier, TestRegistry, all_townships, import, temp_sqlite};
+use township_e2e::TestApp;
 use township_proto::classifier::v1 as cpb;
 
 /// How long the Python interop run may take (stub generation plus a 10,000-request batch) before it is killed.
@@ -33,20 +33,17 @@ async fn a_stock_python_grpcio_client_reads_every_refusal_and_lists_services_by_
              into a virtual environment and exports TEST_PYTHON (or set it to a Python with those packages)"
         )
     });
-    let (_dir, database_url) = temp_sqlite();
-    let classifier = TestClassifier::spawn().await;
-    let registry = TestRegistry::spawn(&database_url, &classifier.url()).await;
-    let mut client = registry.client().await;
-    import(&mut client, "43").await;
-    let township = all_townships(&mut client, "cities/4301").await.remove(0).name;
+    let mut app = TestApp::spawn().await;
+    app.import("43").await;
+    let township = app.townships("cities/4301").await.remove(0).name;
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/interop_test.py");
     let mut command = Command::new(&python);
     command
         .arg(&script)
         .arg("-v")
-        .env("TOWNSHIP_CLASSIFIER_URL", classifier.url())
-        .env("TOWNSHIP_REGISTRY_URL", registry.url())
+        .env("TOWNSHIP_CLASSIFIER_URL", app.classifier_url())
+        .env("TOWNSHIP_REGISTRY_URL", app.registry_url())
         .env("TOWNSHIP_NAME", &township)
         .env("TOWNSHIP_PROTO_ROOT", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto"))
         // grpc-core must not pick up a proxy for loopback targets.
@@ -65,8 +62,7 @@ async fn a_stock_python_grpcio_client_reads_every_refusal_and_lists_services_by_
     );
     println!("{stderr}");
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 /// Runs `command` to completion, or kills it after `timeout` (exit status `None`); returns its output.
@@ -162,20 +158,17 @@ async fn services_by_v1alpha(url: String) -> Vec<String> {
 
 #[tokio::test]
 async fn each_port_lists_exactly_what_it_serves_by_reflection_v1_and_v1alpha() {
-    let (_dir, database_url) = temp_sqlite();
-    let classifier = TestClassifier::spawn().await;
-    let registry = TestRegistry::spawn(&database_url, &classifier.url()).await;
+    let app = TestApp::spawn().await;
 
     for (url, service) in [
-        (classifier.url(), township_classifier::SERVICE_NAME),
-        (registry.url(), township_registry::service::SERVICE_NAME),
+        (app.classifier_url(), township_classifier::SERVICE_NAME),
+        (app.registry_url(), township_registry::service::SERVICE_NAME),
     ] {
         assert_eq!(services_by_v1(url.clone()).await, expected_services(service), "v1 at {url}");
         assert_eq!(services_by_v1alpha(url.clone()).await, expected_services(service), "v1alpha at {url}");
     }
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 /// Sends and receives message bodies as raw bytes, so a test can send what no generated client would.
@@ -225,20 +218,18 @@ async fn raw_call(url: String, path: &'static str, body: Vec<u8>) -> Result<Vec<
 
 #[tokio::test]
 async fn undecodable_request_bytes_are_invalid_argument_naming_the_message_type() {
-    let (_dir, database_url) = temp_sqlite();
-    let classifier = TestClassifier::spawn().await;
-    let registry = TestRegistry::spawn(&database_url, &classifier.url()).await;
+    let app = TestApp::spawn().await;
     // Per method: not protobuf at all; a string that is not UTF-8 (ClassifyRequest.townships[0].id,
     // GetTownshipRequest.name); a length running past the end.
     let calls = [
         (
-            classifier.url(),
+            app.classifier_url(),
             "/township.classifier.v1.ClassifierService/Classify",
             "township.classifier.v1.ClassifyRequest",
             [vec![0xff, 0xff, 0xff], vec![0x12, 0x04, 0x0a, 0x02, 0xc3, 0x28], vec![0x12, 0x7f, 0x0a]],
         ),
         (
-            registry.url(),
+            app.registry_url(),
             "/township.registry.v1.RegistryService/GetTownship",
             "township.registry.v1.GetTownshipRequest",
             [vec![0xff, 0xff, 0xff], vec![0x0a, 0x02, 0xc3, 0x28], vec![0x0a, 0x7f, 0x61]],
@@ -262,8 +253,7 @@ async fn undecodable_request_bytes_are_invalid_argument_naming_the_message_type(
         assert!(!empty.message().contains(message_type), "refused by the service, not the codec: {}", empty.message());
     }
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 /// A "classifier" answering every call with bytes that are no `ClassifyResponse`.
