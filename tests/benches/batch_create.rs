@@ -28,6 +28,7 @@ fn requests(townships: &[pb::Township]) -> Vec<pb::CreateInstitutionRequest> {
                     staffing_quota: 5,
                     ..Default::default()
                 }),
+                ..Default::default()
             })
         })
         .collect()
@@ -73,7 +74,11 @@ async fn create(way: Way, limit: Option<usize>) -> (Duration, usize) {
         }
         Way::OneBatch => {
             client
-                .batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests, validate_only: false })
+                .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
+                    requests,
+                    validate_only: false,
+                    ..Default::default()
+                })
                 .await
                 .expect("batch");
         }
@@ -122,6 +127,7 @@ async fn record_again(limit: Option<usize>) -> ([Duration; 3], usize) {
         let request = pb::BatchRecordIndicatorsRequest {
             observations: observations(&townships, population),
             validate_only: false,
+            ..Default::default()
         };
         let started = Instant::now();
         let response = app.client.batch_record_indicators(request).await.expect("record").into_inner();

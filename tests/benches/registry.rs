@@ -342,6 +342,7 @@ async fn record(client: &mut Client, township: &str, values: cpb::IndicatorValue
                     source: source.to_owned(),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         ))
         .await

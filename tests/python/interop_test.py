@@ -138,6 +138,23 @@ class Interop(unittest.TestCase):
         self.assertLessEqual(len(quoted), 101)
         self.assertTrue(quoted.endswith("…"), quoted)
 
+    def test_a_create_retried_with_its_request_id_makes_one_record(self):
+        rpb = self.rpb
+        registry = self.rgrpc.RegistryServiceStub(self.registry)
+        request = rpb.CreateLeadershipPostRequest(
+            parent=self.township, post=rpb.LeadershipPost(role="组织委员"), request_id="py-6f1d2c4a-retry")
+        first = registry.CreateLeadershipPost(request, timeout=TIMEOUT)
+        again = registry.CreateLeadershipPost(request, timeout=TIMEOUT)  # as after a lost reply
+
+        self.assertEqual(again, first)
+        posts = registry.ListLeadershipPosts(rpb.ListLeadershipPostsRequest(parent=self.township), timeout=TIMEOUT)
+        self.assertEqual([p.name for p in posts.posts if p.role == "组织委员"], [first.name])
+        changed = rpb.CreateLeadershipPostRequest(
+            parent=self.township, post=rpb.LeadershipPost(role="宣传委员"), request_id="py-6f1d2c4a-retry")
+        error = self.refusal(registry.CreateLeadershipPost, changed)
+        self.assertEqual(error.code(), grpc.StatusCode.ALREADY_EXISTS, error.details())
+        self.assertIn("request_id", error.details())
+
     def test_v1alpha_reflection_lists_exactly_the_served_services_on_each_port(self):
         for channel, service in ((self.classifier, CLASSIFIER), (self.registry, REGISTRY)):
             with self.subTest(service=service):

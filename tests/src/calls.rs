@@ -89,7 +89,7 @@ pub async fn record_generated(client: &mut Client, townships: &[pb::Township], d
     client
         .batch_record_indicators(as_actor(
             "statistician",
-            pb::BatchRecordIndicatorsRequest { observations, validate_only: false },
+            pb::BatchRecordIndicatorsRequest { observations, validate_only: false, ..Default::default() },
         ))
         .await
         .expect("record indicators");

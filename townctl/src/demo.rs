@@ -74,6 +74,7 @@ pub fn institutions(seed: u64, township: &pb::Township) -> Vec<pb::CreateInstitu
                 valid_from: "2024-01-01".to_owned(),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .collect()
 }
@@ -118,6 +119,7 @@ pub fn posts(seed: u64, township: &pb::Township) -> Vec<pb::CreateLeadershipPost
                 mandated_role: mandated as i32,
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .collect()
 }
@@ -183,6 +185,7 @@ pub fn county_template(county: &pb::County, index: usize) -> Vec<pb::CreateCatal
                     details: Some(details),
                     ..Default::default()
                 }),
+                ..Default::default()
             }
         })
         .collect()
@@ -256,12 +259,20 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
         let townships = list_townships(registry, &city.name).await?;
         let requests = townships.iter().flat_map(|t| institutions(seed, t)).collect();
         registry
-            .batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests, validate_only: false })
+            .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
+                requests,
+                validate_only: false,
+                ..Default::default()
+            })
             .await
             .map_err(call_error(format!("creating the institutions of {}", city.display_name)))?;
         let requests = townships.iter().flat_map(|t| posts(seed, t)).collect();
         registry
-            .batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest { requests, validate_only: false })
+            .batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest {
+                requests,
+                validate_only: false,
+                ..Default::default()
+            })
             .await
             .map_err(call_error(format!("creating the leadership posts of {}", city.display_name)))?;
         let mut requests = Vec::new();
@@ -270,7 +281,11 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
             county_index += 1;
         }
         registry
-            .batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest { requests, validate_only: false })
+            .batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest {
+                requests,
+                validate_only: false,
+                ..Default::default()
+            })
             .await
             .map_err(call_error(format!("creating the catalogue templates of {}", city.display_name)))
             .context("loading the demo")?;
@@ -287,7 +302,11 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
             })
             .collect();
         registry
-            .batch_record_indicators(pb::BatchRecordIndicatorsRequest { observations, validate_only: false })
+            .batch_record_indicators(pb::BatchRecordIndicatorsRequest {
+                observations,
+                validate_only: false,
+                ..Default::default()
+            })
             .await
             .map_err(call_error(format!("recording the indicators of {}", city.display_name)))?;
         progress.inc(1);

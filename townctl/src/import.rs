@@ -673,7 +673,7 @@ async fn import_indicators(
         |observations, validate_only| {
             let mut registry = registry.clone();
             async move {
-                let request = pb::BatchRecordIndicatorsRequest { observations, validate_only };
+                let request = pb::BatchRecordIndicatorsRequest { observations, validate_only, ..Default::default() };
                 Ok(registry.batch_record_indicators(request).await?.into_inner().unchanged.len())
             }
         },
@@ -831,7 +831,11 @@ async fn import_institutions(
                 None => planned.push(Planned {
                     file: file.clone(),
                     row: row.number,
-                    request: pb::CreateInstitutionRequest { parent, institution: Some(institution) },
+                    request: pb::CreateInstitutionRequest {
+                        parent,
+                        institution: Some(institution),
+                        ..Default::default()
+                    },
                 }),
             }
         }
@@ -846,7 +850,11 @@ async fn import_institutions(
             let mut registry = registry.clone();
             async move {
                 registry
-                    .batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests, validate_only })
+                    .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
+                        requests,
+                        validate_only,
+                        ..Default::default()
+                    })
                     .await?;
                 Ok(0)
             }
@@ -938,6 +946,7 @@ async fn import_posts(
                         mandated_role: mandated as i32,
                         ..Default::default()
                     }),
+                    ..Default::default()
                 },
             });
         }
@@ -952,7 +961,11 @@ async fn import_posts(
             let mut registry = registry.clone();
             async move {
                 registry
-                    .batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest { requests, validate_only })
+                    .batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest {
+                        requests,
+                        validate_only,
+                        ..Default::default()
+                    })
                     .await?;
                 Ok(0)
             }
@@ -1100,7 +1113,11 @@ async fn import_catalogue(
             planned.push(Planned {
                 file: file.clone(),
                 row: row.number,
-                request: pb::CreateCatalogueItemRequest { parent: owner, catalogue_item: Some(item) },
+                request: pb::CreateCatalogueItemRequest {
+                    parent: owner,
+                    catalogue_item: Some(item),
+                    ..Default::default()
+                },
             });
         }
     }
@@ -1114,7 +1131,11 @@ async fn import_catalogue(
             let mut registry = registry.clone();
             async move {
                 registry
-                    .batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest { requests, validate_only })
+                    .batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest {
+                        requests,
+                        validate_only,
+                        ..Default::default()
+                    })
                     .await?;
                 Ok(0)
             }

@@ -7,14 +7,17 @@ use township_proto::registry::v1 as pb;
 
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
-use super::request::{actor, check_batch_size, in_request, next_token, optional, page_request};
+use super::idempotency::{check_no_nested_request_id, made, request_key};
+use super::request::{
+    actor, check_batch_size, expected_revision, in_request, mask_paths, next_token, optional, page_request,
+};
 use super::{RegistryApi, ServiceResult};
 use crate::domain::catalogue::{
-    CatalogueEntry, CatalogueOwner, ItemDetails, NewCatalogueItem, Resolution, duty_areas_for,
+    CatalogueEntry, CatalogueItem, CatalogueOwner, ItemDetails, NewCatalogueItem, Resolution, duty_areas_for,
 };
 use crate::domain::model::{Township, TownshipKind};
 use crate::domain::names::{self, Scope};
-use crate::store::{CreatedRecord, NewRecord};
+use crate::store::{Create, Created, CreatedRecord, NewRecord};
 
 impl RegistryApi {
     pub(super) async fn create_catalogue_item(
@@ -22,8 +25,10 @@ impl RegistryApi {
         request: Request<pb::CreateCatalogueItemRequest>,
     ) -> ServiceResult<pb::CatalogueItem> {
         let actor = actor(&request);
-        let (new, kind) = self.prepare_catalogue_item(request.into_inner()).await?;
-        let created = self.store().create_catalogue_item(&new, &actor).await?;
+        let request = request.into_inner();
+        let key = request_key("CreateCatalogueItem", &request.request_id, &request)?;
+        let (new, kind) = self.prepare_catalogue_item(request).await?;
+        let created = made!(self.create_once(key, Create::CatalogueItem(new), &actor).await?, Created::CatalogueItem);
         let entry = CatalogueEntry { item: created, inherited: false, resolution: Resolution::NotApplicable };
         Ok(Response::new(catalogue_item_to_proto(entry, kind)))
     }
@@ -35,14 +40,16 @@ impl RegistryApi {
         let actor = actor(&request);
         let request = request.into_inner();
         check_batch_size(request.requests.len())?;
+        let key = request_key("BatchCreateCatalogueItems", &request.request_id, &request)?;
         let mut records = Vec::with_capacity(request.requests.len());
         let mut kinds = Vec::with_capacity(request.requests.len());
         for (index, one) in request.requests.into_iter().enumerate() {
+            check_no_nested_request_id(index, &one.request_id)?;
             let (item, kind) = self.prepare_catalogue_item(one).await.map_err(in_request(index))?;
             records.push(NewRecord::CatalogueItem(item));
             kinds.push(kind);
         }
-        let created = self.store().batch_create(&records, &actor, request.validate_only).await?;
+        let created = self.batch_create(key, records, &actor, request.validate_only).await?;
         let catalogue_items = created
             .into_iter()
             .zip(kinds)
@@ -55,6 +62,83 @@ impl RegistryApi {
             })
             .collect();
         Ok(Response::new(pb::BatchCreateCatalogueItemsResponse { catalogue_items }))
+    }
+
+    pub(super) async fn update_catalogue_item(
+        &self,
+        request: Request<pb::UpdateCatalogueItemRequest>,
+    ) -> ServiceResult<pb::CatalogueItem> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let update =
+            request.catalogue_item.ok_or_else(|| invalid("catalogue_item", "the catalogue item is missing"))?;
+        let paths = mask_paths(request.update_mask)?;
+        let (owner, id) = catalogue_item_ref(&update.name)?;
+        let stored = self.store().get_catalogue_item(&owner, id).await?;
+        let expected = expected_revision("catalogue_item.etag", &update.etag, stored.revision)?;
+        let township = match &owner {
+            CatalogueOwner::Township(code) => Some(self.store().get_township(code).await?),
+            CatalogueOwner::County(_) => None,
+        };
+        let kind = township.as_ref().map(|t| t.kind);
+        // The stored item as a request, the masked fields laid over it, checked as a create is.
+        let entry = CatalogueEntry { item: stored.clone(), inherited: false, resolution: Resolution::NotApplicable };
+        let mut merged = catalogue_item_to_proto(entry, kind);
+        let mut violations = Vec::new();
+        for path in &paths {
+            match path.as_str() {
+                "title" => merged.title = update.title.clone(),
+                "duty_area" => merged.duty_area = update.duty_area,
+                "responsible_institution" => merged.responsible_institution = update.responsible_institution.clone(),
+                "responsible_institution_title" => {
+                    merged.responsible_institution_title = update.responsible_institution_title.clone();
+                }
+                detail @ ("power" | "responsibility" | "public_service") => {
+                    let given = update.details.as_ref().map(|d| details_type(d).as_str());
+                    if given == Some(detail) && detail == stored.item_type().as_str() {
+                        merged.details = update.details.clone();
+                    } else {
+                        violations.push(FieldViolation::new(
+                            format!("catalogue_item.{detail}"),
+                            format!(
+                                "{}: the item is a {} item; give its {} details (its type cannot change)",
+                                stored.resource_name(),
+                                stored.item_type().as_str(),
+                                stored.item_type().as_str()
+                            ),
+                        ));
+                    }
+                }
+                other => violations.push(FieldViolation::new(
+                    "update_mask",
+                    format!(
+                        "{} cannot be updated; updatable: title, duty_area, responsible_institution, \
+                         responsible_institution_title, power, responsibility, public_service",
+                        quoted(other)
+                    ),
+                )),
+            }
+        }
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        if matches!(owner, CatalogueOwner::Township(_)) {
+            // A township item's title is output only: the store sets it from the responsible institution.
+            merged.responsible_institution_title.clear();
+        }
+        let (new, violations) = catalogue_item_violations(&owner, township.as_ref(), merged);
+        let Some(new) = new else { return Err(invalid_all(violations)) };
+        let item = CatalogueItem {
+            title: new.title,
+            duty_area: new.duty_area,
+            responsible_institution_id: new.responsible_institution_id,
+            responsible_institution_title: new.responsible_institution_title,
+            details: new.details,
+            ..stored
+        };
+        let updated = self.store().update_catalogue_item(&item, expected, &actor).await?;
+        let entry = CatalogueEntry { item: updated, inherited: false, resolution: Resolution::NotApplicable };
+        Ok(Response::new(catalogue_item_to_proto(entry, kind)))
     }
 
     pub(super) async fn get_catalogue_item(

@@ -8,10 +8,12 @@ use township_runtime::now_ms;
 
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
+use super::idempotency::{made, request_key};
 use super::request::{actor, check_date, check_flags, check_text, next_token, optional, page_request};
 use super::{RegistryApi, ServiceResult};
 use crate::domain::model::Township;
 use crate::domain::names::{self, Scope};
+use crate::store::{Create, Created};
 
 impl RegistryApi {
     pub(super) async fn get_city(&self, request: Request<pb::GetCityRequest>) -> ServiceResult<pb::City> {
@@ -81,6 +83,7 @@ impl RegistryApi {
     ) -> ServiceResult<pb::Township> {
         let actor = actor(&request);
         let request = request.into_inner();
+        let key = request_key("CreateTownship", &request.request_id, &request)?;
         let Scope::County(county) = names::parse_scope(&request.parent).map_err(name_error("parent"))? else {
             return Err(invalid("parent", "expected a county name (cities/{city}/counties/{county})"));
         };
@@ -123,8 +126,8 @@ impl RegistryApi {
             revision: 1,
             updated_at: now_ms(),
         };
-        let created = self.store().create_township(&township, &actor).await?;
-        Ok(Response::new(township_to_proto(created)))
+        let created = self.create_once(key, Create::Township(township), &actor).await?;
+        Ok(Response::new(township_to_proto(made!(created, Created::Township))))
     }
 
     pub(super) async fn update_township(

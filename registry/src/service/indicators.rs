@@ -6,10 +6,12 @@ use township_proto::registry::v1 as pb;
 
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
+use super::idempotency::{made, request_key};
 use super::request::{actor, next_token, page_request};
 use super::{RegistryApi, ServiceResult};
 use crate::domain::model::NewObservation;
 use crate::domain::names;
+use crate::store::{Create, Created};
 
 /// Largest batch of observations one call may record.
 pub(super) const MAX_BATCH: usize = 50_000;
@@ -20,12 +22,13 @@ impl RegistryApi {
         request: Request<pb::RecordIndicatorsRequest>,
     ) -> ServiceResult<pb::IndicatorObservation> {
         let actor = actor(&request);
-        let observation =
-            request.into_inner().observation.ok_or_else(|| invalid("observation", "the observation is missing"))?;
+        let request = request.into_inner();
+        let key = request_key("RecordIndicators", &request.request_id, &request)?;
+        let observation = request.observation.ok_or_else(|| invalid("observation", "the observation is missing"))?;
         let (parsed, violations) = observation_violations(None, &observation);
         let Some(parsed) = parsed else { return Err(invalid_all(violations)) };
-        let mut recorded = self.store().record_observations(&[parsed], &actor, false).await?;
-        self.outbox.wake_worker();
+        let mut recorded =
+            made!(self.create_once(key, Create::Observations(vec![parsed]), &actor).await?, Created::Observations);
         Ok(Response::new(observation_to_proto(recorded.remove(0).observation)))
     }
 
@@ -34,7 +37,9 @@ impl RegistryApi {
         request: Request<pb::BatchRecordIndicatorsRequest>,
     ) -> ServiceResult<pb::BatchRecordIndicatorsResponse> {
         let actor = actor(&request);
-        let pb::BatchRecordIndicatorsRequest { observations, validate_only } = request.into_inner();
+        let request = request.into_inner();
+        let key = request_key("BatchRecordIndicators", &request.request_id, &request)?;
+        let pb::BatchRecordIndicatorsRequest { observations, validate_only, .. } = request;
         if observations.is_empty() {
             return Err(invalid("observations", "the batch is empty"));
         }
@@ -54,10 +59,11 @@ impl RegistryApi {
         if !violations.is_empty() {
             return Err(invalid_all(violations));
         }
-        let recorded = self.store().record_observations(&parsed, &actor, validate_only).await?;
-        if !validate_only {
-            self.outbox.wake_worker();
-        }
+        let recorded = if validate_only {
+            self.store().record_observations(&parsed, &actor, true).await?
+        } else {
+            made!(self.create_once(key, Create::Observations(parsed), &actor).await?, Created::Observations)
+        };
         let unchanged = (0u32..).zip(&recorded).filter(|(_, r)| r.unchanged).map(|(index, _)| index).collect();
         Ok(Response::new(pb::BatchRecordIndicatorsResponse {
             unchanged,

@@ -7,14 +7,15 @@ use township_proto::registry::v1 as pb;
 
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
+use super::idempotency::{check_no_nested_request_id, made, request_key};
 use super::request::{
-    MAX_NAME_TEXT_CHARS, actor, check_batch_size, check_date, check_optional_text, check_text, in_request, next_token,
-    optional, page_request, township_child,
+    MAX_NAME_TEXT_CHARS, actor, check_batch_size, check_date, check_optional_text, check_text, expected_revision,
+    in_request, mask_paths, next_token, optional, page_request, plaque_ref, township_child,
 };
 use super::{RegistryApi, ServiceResult};
 use crate::domain::model::{NewInstitution, NewPlaque};
-use crate::domain::names;
-use crate::store::{CreatedRecord, NewRecord};
+use crate::domain::names::{self, TownshipCode};
+use crate::store::{Create, Created, CreatedRecord, NewRecord};
 
 /// Largest staffing quota (编制) of one institution: a large township's whole establishment is a few hundred.
 const MAX_STAFFING_QUOTA: u32 = 10_000;
@@ -25,9 +26,11 @@ impl RegistryApi {
         request: Request<pb::CreateInstitutionRequest>,
     ) -> ServiceResult<pb::Institution> {
         let actor = actor(&request);
-        let (new, limit) = self.prepare_institution(request.into_inner()).await?;
-        let created = self.store().create_institution(&new, limit, &actor).await?;
-        Ok(Response::new(institution_to_proto(created)))
+        let request = request.into_inner();
+        let key = request_key("CreateInstitution", &request.request_id, &request)?;
+        let (institution, max_of_kind) = self.prepare_institution(request).await?;
+        let created = self.create_once(key, Create::Institution { institution, max_of_kind }, &actor).await?;
+        Ok(Response::new(institution_to_proto(made!(created, Created::Institution))))
     }
 
     pub(super) async fn batch_create_institutions(
@@ -37,12 +40,14 @@ impl RegistryApi {
         let actor = actor(&request);
         let request = request.into_inner();
         check_batch_size(request.requests.len())?;
+        let key = request_key("BatchCreateInstitutions", &request.request_id, &request)?;
         let mut records = Vec::with_capacity(request.requests.len());
         for (index, one) in request.requests.into_iter().enumerate() {
+            check_no_nested_request_id(index, &one.request_id)?;
             let (institution, max_of_kind) = self.prepare_institution(one).await.map_err(in_request(index))?;
             records.push(NewRecord::Institution { institution, max_of_kind });
         }
-        let created = self.store().batch_create(&records, &actor, request.validate_only).await?;
+        let created = self.batch_create(key, records, &actor, request.validate_only).await?;
         let institutions = created
             .into_iter()
             .filter_map(|record| match record {
@@ -86,9 +91,112 @@ impl RegistryApi {
         Ok(Response::new(pb::DeleteInstitutionResponse {}))
     }
 
+    pub(super) async fn update_institution(
+        &self,
+        request: Request<pb::UpdateInstitutionRequest>,
+    ) -> ServiceResult<pb::Institution> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let update = request.institution.ok_or_else(|| invalid("institution", "the institution is missing"))?;
+        let paths = mask_paths(request.update_mask)?;
+        let (code, id) = township_child(&update.name, "institutions")?;
+        let mut institution = self.store().get_institution(&code, id).await?;
+        let expected = expected_revision("institution.etag", &update.etag, institution.revision)?;
+        let mut violations = Vec::new();
+        for path in &paths {
+            match path.as_str() {
+                "display_name" => {
+                    check_text("institution.display_name", &update.display_name, 100, &mut violations);
+                    institution.name = update.display_name.clone();
+                }
+                "staffing_quota" => {
+                    check_staffing_quota(&code, update.staffing_quota, &mut violations);
+                    institution.staffing_quota = update.staffing_quota;
+                }
+                "approving_document" => {
+                    check_optional_text(
+                        "institution.approving_document",
+                        &update.approving_document,
+                        MAX_NAME_TEXT_CHARS,
+                        &mut violations,
+                    );
+                    institution.approving_document = update.approving_document.clone();
+                }
+                "valid_from" => institution.valid_from = optional(update.valid_from.clone()),
+                "valid_to" => institution.valid_to = optional(update.valid_to.clone()),
+                other => violations.push(FieldViolation::new(
+                    "update_mask",
+                    format!(
+                        "{} cannot be updated; updatable: display_name, staffing_quota, approving_document, \
+                         valid_from, valid_to",
+                        quoted(other)
+                    ),
+                )),
+            }
+        }
+        check_date("institution.valid_from", &institution.valid_from, &mut violations);
+        check_date("institution.valid_to", &institution.valid_to, &mut violations);
+        if let (Some(from), Some(to)) = (&institution.valid_from, &institution.valid_to)
+            && to < from
+        {
+            violations.push(FieldViolation::new(
+                "institution.valid_to",
+                format!("township {code}: valid_to {to} is before valid_from {from}"),
+            ));
+        }
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        let limit = self.limits_now(&code).await?.institutions_of_kind(institution.kind);
+        let updated = self.store().update_institution(&institution, expected, limit, &actor).await?;
+        Ok(Response::new(institution_to_proto(updated)))
+    }
+
+    pub(super) async fn get_plaque(&self, request: Request<pb::GetPlaqueRequest>) -> ServiceResult<pb::Plaque> {
+        let (code, institution_id, id) = plaque_ref(&request.get_ref().name)?;
+        Ok(Response::new(plaque_to_proto(self.store().get_plaque(&code, institution_id, id).await?)))
+    }
+
+    pub(super) async fn update_plaque(&self, request: Request<pb::UpdatePlaqueRequest>) -> ServiceResult<pb::Plaque> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        let update = request.plaque.ok_or_else(|| invalid("plaque", "the plaque is missing"))?;
+        let paths = mask_paths(request.update_mask)?;
+        let (code, institution_id, id) = plaque_ref(&update.name)?;
+        let mut plaque = self.store().get_plaque(&code, institution_id, id).await?;
+        let expected = expected_revision("plaque.etag", &update.etag, plaque.revision)?;
+        let mut violations = Vec::new();
+        for path in &paths {
+            match path.as_str() {
+                "display_name" => {
+                    check_text("plaque.display_name", &update.display_name, 100, &mut violations);
+                    plaque.name = update.display_name.clone();
+                }
+                "approving_document" => {
+                    check_optional_text(
+                        "plaque.approving_document",
+                        &update.approving_document,
+                        MAX_NAME_TEXT_CHARS,
+                        &mut violations,
+                    );
+                    plaque.approving_document = update.approving_document.clone();
+                }
+                other => violations.push(FieldViolation::new(
+                    "update_mask",
+                    format!("{} cannot be updated; updatable: display_name, approving_document", quoted(other)),
+                )),
+            }
+        }
+        if !violations.is_empty() {
+            return Err(invalid_all(violations));
+        }
+        Ok(Response::new(plaque_to_proto(self.store().update_plaque(&plaque, expected, &actor).await?)))
+    }
+
     pub(super) async fn create_plaque(&self, request: Request<pb::CreatePlaqueRequest>) -> ServiceResult<pb::Plaque> {
         let actor = actor(&request);
         let request = request.into_inner();
+        let key = request_key("CreatePlaque", &request.request_id, &request)?;
         let (code, institution_id) = township_child(&request.parent, "institutions")?;
         let plaque = request.plaque.ok_or_else(|| invalid("plaque", "the plaque is missing"))?;
         let mut violations = Vec::new();
@@ -105,8 +213,9 @@ impl RegistryApi {
         let max_plaques = self.limits_now(&code).await?.plaques();
         let new =
             NewPlaque { institution_id, name: plaque.display_name, approving_document: plaque.approving_document };
-        let created = self.store().create_plaque(&code, &new, max_plaques, &actor).await?;
-        Ok(Response::new(plaque_to_proto(created)))
+        let create = Create::Plaque { township: code, plaque: new, max_per_township: max_plaques };
+        let created = self.create_once(key, create, &actor).await?;
+        Ok(Response::new(plaque_to_proto(made!(created, Created::Plaque))))
     }
 
     pub(super) async fn list_plaques(
@@ -136,11 +245,7 @@ impl RegistryApi {
         request: Request<pb::DeletePlaqueRequest>,
     ) -> ServiceResult<pb::DeletePlaqueResponse> {
         let actor = actor(&request);
-        let name = &request.get_ref().name;
-        let bad = || invalid("name", format!("{} is not a plaque name ({{institution}}/plaques/{{id}})", quoted(name)));
-        let (institution, plaque) = name.rsplit_once("/plaques/").ok_or_else(bad)?;
-        let plaque: i64 = plaque.parse().map_err(|_| bad())?;
-        let (code, institution_id) = township_child(institution, "institutions")?;
+        let (code, institution_id, plaque) = plaque_ref(&request.get_ref().name)?;
         self.store().delete_plaque(&code, institution_id, plaque, &actor).await?;
         Ok(Response::new(pb::DeletePlaqueResponse {}))
     }
@@ -169,15 +274,7 @@ impl RegistryApi {
             MAX_NAME_TEXT_CHARS,
             &mut violations,
         );
-        if institution.staffing_quota > MAX_STAFFING_QUOTA {
-            violations.push(FieldViolation::new(
-                "institution.staffing_quota",
-                format!(
-                    "township {code}: {} exceeds {MAX_STAFFING_QUOTA}, more staff than any township office has",
-                    institution.staffing_quota
-                ),
-            ));
-        }
+        check_staffing_quota(&code, institution.staffing_quota, &mut violations);
         let (valid_from, valid_to) = (optional(institution.valid_from), optional(institution.valid_to));
         check_date("institution.valid_from", &valid_from, &mut violations);
         check_date("institution.valid_to", &valid_to, &mut violations);
@@ -194,5 +291,16 @@ impl RegistryApi {
             valid_to,
         };
         Ok((new, limit))
+    }
+}
+
+fn check_staffing_quota(township: &TownshipCode, quota: u32, violations: &mut Vec<FieldViolation>) {
+    if quota > MAX_STAFFING_QUOTA {
+        violations.push(FieldViolation::new(
+            "institution.staffing_quota",
+            format!(
+                "township {township}: {quota} exceeds {MAX_STAFFING_QUOTA}, more staff than any township office has"
+            ),
+        ));
     }
 }

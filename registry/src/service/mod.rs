@@ -9,6 +9,7 @@ mod compliance;
 pub mod convert;
 mod error;
 mod hierarchy;
+mod idempotency;
 mod indicators;
 mod institutions;
 mod policies;
@@ -114,13 +115,17 @@ delegate_to_handlers! {
     batch_create_institutions(BatchCreateInstitutionsRequest) -> pb::BatchCreateInstitutionsResponse;
     get_institution(GetInstitutionRequest) -> pb::Institution;
     list_institutions(ListInstitutionsRequest) -> pb::ListInstitutionsResponse;
+    update_institution(UpdateInstitutionRequest) -> pb::Institution;
     delete_institution(DeleteInstitutionRequest) -> pb::DeleteInstitutionResponse;
     create_plaque(CreatePlaqueRequest) -> pb::Plaque;
+    get_plaque(GetPlaqueRequest) -> pb::Plaque;
     list_plaques(ListPlaquesRequest) -> pb::ListPlaquesResponse;
+    update_plaque(UpdatePlaqueRequest) -> pb::Plaque;
     delete_plaque(DeletePlaqueRequest) -> pb::DeletePlaqueResponse;
     // posts
     create_leadership_post(CreateLeadershipPostRequest) -> pb::LeadershipPost;
     batch_create_leadership_posts(BatchCreateLeadershipPostsRequest) -> pb::BatchCreateLeadershipPostsResponse;
+    get_leadership_post(GetLeadershipPostRequest) -> pb::LeadershipPost;
     list_leadership_posts(ListLeadershipPostsRequest) -> pb::ListLeadershipPostsResponse;
     update_leadership_post(UpdateLeadershipPostRequest) -> pb::LeadershipPost;
     delete_leadership_post(DeleteLeadershipPostRequest) -> pb::DeleteLeadershipPostResponse;
@@ -129,6 +134,7 @@ delegate_to_handlers! {
     batch_create_catalogue_items(BatchCreateCatalogueItemsRequest) -> pb::BatchCreateCatalogueItemsResponse;
     get_catalogue_item(GetCatalogueItemRequest) -> pb::CatalogueItem;
     list_catalogue_items(ListCatalogueItemsRequest) -> pb::ListCatalogueItemsResponse;
+    update_catalogue_item(UpdateCatalogueItemRequest) -> pb::CatalogueItem;
     delete_catalogue_item(DeleteCatalogueItemRequest) -> pb::DeleteCatalogueItemResponse;
     // compliance
     get_compliance_report(GetComplianceReportRequest) -> pb::ComplianceReport;

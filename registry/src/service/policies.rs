@@ -6,10 +6,12 @@ use township_proto::registry::v1 as pb;
 
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
+use super::idempotency::{made, request_key};
 use super::request::{actor, next_token, page_request};
 use super::{RegistryApi, ServiceResult};
 use crate::domain::model::CityPolicy;
 use crate::domain::names;
+use crate::store::{Create, Created};
 
 impl RegistryApi {
     pub(super) async fn set_city_policy(
@@ -18,6 +20,7 @@ impl RegistryApi {
     ) -> ServiceResult<pb::CityPolicy> {
         let actor = actor(&request);
         let request = request.into_inner();
+        let key = request_key("SetCityPolicy", &request.request_id, &request)?;
         let city = names::parse_city(&request.parent).map_err(name_error("parent"))?;
         let proto = request.policy.ok_or_else(|| invalid("policy", "the policy is missing"))?;
         let mut violations = Vec::new();
@@ -34,8 +37,7 @@ impl RegistryApi {
             return Err(invalid_all(violations));
         }
         self.store().get_city(&city).await?;
-        let stored = self.store().insert_city_policy(&city, &policy, &actor).await?;
-        self.outbox.wake_worker();
+        let stored = made!(self.create_once(key, Create::Policy { city, policy }, &actor).await?, Created::Policy);
         Ok(Response::new(city_policy_to_proto(stored)))
     }
 

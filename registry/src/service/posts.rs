@@ -7,6 +7,7 @@ use township_proto::registry::v1 as pb;
 
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
+use super::idempotency::{check_no_nested_request_id, made, request_key};
 use super::request::{
     MAX_NAME_TEXT_CHARS, actor, check_batch_size, check_optional_text, check_text, in_request, next_token, optional,
     page_request, township_child,
@@ -14,7 +15,7 @@ use super::request::{
 use super::{RegistryApi, ServiceResult};
 use crate::domain::model::NewPost;
 use crate::domain::names;
-use crate::store::{CreatedRecord, NewRecord};
+use crate::store::{Create, Created, CreatedRecord, NewRecord};
 
 impl RegistryApi {
     pub(super) async fn create_leadership_post(
@@ -22,9 +23,11 @@ impl RegistryApi {
         request: Request<pb::CreateLeadershipPostRequest>,
     ) -> ServiceResult<pb::LeadershipPost> {
         let actor = actor(&request);
-        let (new, quota) = self.prepare_post(request.into_inner()).await?;
-        let created = self.store().create_post(&new, quota, &actor).await?;
-        Ok(Response::new(post_to_proto(created)))
+        let request = request.into_inner();
+        let key = request_key("CreateLeadershipPost", &request.request_id, &request)?;
+        let (post, quota) = self.prepare_post(request).await?;
+        let created = self.create_once(key, Create::Post { post, quota }, &actor).await?;
+        Ok(Response::new(post_to_proto(made!(created, Created::Post))))
     }
 
     pub(super) async fn batch_create_leadership_posts(
@@ -34,12 +37,14 @@ impl RegistryApi {
         let actor = actor(&request);
         let request = request.into_inner();
         check_batch_size(request.requests.len())?;
+        let key = request_key("BatchCreateLeadershipPosts", &request.request_id, &request)?;
         let mut records = Vec::with_capacity(request.requests.len());
         for (index, one) in request.requests.into_iter().enumerate() {
+            check_no_nested_request_id(index, &one.request_id)?;
             let (post, quota) = self.prepare_post(one).await.map_err(in_request(index))?;
             records.push(NewRecord::Post { post, quota });
         }
-        let created = self.store().batch_create(&records, &actor, request.validate_only).await?;
+        let created = self.batch_create(key, records, &actor, request.validate_only).await?;
         let posts = created
             .into_iter()
             .filter_map(|record| match record {
@@ -61,6 +66,14 @@ impl RegistryApi {
             next_page_token: next_token(&page),
             posts: page.items.into_iter().map(post_to_proto).collect(),
         }))
+    }
+
+    pub(super) async fn get_leadership_post(
+        &self,
+        request: Request<pb::GetLeadershipPostRequest>,
+    ) -> ServiceResult<pb::LeadershipPost> {
+        let (code, id) = township_child(&request.get_ref().name, "posts")?;
+        Ok(Response::new(post_to_proto(self.store().get_post(&code, id).await?)))
     }
 
     pub(super) async fn update_leadership_post(

@@ -103,6 +103,36 @@ pub(super) fn township_child(name: &str, collection: &str) -> Result<(TownshipCo
     }
 }
 
+/// Parses `{township}/institutions/{id}/plaques/{id}`: the township, the institution's id and the plaque's.
+pub(super) fn plaque_ref(name: &str) -> Result<(TownshipCode, i64, i64), Status> {
+    let bad = || invalid("name", format!("{} is not a plaque name ({{institution}}/plaques/{{id}})", quoted(name)));
+    let (institution, plaque) = name.rsplit_once("/plaques/").ok_or_else(bad)?;
+    let plaque: i64 = plaque.parse().map_err(|_| bad())?;
+    let (code, institution_id) = township_child(institution, "institutions")?;
+    Ok((code, institution_id, plaque))
+}
+
+/// The revision an update expects: the one its etag names, or the stored one when it sends none.
+pub(super) fn expected_revision(field: &str, etag: &str, stored: i64) -> Result<i64, Status> {
+    if etag.is_empty() {
+        Ok(stored)
+    } else {
+        super::convert::revision_of(etag).ok_or_else(|| invalid(field, "not an etag this service issued"))
+    }
+}
+
+/// Rejects an update mask naming a field twice or nothing at all.
+pub(super) fn mask_paths(mask: Option<prost_types::FieldMask>) -> Result<Vec<String>, Status> {
+    let mask = mask.ok_or_else(|| invalid("update_mask", "name the fields to update"))?;
+    if mask.paths.is_empty() {
+        return Err(invalid("update_mask", "name the fields to update"));
+    }
+    if mask.paths.len() > 20 {
+        return Err(invalid("update_mask", format!("{} paths; at most 20", mask.paths.len())));
+    }
+    Ok(mask.paths)
+}
+
 /// The most records one batch create carries: a county's institutions are a few hundred, a city's a few thousand.
 const MAX_BATCH_CREATE: usize = 10_000;
 

@@ -18,6 +18,7 @@ fn office(parent: &str, name: &str) -> pb::CreateInstitutionRequest {
             staffing_quota: 5,
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 
@@ -42,6 +43,7 @@ async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_reque
         .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
             requests: vec![office(WENYILU, "党政办公室"), bad],
             validate_only: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -66,6 +68,7 @@ async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_reque
         .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
             requests: requests.clone(),
             validate_only: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -76,7 +79,11 @@ async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_reque
     // validate_only answers what would be created and keeps nothing.
     let six = requests[..6].to_vec();
     let preview = client
-        .batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests: six.clone(), validate_only: true })
+        .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
+            requests: six.clone(),
+            validate_only: true,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -86,7 +93,7 @@ async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_reque
     let created = client
         .batch_create_institutions(as_actor(
             "编办",
-            pb::BatchCreateInstitutionsRequest { requests: six, validate_only: false },
+            pb::BatchCreateInstitutionsRequest { requests: six, validate_only: false, ..Default::default() },
         ))
         .await
         .unwrap()

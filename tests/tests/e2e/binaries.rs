@@ -103,7 +103,11 @@ mod registry {
             })
             .collect();
         client
-            .batch_record_indicators(pb::BatchRecordIndicatorsRequest { observations, validate_only: false })
+            .batch_record_indicators(pb::BatchRecordIndicatorsRequest {
+                observations,
+                validate_only: false,
+                ..Default::default()
+            })
             .await
             .unwrap();
         assert_eq!(cohort_state(&mut client).await, pb::CohortState::Pending, "the classifier is not up yet");

@@ -54,7 +54,11 @@ async fn create_item(client: &mut Client, parent: &str, item: pb::CatalogueItem)
     client
         .create_catalogue_item(as_actor(
             "county-bianban",
-            pb::CreateCatalogueItemRequest { parent: parent.to_owned(), catalogue_item: Some(item) },
+            pb::CreateCatalogueItemRequest {
+                parent: parent.to_owned(),
+                catalogue_item: Some(item),
+                ..Default::default()
+            },
         ))
         .await
         .map(tonic::Response::into_inner)
@@ -107,6 +111,7 @@ async fn create_institution(client: &mut Client, township: &str, name: &str, val
                     valid_to: valid_to.to_owned(),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         ))
         .await

@@ -8,3 +8,4 @@ mod catalogues;
 mod policies_and_overrides;
 mod python_interop;
 mod scenarios;
+mod updates_and_retries;

@@ -49,7 +49,7 @@ async fn a_city_policy_is_versioned_and_reclassifies_the_whole_cohort() {
     let stored = client
         .set_city_policy(as_actor(
             "bianban",
-            pb::SetCityPolicyRequest { parent: CHANGSHA.to_owned(), policy: Some(quota) },
+            pb::SetCityPolicyRequest { parent: CHANGSHA.to_owned(), policy: Some(quota), ..Default::default() },
         ))
         .await
         .unwrap()
@@ -76,6 +76,7 @@ async fn a_city_policy_is_versioned_and_reclassifies_the_whole_cohort() {
                 score_thresholds: Some(cpb::ScoreThresholds { class1_min_score: 80.0, class2_min_score: 120.0 }),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -61,6 +61,17 @@ async fn a_stock_python_grpcio_client_reads_every_refusal_and_lists_services_by_
         status.map_or_else(|| format!("killed after {PYTHON_TIMEOUT:?}"), |s| s.to_string())
     );
     println!("{stderr}");
+    // A runner that found no tests also exits 0: every test of the script must have run and passed.
+    let source = std::fs::read_to_string(&script).expect("the Python interop script");
+    let tests: Vec<&str> = source.lines().filter_map(|l| l.trim().strip_prefix("def test_")).collect();
+    assert!(tests.len() >= 5, "the script's tests: {tests:?}");
+    for test in tests {
+        let name = test.split('(').next().unwrap_or(test);
+        assert!(
+            stderr.contains(&format!("test_{name} (")) && stderr.contains("OK"),
+            "test_{name} did not pass:\n{stderr}"
+        );
+    }
 
     app.stop().await;
 }

@@ -99,6 +99,7 @@ async fn changing_one_townships_indicators_reclassifies_the_cohort_and_streams_t
                     source: "corrected figures".to_owned(),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         ))
         .await
@@ -165,6 +166,7 @@ async fn writes_succeed_while_the_classifier_is_down_and_the_backlog_drains_when
                     }),
                     ..Default::default()
                 }),
+                ..Default::default()
             })
             .await
             .expect("writes succeed while the classifier is down");
@@ -244,6 +246,7 @@ async fn bad_indicators_are_refused_with_the_field_and_township_named_and_nothin
         .batch_record_indicators(pb::BatchRecordIndicatorsRequest {
             observations: vec![good(&townships[0]), bad],
             validate_only: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -291,6 +294,7 @@ async fn create_office(
                     approving_document: "长编办发〔2024〕1号".to_owned(),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         ))
         .await
@@ -313,6 +317,7 @@ async fn create_post(
                     mandated_role: mandated_role.into(),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         ))
         .await
@@ -346,6 +351,7 @@ async fn write_rules_refuse_a_fourth_plaque_a_seventh_office_and_a_post_over_the
             .create_plaque(pb::CreatePlaqueRequest {
                 parent: offices[0].name.clone(),
                 plaque: Some(pb::Plaque { display_name: format!("牌子{i}"), ..Default::default() }),
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -354,6 +360,7 @@ async fn write_rules_refuse_a_fourth_plaque_a_seventh_office_and_a_post_over_the
         .create_plaque(pb::CreatePlaqueRequest {
             parent: offices[1].name.clone(),
             plaque: Some(pb::Plaque { display_name: "第四块牌子".to_owned(), ..Default::default() }),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -407,6 +414,7 @@ async fn a_downgrade_leaves_posts_over_the_new_quota_as_a_compliance_finding() {
                 values: Some(cpb::IndicatorValues { population: 0.5, fiscal_revenue: 200.0, land_area: 5.0 }),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap();
