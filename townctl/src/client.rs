@@ -118,25 +118,6 @@ fn percent_encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, HEADER_ESCAPES).to_string()
 }
 
-/// Every item of a paged listing: `page(token)` fetches one page (its items and the next token) until the token
-/// comes back empty.
-pub async fn all_pages<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
-where
-    F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<(Vec<T>, String)>>,
-{
-    let mut items = Vec::new();
-    let mut token = String::new();
-    loop {
-        let (mut more, next) = page(token).await?;
-        items.append(&mut more);
-        if next.is_empty() {
-            return Ok(items);
-        }
-        token = next;
-    }
-}
-
 /// A failed call, worded for a person: the service's message and every field violation it listed.
 pub fn describe(status: &Status) -> String {
     let mut text = format!("{:?}: {}", status.code(), status.message());

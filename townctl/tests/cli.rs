@@ -460,6 +460,7 @@ async fn watch_prints_each_class_change_as_it_happens() {
     assert!((1..=3).contains(&change["new_class"].as_u64().unwrap()));
 }
 
+#[cfg(feature = "up")]
 #[tokio::test(flavor = "multi_thread")]
 async fn up_loads_hunan_once_and_reuses_it_on_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
