@@ -6,11 +6,11 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 use township_policy::Policy;
-use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
 use township_runtime::GrpcServer;
 
+use crate::classification::Classifier;
+use crate::outbox::{self, Outbox, WorkerConfig};
 use crate::service::RegistryApi;
-use crate::worker::{self, Reclassifier, WorkerConfig};
 
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
@@ -40,26 +40,25 @@ pub async fn run(config: RegistryConfig, server: GrpcServer, shutdown: Cancellat
         .connect_timeout(Duration::from_secs(5))
         .tcp_keepalive(Some(Duration::from_secs(30)))
         .connect_lazy();
-    let classifier = ClassifierServiceClient::new(channel)
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
-    let reclassifier = Reclassifier::new(store, Policy::builtin_default());
+    let classifier = Classifier::new(channel, config.max_message_bytes);
+    let outbox = Outbox::new(store, Policy::builtin_default());
 
     let stop_worker = CancellationToken::new();
     // Aborted if this future is dropped (a test's simulated crash), so no worker outlives its registry.
-    let worker = AbortOnDropHandle::new(tokio::spawn(worker::run(
-        reclassifier.clone(),
+    let worker = AbortOnDropHandle::new(tokio::spawn(outbox::run(
+        outbox.clone(),
         classifier.clone(),
         config.worker.clone(),
         config.worker_id.clone(),
         stop_worker.clone(),
     )));
-    let routes =
-        tonic::service::Routes::new(RegistryApi::new(reclassifier, classifier).into_server(config.max_message_bytes));
+    let routes = tonic::service::Routes::new(
+        RegistryApi::new(outbox, classifier, config.worker.call_timeout).into_server(config.max_message_bytes),
+    );
     let served = server.serve(routes, async move { shutdown.cancelled().await }, config.shutdown_grace).await;
     stop_worker.cancel();
     if let Err(error) = worker.await {
-        tracing::error!(%error, "the reclassification worker panicked");
+        tracing::error!(%error, "the outbox worker panicked");
     }
     served
 }

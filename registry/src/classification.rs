@@ -1,6 +1,11 @@
-//! Talking to the classifier: building a cohort's request, and checking its answer before anything is stored.
+//! Talking to the classifier: the client with its deadline, building a cohort's request, and checking the answer
+//! before anything is stored.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::transport::Channel;
+use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
 
 use township_policy::{PerIndicator, Policy};
 use township_proto::classifier::v1 as cpb;
@@ -8,6 +13,60 @@ use township_proto::classifier::v1 as cpb;
 use crate::domain::model::{CohortKey, IndicatorObservation, RunLine, Township};
 use crate::domain::names::TownshipCode;
 use crate::service::convert::{kind_to_proto, values_from_proto, values_to_proto};
+
+/// The classifier service over one HTTP/2 connection (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    client: ClassifierServiceClient<Channel>,
+}
+
+/// Why a Classify call gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    /// The classifier refused the request itself (INVALID_ARGUMENT): sending it again cannot help.
+    #[error("the classifier refused the cohort: {0}")]
+    Refused(String),
+    /// Unreachable, overloaded, failing or slow: a later attempt may succeed.
+    #[error("the classifier answered {code:?}: {message}")]
+    Failed { code: tonic::Code, message: String },
+    #[error("the classifier did not answer within {0:?}")]
+    TimedOut(Duration),
+}
+
+impl ClassifyError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, ClassifyError::Refused(_))
+    }
+}
+
+impl Classifier {
+    /// A client of the classifier at `channel`, sending and accepting messages up to `max_message_bytes`.
+    pub fn new(channel: Channel, max_message_bytes: usize) -> Self {
+        let client = ClassifierServiceClient::new(channel)
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes);
+        Self { client }
+    }
+
+    /// Classifies with a deadline, sent to the classifier (`grpc-timeout`) and enforced here as well, so that a
+    /// hung classifier never holds a caller longer than `deadline`.
+    pub async fn classify(
+        &self,
+        request: cpb::ClassifyRequest,
+        deadline: Duration,
+    ) -> Result<cpb::ClassifyResponse, ClassifyError> {
+        let mut request = tonic::Request::new(request);
+        request.set_timeout(deadline);
+        match tokio::time::timeout(deadline, self.client.clone().classify(request)).await {
+            Err(_) => Err(ClassifyError::TimedOut(deadline)),
+            Ok(Ok(answer)) => Ok(answer.into_inner()),
+            Ok(Err(status)) if status.code() == tonic::Code::InvalidArgument => {
+                Err(ClassifyError::Refused(status.message().to_owned()))
+            }
+            Ok(Err(status)) => Err(ClassifyError::Failed { code: status.code(), message: status.message().to_owned() }),
+        }
+    }
+}
 
 /// The classifier request for a cohort: every township with its latest indicators, and the policy in full
 /// (so that the classifier's default never silently applies).

@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
-use crate::{app::RegistryConfig, service::SERVICE_NAME, worker::WorkerConfig};
+use crate::{app::RegistryConfig, outbox::WorkerConfig, service::SERVICE_NAME};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use township_runtime::{CommonArgs, GrpcServer};
@@ -83,7 +83,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             lease: Duration::from_secs(2 * args.classify_timeout_seconds.max(1)),
             max_attempts: args.max_attempts,
             backoff_cap: Duration::from_secs(args.max_backoff_seconds),
-            max_message_bytes: args.common.max_message_bytes,
             ..WorkerConfig::default()
         },
         max_message_bytes: args.common.max_message_bytes,

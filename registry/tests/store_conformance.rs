@@ -10,7 +10,9 @@ use township_policy::{PerIndicator, Policy};
 use township_registry::domain::catalogue::*;
 use township_registry::domain::model::*;
 use township_registry::domain::names::{CityCode, CountyCode, Scope, TownshipCode, township_name};
-use township_registry::store::{self, CreatedRecord, DivisionTownship, NewRecord, PageRequest, Store, StoreError};
+use township_registry::store::{
+    self, Create, Created, CreatedRecord, DivisionTownship, NewRecord, PageRequest, RequestKey, Store, StoreError,
+};
 use township_runtime::now_ms;
 
 // ------------------------------------------------------------------------------------------------------------
@@ -131,6 +133,10 @@ conformance!(
     township_facts_resolve_the_effective_catalogue,
     a_restarted_worker_releases_its_own_leases_only,
     batch_creates_are_all_or_nothing_and_name_the_failing_record,
+    a_retried_create_with_its_request_id_makes_one_record,
+    a_request_id_names_one_request_only,
+    institution_updates_check_the_revision_and_end_without_orphaning,
+    plaque_and_catalogue_item_updates_check_the_revision,
 );
 
 // ------------------------------------------------------------------------------------------------------------
@@ -1424,6 +1430,152 @@ async fn township_facts_resolve_the_effective_catalogue(db: TestDb) {
     assert!(elsewhere[0].catalogue.is_empty());
     let one = store.township_facts(&Scope::Township(code("430102003"))).await.unwrap();
     assert_eq!(&one[0], town);
+}
+
+fn key(request_id: &str, method: &str, fingerprint: &str) -> RequestKey {
+    RequestKey { request_id: request_id.into(), method: method.into(), fingerprint: fingerprint.into() }
+}
+
+async fn a_retried_create_with_its_request_id_makes_one_record(db: TestDb) {
+    let store = &*db.store;
+    import_fixture(store).await;
+    let township = code("430102003");
+    let create = Create::Institution {
+        institution: new_institution("430102003", InstitutionKind::PublicInstitution, "农业综合服务中心"),
+        max_of_kind: 5,
+    };
+    let first_key = key("3f2c9a", "CreateInstitution", "fp-1");
+    let (first, replayed) = store.create_once(Some(&first_key), &create, ACTOR).await.unwrap();
+    assert!(!replayed);
+    // The reply was lost; the client retries the same request with the same id.
+    let (again, replayed) = store.create_once(Some(&first_key), &create, ACTOR).await.unwrap();
+    assert!(replayed);
+    assert_eq!(again, first);
+    assert_eq!(store.list_institutions(&township, &page(10)).await.unwrap().items.len(), 1);
+    let events = store.list_audit_events(&township_name(&township), &page(0)).await.unwrap();
+    assert_eq!(events.items.iter().filter(|e| e.action == "CreateInstitution").count(), 1);
+
+    // Without a request id every create is a new one.
+    store.create_once(None, &create, ACTOR).await.unwrap();
+    assert_eq!(store.list_institutions(&township, &page(10)).await.unwrap().items.len(), 2);
+
+    // A batch is remembered whole; so are observations, which are due for classification once.
+    let batch = Create::Batch(vec![NewRecord::Post { post: new_post("430102003", "党委书记", None), quota: 9 }]);
+    let batch_key = key("batch-1", "BatchCreateLeadershipPosts", "fp-2");
+    let (made, _) = store.create_once(Some(&batch_key), &batch, ACTOR).await.unwrap();
+    let (replay, replayed) = store.create_once(Some(&batch_key), &batch, ACTOR).await.unwrap();
+    assert!(replayed && replay == made);
+    assert_eq!(store.list_posts(&township, &page(10)).await.unwrap().items.len(), 1);
+    let observations = Create::Observations(vec![observation("430102003", 2024, 5.0)]);
+    let observations_key = key("obs-1", "RecordIndicators", "fp-3");
+    store.create_once(Some(&observations_key), &observations, ACTOR).await.unwrap();
+    let (replay, replayed) = store.create_once(Some(&observations_key), &observations, ACTOR).await.unwrap();
+    assert!(replayed);
+    let Created::Observations(recorded) = replay else { panic!("expected observations, got {replay:?}") };
+    assert!(!recorded[0].unchanged, "the replay answers what the first call answered");
+    assert_eq!(store.list_observations(&township, Some(2024), &page(10)).await.unwrap().items.len(), 1);
+}
+
+async fn a_request_id_names_one_request_only(db: TestDb) {
+    let store = &*db.store;
+    import_fixture(store).await;
+    let township = code("430102003");
+    let post = |role: &str| Create::Post { post: new_post("430102003", role, None), quota: 9 };
+    store.create_once(Some(&key("r-1", "CreateLeadershipPost", "fp-a")), &post("党委书记"), ACTOR).await.unwrap();
+    // The same id with another request, or for another method, is refused and creates nothing.
+    for other in [key("r-1", "CreateLeadershipPost", "fp-b"), key("r-1", "CreateInstitution", "fp-a")] {
+        match store.create_once(Some(&other), &post("镇长"), ACTOR).await {
+            Err(StoreError::AlreadyExists(message)) => assert!(message.contains("r-1"), "{message}"),
+            result => panic!("expected AlreadyExists, got {result:?}"),
+        }
+    }
+    assert_eq!(store.list_posts(&township, &page(10)).await.unwrap().items.len(), 1);
+    // A refused create remembers nothing: once the cause is fixed, the same id makes the record.
+    let over_quota = Create::Post { post: new_post("430102003", "镇长", None), quota: 1 };
+    let retry_key = key("r-2", "CreateLeadershipPost", "fp-c");
+    assert!(matches!(store.create_once(Some(&retry_key), &over_quota, ACTOR).await, Err(StoreError::LimitExceeded(_))));
+    let (_, replayed) = store.create_once(Some(&retry_key), &post("镇长"), ACTOR).await.unwrap();
+    assert!(!replayed);
+    assert_eq!(store.list_posts(&township, &page(10)).await.unwrap().items.len(), 2);
+}
+
+async fn institution_updates_check_the_revision_and_end_without_orphaning(db: TestDb) {
+    let store = &*db.store;
+    import_fixture(store).await;
+    let township = code("430102003");
+    let kind = InstitutionKind::PartyGovernmentOffice;
+    let office = store.create_institution(&new_institution("430102003", kind, "党政办公室"), 6, ACTOR).await.unwrap();
+    let renamed = Institution { name: "党政综合办公室".into(), staffing_quota: 7, ..office.clone() };
+    let updated = store.update_institution(&renamed, office.revision, 6, ACTOR).await.unwrap();
+    assert_eq!((updated.name.as_str(), updated.staffing_quota, updated.revision), ("党政综合办公室", 7, 2));
+    assert_eq!(store.get_institution(&township, office.id).await.unwrap(), updated);
+    // A writer holding the first revision is told the record moved on, and changes nothing.
+    match store.update_institution(&renamed, office.revision, 6, ACTOR).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+
+    // Ending it while a catalogue item names it would orphan the item: refused, naming the item.
+    store
+        .create_catalogue_item(&own_item("430102003", "GG-1", DutyArea::PartyBuilding, office.id), ACTOR)
+        .await
+        .unwrap();
+    let ended = Institution { valid_to: Some("2025-06-30".into()), ..updated.clone() };
+    match store.update_institution(&ended, updated.revision, 6, ACTOR).await {
+        Err(StoreError::FailedPrecondition(message)) => assert!(message.contains("GG-1"), "{message}"),
+        other => panic!("expected FailedPrecondition, got {other:?}"),
+    }
+    let item = whole_catalogue(store, &CatalogueOwner::Township(township.clone()), None, 10).await;
+    store.delete_catalogue_item(&item[0].item.owner, item[0].item.id, ACTOR).await.unwrap();
+    let ended = store.update_institution(&ended, updated.revision, 6, ACTOR).await.unwrap();
+    assert_eq!(ended.valid_to.as_deref(), Some("2025-06-30"));
+
+    // Bringing it back into force counts against the limit of its kind again.
+    let second = store.create_institution(&new_institution("430102003", kind, "党建办公室"), 1, ACTOR).await.unwrap();
+    assert_eq!(second.revision, 1);
+    let revived = Institution { valid_to: None, ..ended.clone() };
+    assert!(matches!(
+        store.update_institution(&revived, ended.revision, 1, ACTOR).await,
+        Err(StoreError::LimitExceeded(_))
+    ));
+    store.update_institution(&revived, ended.revision, 2, ACTOR).await.unwrap();
+    let events = store.list_audit_events(&township_name(&township), &page(0)).await.unwrap();
+    assert_eq!(events.items.iter().filter(|e| e.action == "UpdateInstitution").count(), 3);
+}
+
+async fn plaque_and_catalogue_item_updates_check_the_revision(db: TestDb) {
+    let store = &*db.store;
+    import_fixture(store).await;
+    let township = code("430102003");
+    let centre = store
+        .create_institution(&new_institution("430102003", InstitutionKind::PublicInstitution, "便民服务中心"), 5, ACTOR)
+        .await
+        .unwrap();
+    let new = NewPlaque {
+        institution_id: centre.id, name: "退役军人服务站".into(), approving_document: String::new()
+    };
+    let plaque = store.create_plaque(&township, &new, 3, ACTOR).await.unwrap();
+    assert_eq!(store.get_plaque(&township, centre.id, plaque.id).await.unwrap(), plaque);
+    let documented = Plaque { approving_document: "编委〔2024〕7号".into(), ..plaque.clone() };
+    let updated = store.update_plaque(&documented, plaque.revision, ACTOR).await.unwrap();
+    assert_eq!((updated.approving_document.as_str(), updated.revision), ("编委〔2024〕7号", 2));
+    assert!(matches!(store.update_plaque(&documented, plaque.revision, ACTOR).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.get_plaque(&township, centre.id, plaque.id + 100).await, Err(StoreError::NotFound(_))));
+
+    let item = store
+        .create_catalogue_item(&own_item("430102003", "GG-1", DutyArea::PartyBuilding, centre.id), ACTOR)
+        .await
+        .unwrap();
+    let retitled = CatalogueItem { title: "便民服务事项".into(), ..item.clone() };
+    let updated = store.update_catalogue_item(&retitled, item.revision, ACTOR).await.unwrap();
+    assert_eq!((updated.title.as_str(), updated.revision), ("便民服务事项", 2));
+    assert!(matches!(store.update_catalogue_item(&retitled, item.revision, ACTOR).await, Err(StoreError::Conflict(_))));
+    // An update names its responsible institution under the create's rules: it must exist in the township.
+    let dangling = CatalogueItem { responsible_institution_id: Some(9999), ..updated.clone() };
+    assert!(matches!(
+        store.update_catalogue_item(&dangling, updated.revision, ACTOR).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 pub mod error;
 
-pub use error::{ErrorKind, ServiceError};
+pub use error::{ERROR_DOMAIN, ErrorKind, ServiceError};
 
 /// Milliseconds since the Unix epoch: the one clock reading every timestamp of the services is made from.
 pub fn now_ms() -> i64 {
@@ -119,7 +119,8 @@ impl GrpcServer {
         self.health.clone()
     }
 
-    /// Serves `routes` plus health and reflection until `shutdown` resolves, then reports NOT_SERVING,
+    /// Serves `routes` plus health and reflection (v1 and v1alpha, listing the service named at `bind`, health
+    /// and reflection) until `shutdown` resolves, then reports NOT_SERVING,
     /// stops accepting connections and lets in-flight requests finish for at most `grace`.
     pub async fn serve(
         self,
@@ -127,15 +128,15 @@ impl GrpcServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
         grace: Duration,
     ) -> anyhow::Result<()> {
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(township_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("cannot build the reflection service")?;
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(self.health.clone()),
         );
-        let routes = routes.add_service(health_service).add_service(reflection);
+        let served = [self.service_name, name_of(&health_service), REFLECTION_V1, REFLECTION_V1ALPHA];
+        let reflection_v1 = reflection(&served).build_v1().context("cannot build the reflection service (v1)")?;
+        let reflection_v1alpha =
+            reflection(&served).build_v1alpha().context("cannot build the reflection service (v1alpha)")?;
+        debug_assert_eq!((name_of(&reflection_v1), name_of(&reflection_v1alpha)), (REFLECTION_V1, REFLECTION_V1ALPHA));
+        let routes = routes.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
 
         let local_addr = self.local_addr();
         let health = self.health.clone();
@@ -171,6 +172,28 @@ impl GrpcServer {
             }
         }
     }
+}
+
+/// Reflection serves both versions: newer clients (grpcurl, tonic) speak v1, Python's `grpcio-reflection` (and older
+/// tools) only v1alpha.
+const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+/// A reflection builder listing exactly the `served` services (by default it would list every service of
+/// every registered file: both township services on both ports). All descriptors stay registered, so that
+/// every type a served service uses can be described.
+fn reflection(served: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(township_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .include_reflection_service(false);
+    served.iter().fold(builder, |builder, name| builder.with_service_name(*name))
+}
+
+fn name_of<S: tonic::server::NamedService>(_: &S) -> &'static str {
+    S::NAME
 }
 
 /// Asks the server at `endpoint` (e.g. `http://127.0.0.1:50051`) for the health of `service_name`.

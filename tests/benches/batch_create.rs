@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use township_e2e::{TestClassifier, TestRegistry, all_townships, import, temp_sqlite};
+use township_e2e::TestApp;
 use township_proto::registry::v1 as pb;
 
 const OFFICES: [&str; 6] =
@@ -28,6 +28,7 @@ fn requests(townships: &[pb::Township]) -> Vec<pb::CreateInstitutionRequest> {
                     staffing_quota: 5,
                     ..Default::default()
                 }),
+                ..Default::default()
             })
         })
         .collect()
@@ -42,12 +43,10 @@ enum Way {
 
 /// Creates every request on a fresh registry the given way; returns the elapsed time and the record count.
 async fn create(way: Way, limit: Option<usize>) -> (Duration, usize) {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, url) = temp_sqlite();
-    let registry = TestRegistry::spawn(&url, &classifier.url()).await;
-    let mut client = registry.client().await;
-    import(&mut client, "4301").await;
-    let mut townships = all_townships(&mut client, "cities/4301").await;
+    let mut app = TestApp::spawn().await;
+    app.import("4301").await;
+    let mut townships = app.townships("cities/4301").await;
+    let client = &mut app.client;
     if let Some(limit) = limit {
         townships.truncate(limit);
     }
@@ -75,7 +74,11 @@ async fn create(way: Way, limit: Option<usize>) -> (Duration, usize) {
         }
         Way::OneBatch => {
             client
-                .batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests, validate_only: false })
+                .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
+                    requests,
+                    validate_only: false,
+                    ..Default::default()
+                })
                 .await
                 .expect("batch");
         }
@@ -89,8 +92,7 @@ async fn create(way: Way, limit: Option<usize>) -> (Duration, usize) {
         .institutions
         .len();
     assert_eq!(listed, OFFICES.len(), "every record of {count} was created");
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
     (elapsed, count)
 }
 
@@ -114,12 +116,9 @@ fn observations(townships: &[pb::Township], population: f64) -> Vec<pb::Indicato
 /// On a fresh registry: new values, the same again, then other values; the time of each batch call and the
 /// number of observations per call.
 async fn record_again(limit: Option<usize>) -> ([Duration; 3], usize) {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, url) = temp_sqlite();
-    let registry = TestRegistry::spawn(&url, &classifier.url()).await;
-    let mut client = registry.client().await;
-    import(&mut client, "4301").await;
-    let mut townships = all_townships(&mut client, "cities/4301").await;
+    let mut app = TestApp::spawn().await;
+    app.import("4301").await;
+    let mut townships = app.townships("cities/4301").await;
     if let Some(limit) = limit {
         townships.truncate(limit);
     }
@@ -128,14 +127,14 @@ async fn record_again(limit: Option<usize>) -> ([Duration; 3], usize) {
         let request = pb::BatchRecordIndicatorsRequest {
             observations: observations(&townships, population),
             validate_only: false,
+            ..Default::default()
         };
         let started = Instant::now();
-        let response = client.batch_record_indicators(request).await.expect("record").into_inner();
+        let response = app.client.batch_record_indicators(request).await.expect("record").into_inner();
         *time = started.elapsed();
         assert_eq!(response.unchanged.len(), unchanged);
     }
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
     (times, townships.len())
 }
 

@@ -7,8 +7,7 @@
 use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, LogNormal};
-use township_proto::classifier::v1::{IndicatorValues, TownshipKind};
+use township_proto::classifier::v1::TownshipKind;
 use township_proto::registry::v1 as pb;
 
 use crate::client::{Registry, call_error};
@@ -28,28 +27,8 @@ fn stream(seed: u64, code: &str, purpose: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed ^ code.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ purpose.rotate_left(32))
 }
 
-/// A log-normal draw with the given median, clamped to `[low, high]`: the indicators are right-skewed.
-fn skewed(rng: &mut ChaCha8Rng, median: f64, sigma: f64, low: f64, high: f64) -> f64 {
-    let draw = LogNormal::new(median.ln(), sigma).map(|d| d.sample(rng)).unwrap_or(median);
-    (draw.clamp(low, high) * 100.0).round() / 100.0
-}
-
-/// Indicators in the ranges SOURCE.md gives for Hunan: population 0.5–15 万人 (typically 1.5–5), land area
-/// 5–600 km² (街道 5–50), fiscal revenue 200–50,000 万元 (typically 500–5,000), revenue growing with population.
-pub fn indicators(seed: u64, code: &str, kind: TownshipKind) -> IndicatorValues {
-    let mut rng = stream(seed, code, 1);
-    // (population median, land median, land range, revenue per 万人 median)
-    let (population_median, land_median, land_range, revenue_per_person) = match kind {
-        TownshipKind::Subdistrict => (4.2, 18.0, (5.0, 50.0), 900.0),
-        TownshipKind::Town => (3.0, 115.0, (20.0, 600.0), 650.0),
-        TownshipKind::Township | TownshipKind::EthnicTownship => (1.5, 140.0, (20.0, 600.0), 380.0),
-        TownshipKind::Other | TownshipKind::Unspecified => (0.9, 45.0, (5.0, 300.0), 1200.0),
-    };
-    let population = skewed(&mut rng, population_median, 0.5, 0.5, 15.0);
-    let land_area = skewed(&mut rng, land_median, 0.55, land_range.0, land_range.1);
-    let fiscal_revenue = skewed(&mut rng, population * revenue_per_person, 0.7, 200.0, 50_000.0);
-    IndicatorValues { population, fiscal_revenue, land_area }
-}
+/// The seeded sample indicators the tests and benchmarks also use, in the ranges SOURCE.md gives for Hunan.
+pub use township_registry::sample::indicators;
 
 fn kind_of(township: &pb::Township) -> TownshipKind {
     TownshipKind::try_from(township.kind).unwrap_or(TownshipKind::Unspecified)
@@ -96,6 +75,7 @@ pub fn institutions(seed: u64, township: &pb::Township) -> Vec<pb::CreateInstitu
                 valid_from: "2024-01-01".to_owned(),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .collect()
 }
@@ -140,6 +120,7 @@ pub fn posts(seed: u64, township: &pb::Township) -> Vec<pb::CreateLeadershipPost
                 mandated_role: mandated as i32,
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .collect()
 }
@@ -205,6 +186,7 @@ pub fn county_template(county: &pb::County, index: usize) -> Vec<pb::CreateCatal
                     details: Some(details),
                     ..Default::default()
                 }),
+                ..Default::default()
             }
         })
         .collect()
@@ -230,12 +212,20 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
         let townships = list::townships(registry, &city.name).await?;
         let requests = townships.iter().flat_map(|t| institutions(seed, t)).collect();
         registry
-            .batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests, validate_only: false })
+            .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
+                requests,
+                validate_only: false,
+                ..Default::default()
+            })
             .await
             .map_err(call_error(format!("creating the institutions of {}", city.display_name)))?;
         let requests = townships.iter().flat_map(|t| posts(seed, t)).collect();
         registry
-            .batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest { requests, validate_only: false })
+            .batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest {
+                requests,
+                validate_only: false,
+                ..Default::default()
+            })
             .await
             .map_err(call_error(format!("creating the leadership posts of {}", city.display_name)))?;
         let mut requests = Vec::new();
@@ -244,7 +234,11 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
             county_index += 1;
         }
         registry
-            .batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest { requests, validate_only: false })
+            .batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest {
+                requests,
+                validate_only: false,
+                ..Default::default()
+            })
             .await
             .map_err(call_error(format!("creating the catalogue templates of {}", city.display_name)))
             .context("loading the demo")?;
@@ -261,7 +255,11 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
             })
             .collect();
         registry
-            .batch_record_indicators(pb::BatchRecordIndicatorsRequest { observations, validate_only: false })
+            .batch_record_indicators(pb::BatchRecordIndicatorsRequest {
+                observations,
+                validate_only: false,
+                ..Default::default()
+            })
             .await
             .map_err(call_error(format!("recording the indicators of {}", city.display_name)))?;
         progress.inc(1);
@@ -272,21 +270,6 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn generated_indicators_are_seeded_and_within_hunan_ranges() {
-        for code in ["430102001", "430181101", "433130200"] {
-            for kind in [TownshipKind::Subdistrict, TownshipKind::Town, TownshipKind::Township] {
-                let values = indicators(7, code, kind);
-                assert_eq!(values, indicators(7, code, kind), "same seed, same values");
-                assert!((0.5..=15.0).contains(&values.population), "{values:?}");
-                assert!((200.0..=50_000.0).contains(&values.fiscal_revenue), "{values:?}");
-                let land = if kind == TownshipKind::Subdistrict { 5.0..=50.0 } else { 5.0..=600.0 };
-                assert!(land.contains(&values.land_area), "{values:?}");
-            }
-        }
-        assert_ne!(indicators(7, "430102001", TownshipKind::Town), indicators(8, "430102001", TownshipKind::Town));
-    }
 
     #[test]
     fn the_shipped_divisions_are_hunans_1947_townships_and_more() {

@@ -357,6 +357,9 @@ pub struct CatalogueItem {
     pub responsible_institution_title: String,
     pub details: ItemDetails,
     pub created_at: TimestampMs,
+    /// Bumped by every update; the etag is made from it.
+    pub revision: i64,
+    pub updated_at: TimestampMs,
 }
 
 impl CatalogueItem {
@@ -486,6 +489,8 @@ mod tests {
             valid_from: None,
             valid_to: valid_to.map(str::to_owned),
             created_at: 0,
+            revision: 1,
+            updated_at: 0,
         }
     }
 
@@ -503,6 +508,8 @@ mod tests {
                 handling_mode: HandlingMode::Direct,
             },
             created_at: 0,
+            revision: 1,
+            updated_at: 0,
         }
     }
 

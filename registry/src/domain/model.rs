@@ -117,7 +117,7 @@ pub struct IndicatorObservation {
 }
 
 /// A policy a city set. Version 0 stands for the repository's default policy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CityPolicy {
     pub city: CityCode,
     pub version: i64,
@@ -311,6 +311,9 @@ pub struct Institution {
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
     pub created_at: TimestampMs,
+    /// Bumped by every update; the etag is made from it.
+    pub revision: i64,
+    pub updated_at: TimestampMs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,6 +331,9 @@ pub struct Plaque {
     pub name: String,
     pub approving_document: String,
     pub created_at: TimestampMs,
+    /// Bumped by every update; the etag is made from it.
+    pub revision: i64,
+    pub updated_at: TimestampMs,
 }
 
 /// The three roles the policy mandates in every township's party committee (DESIGN.md §1.2).

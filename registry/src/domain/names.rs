@@ -4,6 +4,7 @@
 //! code with its county's, so each name is checked for consistency when parsed.
 
 use std::fmt;
+use township_policy::quoted;
 
 /// Why a code or resource name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,8 +23,8 @@ macro_rules! code_type {
                     Ok(Self(code.to_owned()))
                 } else {
                     Err(NameError(format!(
-                        concat!("{:?} is not a ", $what, " code: expected ", stringify!($digits), " digits"),
-                        code
+                        concat!("{} is not a ", $what, " code: expected ", stringify!($digits), " digits"),
+                        quoted(code)
                     )))
                 }
             }
@@ -113,13 +114,17 @@ impl Scope {
 /// extends its parent's. Trailing segments (e.g. `/institutions/7`) are refused: use [`parse_child`].
 pub fn parse_scope(name: &str) -> Result<Scope, NameError> {
     let (scope, rest) = parse_prefix(name)?;
-    if rest.is_empty() { Ok(scope) } else { Err(NameError(format!("{name:?} is not a city, county or township name"))) }
+    if rest.is_empty() {
+        Ok(scope)
+    } else {
+        Err(NameError(format!("{} is not a city, county or township name", quoted(name))))
+    }
 }
 
 /// Parses a name of the form `{scope}/{collection}/{id}` and returns the scope and the numeric id.
 pub fn parse_child(name: &str, collection: &str) -> Result<(Scope, i64), NameError> {
     let (scope, rest) = parse_prefix(name)?;
-    let bad = || NameError(format!("{name:?} is not a name of the form {{parent}}/{collection}/{{id}}"));
+    let bad = || NameError(format!("{} is not a name of the form {{parent}}/{collection}/{{id}}", quoted(name)));
     let rest = rest.strip_prefix('/').ok_or_else(bad)?;
     let (found, id) = rest.split_once('/').ok_or_else(bad)?;
     if found != collection {
@@ -134,7 +139,8 @@ pub fn parse_township(name: &str) -> Result<TownshipCode, NameError> {
     match parse_scope(name)? {
         Scope::Township(code) => Ok(code),
         _ => Err(NameError(format!(
-            "{name:?} is not a township name (cities/{{city}}/counties/{{county}}/townships/{{township}})"
+            "{} is not a township name (cities/{{city}}/counties/{{county}}/townships/{{township}})",
+            quoted(name)
         ))),
     }
 }
@@ -143,11 +149,21 @@ pub fn parse_township(name: &str) -> Result<TownshipCode, NameError> {
 pub fn parse_city(name: &str) -> Result<CityCode, NameError> {
     match parse_scope(name)? {
         Scope::City(code) => Ok(code),
-        _ => Err(NameError(format!("{name:?} is not a city name (cities/{{city}})"))),
+        _ => Err(NameError(format!("{} is not a city name (cities/{{city}})", quoted(name)))),
     }
 }
 
+/// The longest resource name accepted: the longest real one (a catalogue item's) has under 80 characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
 fn parse_prefix(name: &str) -> Result<(Scope, &str), NameError> {
+    if name.len() > MAX_NAME_CHARS {
+        return Err(NameError(format!(
+            "{} is {} characters long; resource names have at most {MAX_NAME_CHARS}",
+            quoted(name),
+            name.chars().count()
+        )));
+    }
     let segments: Vec<&str> = name.splitn(7, '/').collect();
     let rest_after = |count: usize| -> &str {
         let consumed: usize = segments[..count].iter().map(|s| s.len() + 1).sum::<usize>() - 1;
@@ -176,7 +192,7 @@ fn parse_prefix(name: &str) -> Result<(Scope, &str), NameError> {
                 _ => Ok((Scope::City(city), rest_after(2))),
             }
         }
-        _ => Err(NameError(format!("{name:?} is not a resource name; names start with cities/{{city code}}"))),
+        _ => Err(NameError(format!("{} is not a resource name; names start with cities/{{city code}}", quoted(name)))),
     }
 }
 
@@ -203,6 +219,14 @@ mod tests {
         assert!(parse_scope("cities/4301/counties/430102/townships/430103001").is_err());
         assert!(parse_scope("cities/43011").is_err());
         assert!(parse_scope("towns/4301").is_err());
+    }
+
+    #[test]
+    fn an_overlong_name_is_refused_with_only_its_beginning_quoted() {
+        let name = format!("cities/4301/{}", "x".repeat(10_000));
+        let error = parse_scope(&name).unwrap_err();
+        assert!(error.0.contains("10012 characters long"), "{error}");
+        assert!(error.0.len() < 300, "the message quotes at most the name's beginning: {} bytes", error.0.len());
     }
 
     #[test]

@@ -247,6 +247,8 @@ mod tests {
             valid_from: None,
             valid_to: None,
             created_at: 0,
+            revision: 1,
+            updated_at: 0,
         };
         let mut institutions: Vec<_> = MANDATED_OFFICES
             .iter()
@@ -272,6 +274,8 @@ mod tests {
                         handling_mode: HandlingMode::Direct,
                     },
                     created_at: 0,
+                    revision: 1,
+                    updated_at: 0,
                 },
                 inherited: false,
                 resolution: Resolution::Resolved(institutions[0].clone()),
@@ -354,6 +358,8 @@ mod tests {
                 name: format!("牌子{id}"),
                 approving_document: String::new(),
                 created_at: 0,
+                revision: 1,
+                updated_at: 0,
             })
             .collect();
         assert_eq!(rules(&findings(&Policy::builtin_default(), &facts)), ["plaques.max"]);

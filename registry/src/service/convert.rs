@@ -198,6 +198,8 @@ pub fn institution_to_proto(institution: Institution) -> pb::Institution {
         valid_from: institution.valid_from.unwrap_or_default(),
         valid_to: institution.valid_to.unwrap_or_default(),
         create_time: timestamp(institution.created_at),
+        etag: etag(institution.revision),
+        update_time: timestamp(institution.updated_at),
     }
 }
 
@@ -207,6 +209,8 @@ pub fn plaque_to_proto(plaque: Plaque) -> pb::Plaque {
         display_name: plaque.name,
         approving_document: plaque.approving_document,
         create_time: timestamp(plaque.created_at),
+        etag: etag(plaque.revision),
+        update_time: timestamp(plaque.updated_at),
     }
 }
 
@@ -374,5 +378,7 @@ pub fn catalogue_item_to_proto(entry: CatalogueEntry, kind: Option<TownshipKind>
         create_time: timestamp(item.created_at),
         duty_area_label: kind.map_or(item.duty_area.label_zh(), |kind| item.duty_area.label_zh_for(kind)).to_owned(),
         details: Some(details),
+        etag: etag(item.revision),
+        update_time: timestamp(item.updated_at),
     }
 }

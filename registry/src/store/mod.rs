@@ -5,6 +5,7 @@
 mod sql;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use township_policy::Policy;
 
 use crate::domain::catalogue::{CatalogueEntry, CatalogueItem, CatalogueItemType, CatalogueOwner, NewCatalogueItem};
@@ -78,6 +79,21 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The batch index [`StoreError::in_request`] put on this error, if it is a batch record's.
+    pub fn request_index(&self) -> Option<usize> {
+        let (StoreError::NotFound(m)
+        | StoreError::AlreadyExists(m)
+        | StoreError::LimitExceeded(m)
+        | StoreError::Conflict(m)
+        | StoreError::FailedPrecondition(m)) = self
+        else {
+            return None;
+        };
+        m.strip_prefix("requests[")?.split_once("]: ")?.0.parse().ok()
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// One record of a batch create, with the limit the service computed for its township.
@@ -88,15 +104,51 @@ pub enum NewRecord {
     CatalogueItem(NewCatalogueItem),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CreatedRecord {
     Institution(Institution),
     Post(LeadershipPost),
     CatalogueItem(CatalogueItem),
 }
 
-/// One observation as recorded: the new one, or the equal one already stored (`unchanged`).
+/// A create's `request_id` (AIP-155) with what identifies the request it first came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    pub request_id: String,
+    /// The RPC, e.g. `CreateInstitution`: one id names one request of one method.
+    pub method: String,
+    /// SHA-256 of the request without its id.
+    pub fingerprint: String,
+}
+
+/// A create that [`Store::create_once`] makes at most once per request id.
 #[derive(Debug, Clone)]
+pub enum Create {
+    Township(Township),
+    Observations(Vec<NewObservation>),
+    Policy { city: CityCode, policy: Policy },
+    Institution { institution: NewInstitution, max_of_kind: u32 },
+    Plaque { township: TownshipCode, plaque: NewPlaque, max_per_township: u32 },
+    Post { post: NewPost, quota: u32 },
+    CatalogueItem(NewCatalogueItem),
+    Batch(Vec<NewRecord>),
+}
+
+/// What a [`Create`] made, as it is remembered for a retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Created {
+    Township(Township),
+    Observations(Vec<RecordedObservation>),
+    Policy(CityPolicy),
+    Institution(Institution),
+    Plaque(Plaque),
+    Post(LeadershipPost),
+    CatalogueItem(CatalogueItem),
+    Batch(Vec<CreatedRecord>),
+}
+
+/// One observation as recorded: the new one, or the equal one already stored (`unchanged`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedObservation {
     pub observation: IndicatorObservation,
     pub unchanged: bool,
@@ -258,6 +310,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Institution>;
     async fn get_institution(&self, township: &TownshipCode, id: i64) -> StoreResult<Institution>;
     async fn list_institutions(&self, township: &TownshipCode, page: &PageRequest) -> StoreResult<Page<Institution>>;
+    /// Replaces name, staffing quota, approving document and validity when the stored revision equals
+    /// `expected_revision`; bumps the revision. Refused with `FailedPrecondition` when it sets a new `valid_to`
+    /// while catalogue items of the township name the institution as responsible (they would be orphaned), and
+    /// with `LimitExceeded` when it brings an ended institution back into force beyond `max_of_kind`.
+    async fn update_institution(
+        &self,
+        institution: &Institution,
+        expected_revision: i64,
+        max_of_kind: u32,
+        actor: &str,
+    ) -> StoreResult<Institution>;
     /// Deletes the institution and its plaques.
     async fn delete_institution(&self, township: &TownshipCode, id: i64, actor: &str) -> StoreResult<()>;
     /// Refused with `LimitExceeded` when the institution's township already has `max_per_township` plaques.
@@ -275,6 +338,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         institution_id: Option<i64>,
         page: &PageRequest,
     ) -> StoreResult<Page<Plaque>>;
+    async fn get_plaque(&self, township: &TownshipCode, institution_id: i64, id: i64) -> StoreResult<Plaque>;
+    /// Replaces name and approving document when the stored revision equals `expected_revision`.
+    async fn update_plaque(&self, plaque: &Plaque, expected_revision: i64, actor: &str) -> StoreResult<Plaque>;
     async fn delete_plaque(
         &self,
         township: &TownshipCode,
@@ -294,6 +360,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         actor: &str,
     ) -> StoreResult<LeadershipPost>;
     async fn delete_post(&self, township: &TownshipCode, id: i64, actor: &str) -> StoreResult<()>;
+
+    // --- retry-safe creates (AIP-155) ---------------------------------------------------------------------
+    /// Makes `create` under the same rules as its own method. With a key, in one transaction with a row that
+    /// remembers the result under `key.request_id`: a retry with the same key returns the first result and
+    /// changes nothing (`true`: replayed); the same id with another method or request is refused with
+    /// `AlreadyExists`.
+    async fn create_once(&self, key: Option<&RequestKey>, create: &Create, actor: &str)
+    -> StoreResult<(Created, bool)>;
 
     // --- duty catalogues --------------------------------------------------------------------------------
     /// Stores a county's template item or a township's own item, in one transaction with its audit event.
@@ -320,6 +394,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         item_type: Option<CatalogueItemType>,
         page: &PageRequest,
     ) -> StoreResult<Page<CatalogueEntry>>;
+    /// Replaces title, duty area, responsible institution and details (of the same type) when the stored
+    /// revision equals `expected_revision`, under the links rules of the create; code and type never change.
+    async fn update_catalogue_item(
+        &self,
+        item: &CatalogueItem,
+        expected_revision: i64,
+        actor: &str,
+    ) -> StoreResult<CatalogueItem>;
     async fn delete_catalogue_item(&self, owner: &CatalogueOwner, id: i64, actor: &str) -> StoreResult<()>;
 
     // --- compliance and audit ----------------------------------------------------------------------------
@@ -340,5 +422,21 @@ pub async fn open(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
         Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
     } else {
         anyhow::bail!("unsupported database URL {url:?}: use sqlite://FILE or postgres://…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_record_error_names_its_index_and_keeps_its_kind() {
+        let error = StoreError::LimitExceeded("township 430102001 already has 6".to_owned()).in_request(7);
+        assert_eq!(error.request_index(), Some(7));
+        assert!(
+            matches!(error, StoreError::LimitExceeded(ref m) if m == "requests[7]: township 430102001 already has 6")
+        );
+        assert_eq!(StoreError::NotFound("requests[x]: y".to_owned()).request_index(), None);
+        assert_eq!(StoreError::Unavailable("down".to_owned()).in_request(2).request_index(), None);
     }
 }

@@ -117,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
                         source: format!("{tag}-{i}"),
                         ..Default::default()
                     }),
+                    ..Default::default()
                 };
                 match client.record_indicators(as_actor("deploy-check", request)).await {
                     Ok(_) => println!("acked {tag}-{i} {}", township.name),

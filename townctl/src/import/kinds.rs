@@ -285,7 +285,7 @@ impl ImportKind for Indicators {
         observations: Vec<pb::IndicatorObservation>,
         validate_only: bool,
     ) -> Result<usize, Status> {
-        let request = pb::BatchRecordIndicatorsRequest { observations, validate_only };
+        let request = pb::BatchRecordIndicatorsRequest { observations, validate_only, ..Default::default() };
         Ok(registry.clone().batch_record_indicators(request).await?.into_inner().unchanged.len())
     }
 }
@@ -359,7 +359,11 @@ impl ImportKind for Institutions {
             ..Default::default()
         };
         let Some(registered) = self.registered[&parent].iter().find(|i| i.display_name == name) else {
-            return Ok(Plan::Create(pb::CreateInstitutionRequest { parent, institution: Some(institution) }));
+            return Ok(Plan::Create(pb::CreateInstitutionRequest {
+                parent,
+                institution: Some(institution),
+                ..Default::default()
+            }));
         };
         let same = registered.kind == institution.kind
             && registered.staffing_quota == institution.staffing_quota
@@ -382,7 +386,7 @@ impl ImportKind for Institutions {
     }
 
     async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
-        let request = pb::BatchCreateInstitutionsRequest { requests, validate_only };
+        let request = pb::BatchCreateInstitutionsRequest { requests, validate_only, ..Default::default() };
         registry.clone().batch_create_institutions(request).await?;
         Ok(0)
     }
@@ -440,7 +444,7 @@ impl ImportKind for Posts {
             return Ok(Plan::Unchanged);
         }
         let post = pb::LeadershipPost { role, holder, mandated_role: mandated as i32, ..Default::default() };
-        Ok(Plan::Create(pb::CreateLeadershipPostRequest { parent, post: Some(post) }))
+        Ok(Plan::Create(pb::CreateLeadershipPostRequest { parent, post: Some(post), ..Default::default() }))
     }
 
     fn group(request: &pb::CreateLeadershipPostRequest) -> &str {
@@ -448,7 +452,7 @@ impl ImportKind for Posts {
     }
 
     async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
-        let request = pb::BatchCreateLeadershipPostsRequest { requests, validate_only };
+        let request = pb::BatchCreateLeadershipPostsRequest { requests, validate_only, ..Default::default() };
         registry.clone().batch_create_leadership_posts(request).await?;
         Ok(0)
     }
@@ -560,7 +564,9 @@ impl ImportKind for Catalogue {
         });
         // The owner's own item of that code must be this very item (a template item was seen above).
         let Some(own) = self.registered[&owner].iter().find(|i| i.code == item.code && !i.inherited) else {
-            return Ok(Plan::Create(pb::CreateCatalogueItemRequest { parent: owner, catalogue_item: Some(item) }));
+            let request =
+                pb::CreateCatalogueItemRequest { parent: owner, catalogue_item: Some(item), ..Default::default() };
+            return Ok(Plan::Create(request));
         };
         Ok(if same_item(own, &item) {
             Plan::Unchanged
@@ -579,7 +585,7 @@ impl ImportKind for Catalogue {
     }
 
     async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
-        let request = pb::BatchCreateCatalogueItemsRequest { requests, validate_only };
+        let request = pb::BatchCreateCatalogueItemsRequest { requests, validate_only, ..Default::default() };
         registry.clone().batch_create_catalogue_items(request).await?;
         Ok(0)
     }

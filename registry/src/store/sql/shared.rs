@@ -24,8 +24,8 @@ use crate::domain::catalogue::{
 use crate::domain::model::*;
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode, city_name, county_name, township_name};
 use crate::store::{
-    CreatedRecord, DivisionTownship, ImportCounts, NewRecord, Page, PageRequest, RecordedObservation, Store,
-    StoreError, StoreResult, StoredRun,
+    Create, Created, CreatedRecord, DivisionTownship, ImportCounts, NewRecord, Page, PageRequest, RecordedObservation,
+    RequestKey, Store, StoreError, StoreResult, StoredRun,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -49,12 +49,14 @@ const HISTORY_COLUMNS: &str = "h.id, h.township, t.name AS township_name, h.data
 const RUN_COLUMNS: &str =
     "r.id, r.city, r.data_year, r.policy_version, r.policy_fingerprint, r.run_at, r.classes_changed";
 const INSTITUTION_COLUMNS: &str = "i.id, i.township, i.kind, i.name, i.staffing_quota, i.approving_document, \
-     i.valid_from, i.valid_to, i.created_at";
-const PLAQUE_COLUMNS: &str = "p.id, p.institution_id, p.township, p.name, p.approving_document, p.created_at";
+     i.valid_from, i.valid_to, i.created_at, i.revision, i.updated_at";
+const PLAQUE_COLUMNS: &str =
+    "p.id, p.institution_id, p.township, p.name, p.approving_document, p.created_at, p.revision, p.updated_at";
 const POST_COLUMNS: &str = "p.id, p.township, p.role, p.holder, p.mandated_role, p.revision, p.updated_at";
 const CATALOGUE_COLUMNS: &str = "c.id, c.owner, c.code, c.title, c.item_type, c.duty_area, \
      c.responsible_institution_id, c.responsible_institution_title, c.power_category, c.legal_basis, c.power_origin, \
-     c.power_item_code, c.duties, c.accountability_cases, c.service_domain, c.handling_mode, c.created_at";
+     c.power_item_code, c.duties, c.accountability_cases, c.service_domain, c.handling_mode, c.created_at, \
+     c.revision, c.updated_at";
 const AUDIT_COLUMNS: &str = "a.id, a.actor, a.at, a.action, a.resource, a.before_json, a.after_json";
 
 fn city_code(text: &str) -> StoreResult<CityCode> {
@@ -250,6 +252,8 @@ fn institution_from_row(row: &DbRow) -> StoreResult<Institution> {
         valid_from: row.try_get("valid_from")?,
         valid_to: row.try_get("valid_to")?,
         created_at: row.try_get("created_at")?,
+        revision: row.try_get("revision")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -261,6 +265,8 @@ fn plaque_from_row(row: &DbRow) -> StoreResult<Plaque> {
         name: row.try_get("name")?,
         approving_document: row.try_get("approving_document")?,
         created_at: row.try_get("created_at")?,
+        revision: row.try_get("revision")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -323,6 +329,8 @@ fn catalogue_item_from_row(row: &DbRow) -> StoreResult<CatalogueItem> {
         responsible_institution_title: row.try_get("responsible_institution_title")?,
         details,
         created_at: row.try_get("created_at")?,
+        revision: row.try_get("revision")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -771,40 +779,8 @@ impl Store for ThisStore {
     }
 
     async fn create_township(&self, township: &Township, actor: &str) -> StoreResult<Township> {
-        let now = now_ms();
-        let county = township.code.county();
         let mut tx = self.begin_write().await?;
-        if !county_exists(&mut tx, &county).await? {
-            return Err(StoreError::NotFound(format!("county {county}")));
-        }
-        if find_township(&mut tx, &township.code).await?.is_some() {
-            return Err(StoreError::AlreadyExists(format!("township {}", township.code)));
-        }
-        let created = Township { revision: 1, updated_at: now, ..township.clone() };
-        sqlx::query(
-            "INSERT INTO townships (code, county, city, name, kind, flags, valid_from, valid_to, revision, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(created.code.as_str())
-        .bind(county.as_str())
-        .bind(created.code.city().as_str())
-        .bind(&created.name)
-        .bind(created.kind.as_str())
-        .bind(json(&created.flags))
-        .bind(&created.valid_from)
-        .bind(&created.valid_to)
-        .bind(created.revision)
-        .bind(created.updated_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|error| match error {
-            // Created concurrently by another writer since the check above.
-            sqlx::Error::Database(e) if e.is_unique_violation() => {
-                StoreError::AlreadyExists(format!("township {}", township.code))
-            }
-            other => other.into(),
-        })?;
-        audit(&mut tx, actor, now, "CreateTownship", &township_name(&created.code), None, Some(json(&created))).await?;
+        let created = insert_township(&mut tx, township, actor, now_ms()).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -853,76 +829,13 @@ impl Store for ThisStore {
         if observations.is_empty() {
             return Ok(Vec::new());
         }
-        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let mut known = HashSet::new();
-        let mut cohorts = BTreeSet::new();
-        let mut recorded = Vec::with_capacity(observations.len());
-        for observation in observations {
-            // Only existence matters here (the foreign key keeps it so): no row lock, so that concurrent
-            // batches over the same townships cannot deadlock.
-            if !known.contains(&observation.township) {
-                if find_township(&mut tx, &observation.township).await?.is_none() {
-                    return Err(township_not_found(&observation.township));
-                }
-                known.insert(observation.township.clone());
-            }
-            // Recording what is already the latest for the township and year adds nothing to the history and
-            // reclassifies nothing, so a re-imported file or a retried call is harmless.
-            let sql = format!(
-                "SELECT {OBSERVATION_COLUMNS} FROM indicator_observations o WHERE o.township = $1 \
-                 AND o.data_year = $2 ORDER BY o.id DESC LIMIT 1"
-            );
-            let latest = sqlx::query(&sql)
-                .bind(observation.township.as_str())
-                .bind(i64::from(observation.data_year))
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| observation_from_row(&row))
-                .transpose()?;
-            if let Some(latest) = latest
-                && latest.values == observation.values
-                && latest.source == observation.source
-            {
-                recorded.push(RecordedObservation { observation: latest, unchanged: true });
-                continue;
-            }
-            let row = sqlx::query(
-                "INSERT INTO indicator_observations (township, data_year, population, fiscal_revenue, land_area, \
-                 source, recorded_at, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            )
-            .bind(observation.township.as_str())
-            .bind(i64::from(observation.data_year))
-            .bind(observation.values.population)
-            .bind(observation.values.fiscal_revenue)
-            .bind(observation.values.land_area)
-            .bind(&observation.source)
-            .bind(now)
-            .bind(actor)
-            .fetch_one(&mut *tx)
-            .await?;
-            let stored = IndicatorObservation {
-                id: row.try_get("id")?,
-                township: observation.township.clone(),
-                data_year: observation.data_year,
-                values: observation.values,
-                source: observation.source.clone(),
-                recorded_at: now,
-                recorded_by: actor.to_owned(),
-            };
-            let resource = observation_resource(&stored);
-            audit(&mut tx, actor, now, "RecordIndicators", &resource, None, Some(json(&stored))).await?;
-            cohorts.insert(CohortKey { city: observation.township.city(), data_year: observation.data_year });
-            recorded.push(RecordedObservation { observation: stored, unchanged: false });
-        }
+        let recorded = record_in(&mut tx, observations, actor, now_ms(), validate_only).await?;
         if validate_only {
             tx.rollback().await?;
-            return Ok(recorded);
+        } else {
+            tx.commit().await?;
         }
-        for cohort in &cohorts {
-            mark_pending(&mut tx, cohort, now).await?;
-        }
-        tx.commit().await?;
         Ok(recorded)
     }
 
@@ -993,56 +906,10 @@ impl Store for ThisStore {
     // --- policies ------------------------------------------------------------------------------------------
 
     async fn insert_city_policy(&self, city: &CityCode, policy: &Policy, actor: &str) -> StoreResult<CityPolicy> {
-        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let locked = format!("SELECT code FROM cities WHERE code = $1{FOR_UPDATE}");
-        if sqlx::query(&locked).bind(city.as_str()).fetch_optional(&mut *tx).await?.is_none() {
-            return Err(StoreError::NotFound(format!("city {city}")));
-        }
-        let row = sqlx::query("SELECT MAX(version) AS version FROM city_policies WHERE city = $1")
-            .bind(city.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-        let version = row.try_get::<Option<i64>, _>("version")?.unwrap_or(0) + 1;
-        let stored = CityPolicy {
-            city: city.clone(),
-            version,
-            policy: policy.clone(),
-            fingerprint: policy.fingerprint(),
-            created_at: now,
-        };
-        sqlx::query(
-            "INSERT INTO city_policies (city, version, policy_toml, fingerprint, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(city.as_str())
-        .bind(version)
-        .bind(policy.to_toml())
-        .bind(&stored.fingerprint)
-        .bind(now)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
-        let years = sqlx::query(
-            "SELECT DISTINCT o.data_year FROM indicator_observations o JOIN townships t ON t.code = o.township \
-             WHERE t.city = $1 ORDER BY o.data_year",
-        )
-        .bind(city.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in years {
-            let cohort = CohortKey { city: city.clone(), data_year: year(row.try_get("data_year")?)? };
-            mark_pending(&mut tx, &cohort, now).await?;
-        }
-        let after = serde_json::json!({
-            "version": version,
-            "fingerprint": stored.fingerprint,
-            "policy": policy,
-        });
-        audit(&mut tx, actor, now, "SetCityPolicy", &policy_resource(city, version), None, Some(after.to_string()))
-            .await?;
+        let created = insert_policy(&mut tx, city, policy, actor, now_ms()).await?;
         tx.commit().await?;
-        Ok(stored)
+        Ok(created)
     }
 
     async fn latest_city_policy(&self, city: &CityCode) -> StoreResult<Option<CityPolicy>> {
@@ -1569,43 +1436,8 @@ impl Store for ThisStore {
         max_per_township: u32,
         actor: &str,
     ) -> StoreResult<Plaque> {
-        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        lock_township(&mut tx, township).await?;
-        find_institution(&mut tx, township, plaque.institution_id).await?;
-        let rows = sqlx::query("SELECT name FROM plaques WHERE township = $1 ORDER BY id")
-            .bind(township.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-        if rows.len() as u64 >= u64::from(max_per_township) {
-            let names = rows.iter().map(|row| row.try_get("name")).collect::<Result<Vec<String>, _>>()?;
-            return Err(StoreError::LimitExceeded(format!(
-                "township {township} already has {} plaques ({}); the policy allows at most {max_per_township}",
-                names.len(),
-                list_or_none(&names)
-            )));
-        }
-        let row = sqlx::query(
-            "INSERT INTO plaques (institution_id, township, name, approving_document, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(plaque.institution_id)
-        .bind(township.as_str())
-        .bind(&plaque.name)
-        .bind(&plaque.approving_document)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let created = Plaque {
-            id: row.try_get("id")?,
-            institution_id: plaque.institution_id,
-            township: township.clone(),
-            name: plaque.name.clone(),
-            approving_document: plaque.approving_document.clone(),
-            created_at: now,
-        };
-        let resource = plaque_resource(township, plaque.institution_id, created.id);
-        audit(&mut tx, actor, now, "CreatePlaque", &resource, None, Some(json(&created))).await?;
+        let created = insert_plaque(&mut tx, township, plaque, max_per_township, actor, now_ms()).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -1780,26 +1612,8 @@ impl Store for ThisStore {
         actor: &str,
         validate_only: bool,
     ) -> StoreResult<Vec<CreatedRecord>> {
-        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let mut created = Vec::with_capacity(records.len());
-        for (index, record) in records.iter().enumerate() {
-            // Each record sees the ones before it, so limits count the batch's own rows too.
-            let outcome = match record {
-                NewRecord::Institution { institution, max_of_kind } => {
-                    insert_institution(&mut tx, institution, *max_of_kind, actor, now)
-                        .await
-                        .map(CreatedRecord::Institution)
-                }
-                NewRecord::Post { post, quota } => {
-                    insert_post(&mut tx, post, *quota, actor, now).await.map(CreatedRecord::Post)
-                }
-                NewRecord::CatalogueItem(item) => {
-                    insert_catalogue_item(&mut tx, item, actor, now).await.map(CreatedRecord::CatalogueItem)
-                }
-            };
-            created.push(outcome.map_err(|error| error.in_request(index))?);
-        }
+        let created = batch_in(&mut tx, records, actor, now_ms()).await?;
         if validate_only {
             tx.rollback().await?;
         } else {
@@ -2033,10 +1847,483 @@ impl Store for ThisStore {
         let events = rows.iter().map(audit_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(page_by(events, limit, |event| event.id.to_string()))
     }
+
+    async fn create_once(
+        &self,
+        key: Option<&RequestKey>,
+        create: &Create,
+        actor: &str,
+    ) -> StoreResult<(Created, bool)> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        if let Some(key) = key
+            && let Some(created) = remembered_request(&mut tx, key).await?
+        {
+            return Ok((created, true));
+        }
+        let created = match create {
+            Create::Township(township) => Created::Township(insert_township(&mut tx, township, actor, now).await?),
+            Create::Observations(observations) => {
+                Created::Observations(record_in(&mut tx, observations, actor, now, false).await?)
+            }
+            Create::Policy { city, policy } => Created::Policy(insert_policy(&mut tx, city, policy, actor, now).await?),
+            Create::Institution { institution, max_of_kind } => {
+                Created::Institution(insert_institution(&mut tx, institution, *max_of_kind, actor, now).await?)
+            }
+            Create::Plaque { township, plaque, max_per_township } => {
+                Created::Plaque(insert_plaque(&mut tx, township, plaque, *max_per_township, actor, now).await?)
+            }
+            Create::Post { post, quota } => Created::Post(insert_post(&mut tx, post, *quota, actor, now).await?),
+            Create::CatalogueItem(item) => {
+                Created::CatalogueItem(insert_catalogue_item(&mut tx, item, actor, now).await?)
+            }
+            Create::Batch(records) => Created::Batch(batch_in(&mut tx, records, actor, now).await?),
+        };
+        if let Some(key) = key {
+            remember_request(&mut tx, key, &created, now).await?;
+        }
+        tx.commit().await?;
+        Ok((created, false))
+    }
+
+    // --- updates (v1) --------------------------------------------------------------------------------------
+
+    async fn update_institution(
+        &self,
+        institution: &Institution,
+        expected_revision: i64,
+        max_of_kind: u32,
+        actor: &str,
+    ) -> StoreResult<Institution> {
+        let now = now_ms();
+        let today = iso_date(now);
+        let township = &institution.township;
+        let mut tx = self.begin_write().await?;
+        lock_township(&mut tx, township).await?;
+        let stored = find_institution(&mut tx, township, institution.id).await?;
+        let resource = institution_resource(township, institution.id);
+        check_revision(&resource, expected_revision, stored.revision)?;
+        if institution.valid_to.is_some() && stored.valid_to != institution.valid_to {
+            // Ending it would leave the duties it is responsible for with no one: they must move first.
+            let codes = sqlx::query(
+                "SELECT code FROM catalogue_items WHERE owner = $1 AND responsible_institution_id = $2 ORDER BY code",
+            )
+            .bind(township.as_str())
+            .bind(institution.id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get("code"))
+            .collect::<Result<Vec<String>, _>>()?;
+            if !codes.is_empty() {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "institution {resource} ({}) is the responsible institution of {} catalogue item(s) ({}); \
+                     make another institution responsible for them (UpdateCatalogueItem) before ending it",
+                    stored.name,
+                    codes.len(),
+                    list_or_none(&codes)
+                )));
+            }
+        }
+        if !in_force(&stored, &today) && in_force(institution, &today) {
+            // Brought back into force: it counts against the limit of its kind again.
+            let others: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM institutions WHERE township = $1 AND kind = $2 AND id <> $3 \
+                 AND (valid_to IS NULL OR valid_to >= $4)",
+            )
+            .bind(township.as_str())
+            .bind(stored.kind.as_str())
+            .bind(stored.id)
+            .bind(&today)
+            .fetch_one(&mut *tx)
+            .await?;
+            if others >= i64::from(max_of_kind) {
+                return Err(StoreError::LimitExceeded(format!(
+                    "township {township} already has {others} active {} ({}); the policy allows at most \
+                     {max_of_kind}, so {resource} cannot come back into force",
+                    stored.kind.label_zh(),
+                    stored.kind.as_str()
+                )));
+            }
+        }
+        let updated = Institution {
+            name: institution.name.clone(),
+            staffing_quota: institution.staffing_quota,
+            approving_document: institution.approving_document.clone(),
+            valid_from: institution.valid_from.clone(),
+            valid_to: institution.valid_to.clone(),
+            revision: stored.revision + 1,
+            updated_at: now,
+            ..stored.clone()
+        };
+        sqlx::query(
+            "UPDATE institutions SET name = $1, staffing_quota = $2, approving_document = $3, valid_from = $4, \
+             valid_to = $5, revision = $6, updated_at = $7 WHERE id = $8 AND revision = $9",
+        )
+        .bind(&updated.name)
+        .bind(i64::from(updated.staffing_quota))
+        .bind(&updated.approving_document)
+        .bind(&updated.valid_from)
+        .bind(&updated.valid_to)
+        .bind(updated.revision)
+        .bind(now)
+        .bind(updated.id)
+        .bind(stored.revision)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, actor, now, "UpdateInstitution", &resource, Some(json(&stored)), Some(json(&updated))).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    async fn get_plaque(&self, township: &TownshipCode, institution_id: i64, id: i64) -> StoreResult<Plaque> {
+        let mut conn = self.read.acquire().await?;
+        find_plaque(&mut conn, township, institution_id, id).await
+    }
+
+    async fn update_plaque(&self, plaque: &Plaque, expected_revision: i64, actor: &str) -> StoreResult<Plaque> {
+        let now = now_ms();
+        let township = &plaque.township;
+        let mut tx = self.begin_write().await?;
+        lock_township(&mut tx, township).await?;
+        let stored = find_plaque(&mut tx, township, plaque.institution_id, plaque.id).await?;
+        let resource = plaque_resource(township, plaque.institution_id, plaque.id);
+        check_revision(&resource, expected_revision, stored.revision)?;
+        let updated = Plaque {
+            name: plaque.name.clone(),
+            approving_document: plaque.approving_document.clone(),
+            revision: stored.revision + 1,
+            updated_at: now,
+            ..stored.clone()
+        };
+        sqlx::query(
+            "UPDATE plaques SET name = $1, approving_document = $2, revision = $3, updated_at = $4 \
+             WHERE id = $5 AND revision = $6",
+        )
+        .bind(&updated.name)
+        .bind(&updated.approving_document)
+        .bind(updated.revision)
+        .bind(now)
+        .bind(updated.id)
+        .bind(stored.revision)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, actor, now, "UpdatePlaque", &resource, Some(json(&stored)), Some(json(&updated))).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    async fn update_catalogue_item(
+        &self,
+        item: &CatalogueItem,
+        expected_revision: i64,
+        actor: &str,
+    ) -> StoreResult<CatalogueItem> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        lock_owner(&mut tx, &item.owner).await?;
+        let stored = find_catalogue_item(&mut tx, &item.owner, item.id).await?;
+        let resource = stored.resource_name();
+        check_revision(&resource, expected_revision, stored.revision)?;
+        if item.details.item_type() != stored.item_type() {
+            return Err(StoreError::FailedPrecondition(format!(
+                "catalogue item {resource} is a {} item; its type cannot change (create a new item instead)",
+                stored.item_type().as_str()
+            )));
+        }
+        let institution_title = responsible_title(
+            &mut tx,
+            &item.owner,
+            &stored.code,
+            item.responsible_institution_id,
+            &item.responsible_institution_title,
+            now,
+        )
+        .await?;
+        check_power_link(&mut tx, &item.owner, &stored.code, &item.details).await?;
+        let updated = CatalogueItem {
+            title: item.title.clone(),
+            duty_area: item.duty_area,
+            responsible_institution_id: item.responsible_institution_id,
+            responsible_institution_title: institution_title,
+            details: item.details.clone(),
+            revision: stored.revision + 1,
+            updated_at: now,
+            ..stored.clone()
+        };
+        let columns = DetailColumns::of(&updated.details);
+        sqlx::query(
+            "UPDATE catalogue_items SET title = $1, duty_area = $2, responsible_institution_id = $3, \
+             responsible_institution_title = $4, power_category = $5, legal_basis = $6, power_origin = $7, \
+             power_item_code = $8, duties = $9, accountability_cases = $10, service_domain = $11, \
+             handling_mode = $12, revision = $13, updated_at = $14 WHERE id = $15 AND revision = $16",
+        )
+        .bind(&updated.title)
+        .bind(updated.duty_area.as_str())
+        .bind(updated.responsible_institution_id)
+        .bind(&updated.responsible_institution_title)
+        .bind(columns.power_category)
+        .bind(columns.legal_basis)
+        .bind(columns.power_origin)
+        .bind(columns.power_item_code)
+        .bind(columns.duties)
+        .bind(columns.accountability_cases)
+        .bind(columns.service_domain)
+        .bind(columns.handling_mode)
+        .bind(updated.revision)
+        .bind(now)
+        .bind(updated.id)
+        .bind(stored.revision)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, actor, now, "UpdateCatalogueItem", &resource, Some(json(&stored)), Some(json(&updated))).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
 }
 
 // ------------------------------------------------------------------------------------------------------------
 // Inserts shared by the single and the batch creates: they run inside the caller's transaction.
+
+/// Records the observations (see `Store::record_observations`) in the caller's transaction; marks their cohorts
+/// PENDING unless `validate_only`.
+async fn record_in(
+    tx: &mut Conn,
+    observations: &[NewObservation],
+    actor: &str,
+    now: TimestampMs,
+    validate_only: bool,
+) -> StoreResult<Vec<RecordedObservation>> {
+    let mut known = HashSet::new();
+    let mut cohorts = BTreeSet::new();
+    let mut recorded = Vec::with_capacity(observations.len());
+    for observation in observations {
+        // Only existence matters here (the foreign key keeps it so): no row lock, so that concurrent
+        // batches over the same townships cannot deadlock.
+        if !known.contains(&observation.township) {
+            if find_township(tx, &observation.township).await?.is_none() {
+                return Err(township_not_found(&observation.township));
+            }
+            known.insert(observation.township.clone());
+        }
+        // Recording what is already the latest for the township and year adds nothing to the history and
+        // reclassifies nothing, so a re-imported file or a retried call is harmless.
+        let sql = format!(
+            "SELECT {OBSERVATION_COLUMNS} FROM indicator_observations o WHERE o.township = $1 \
+             AND o.data_year = $2 ORDER BY o.id DESC LIMIT 1"
+        );
+        let latest = sqlx::query(&sql)
+            .bind(observation.township.as_str())
+            .bind(i64::from(observation.data_year))
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| observation_from_row(&row))
+            .transpose()?;
+        if let Some(latest) = latest
+            && latest.values == observation.values
+            && latest.source == observation.source
+        {
+            recorded.push(RecordedObservation { observation: latest, unchanged: true });
+            continue;
+        }
+        let row = sqlx::query(
+            "INSERT INTO indicator_observations (township, data_year, population, fiscal_revenue, land_area, \
+             source, recorded_at, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(observation.township.as_str())
+        .bind(i64::from(observation.data_year))
+        .bind(observation.values.population)
+        .bind(observation.values.fiscal_revenue)
+        .bind(observation.values.land_area)
+        .bind(&observation.source)
+        .bind(now)
+        .bind(actor)
+        .fetch_one(&mut *tx)
+        .await?;
+        let stored = IndicatorObservation {
+            id: row.try_get("id")?,
+            township: observation.township.clone(),
+            data_year: observation.data_year,
+            values: observation.values,
+            source: observation.source.clone(),
+            recorded_at: now,
+            recorded_by: actor.to_owned(),
+        };
+        let resource = observation_resource(&stored);
+        audit(tx, actor, now, "RecordIndicators", &resource, None, Some(json(&stored))).await?;
+        cohorts.insert(CohortKey { city: observation.township.city(), data_year: observation.data_year });
+        recorded.push(RecordedObservation { observation: stored, unchanged: false });
+    }
+    if !validate_only {
+        for cohort in &cohorts {
+            mark_pending(tx, cohort, now).await?;
+        }
+    }
+    Ok(recorded)
+}
+
+/// Creates every record in order in the caller's transaction (see `Store::batch_create`).
+async fn batch_in(
+    tx: &mut Conn,
+    records: &[NewRecord],
+    actor: &str,
+    now: TimestampMs,
+) -> StoreResult<Vec<CreatedRecord>> {
+    let mut created = Vec::with_capacity(records.len());
+    for (index, record) in records.iter().enumerate() {
+        // Each record sees the ones before it, so limits count the batch's own rows too.
+        let outcome = match record {
+            NewRecord::Institution { institution, max_of_kind } => {
+                insert_institution(tx, institution, *max_of_kind, actor, now).await.map(CreatedRecord::Institution)
+            }
+            NewRecord::Post { post, quota } => insert_post(tx, post, *quota, actor, now).await.map(CreatedRecord::Post),
+            NewRecord::CatalogueItem(item) => {
+                insert_catalogue_item(tx, item, actor, now).await.map(CreatedRecord::CatalogueItem)
+            }
+        };
+        created.push(outcome.map_err(|error| error.in_request(index))?);
+    }
+    Ok(created)
+}
+
+async fn insert_township(tx: &mut Conn, township: &Township, actor: &str, now: TimestampMs) -> StoreResult<Township> {
+    let county = township.code.county();
+    if !county_exists(tx, &county).await? {
+        return Err(StoreError::NotFound(format!("county {county}")));
+    }
+    if find_township(tx, &township.code).await?.is_some() {
+        return Err(StoreError::AlreadyExists(format!("township {}", township.code)));
+    }
+    let created = Township { revision: 1, updated_at: now, ..township.clone() };
+    sqlx::query(
+        "INSERT INTO townships (code, county, city, name, kind, flags, valid_from, valid_to, revision, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(created.code.as_str())
+    .bind(county.as_str())
+    .bind(created.code.city().as_str())
+    .bind(&created.name)
+    .bind(created.kind.as_str())
+    .bind(json(&created.flags))
+    .bind(&created.valid_from)
+    .bind(&created.valid_to)
+    .bind(created.revision)
+    .bind(created.updated_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(|error| match error {
+        // Created concurrently by another writer since the check above.
+        sqlx::Error::Database(e) if e.is_unique_violation() => {
+            StoreError::AlreadyExists(format!("township {}", township.code))
+        }
+        other => other.into(),
+    })?;
+    audit(tx, actor, now, "CreateTownship", &township_name(&created.code), None, Some(json(&created))).await?;
+    Ok(created)
+}
+
+async fn insert_policy(
+    tx: &mut Conn,
+    city: &CityCode,
+    policy: &Policy,
+    actor: &str,
+    now: TimestampMs,
+) -> StoreResult<CityPolicy> {
+    let locked = format!("SELECT code FROM cities WHERE code = $1{FOR_UPDATE}");
+    if sqlx::query(&locked).bind(city.as_str()).fetch_optional(&mut *tx).await?.is_none() {
+        return Err(StoreError::NotFound(format!("city {city}")));
+    }
+    let row = sqlx::query("SELECT MAX(version) AS version FROM city_policies WHERE city = $1")
+        .bind(city.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    let version = row.try_get::<Option<i64>, _>("version")?.unwrap_or(0) + 1;
+    let stored = CityPolicy {
+        city: city.clone(),
+        version,
+        policy: policy.clone(),
+        fingerprint: policy.fingerprint(),
+        created_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO city_policies (city, version, policy_toml, fingerprint, created_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(city.as_str())
+    .bind(version)
+    .bind(policy.to_toml())
+    .bind(&stored.fingerprint)
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    let years = sqlx::query(
+        "SELECT DISTINCT o.data_year FROM indicator_observations o JOIN townships t ON t.code = o.township \
+         WHERE t.city = $1 ORDER BY o.data_year",
+    )
+    .bind(city.as_str())
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in years {
+        let cohort = CohortKey { city: city.clone(), data_year: year(row.try_get("data_year")?)? };
+        mark_pending(tx, &cohort, now).await?;
+    }
+    let after = serde_json::json!({
+        "version": version,
+        "fingerprint": stored.fingerprint,
+        "policy": policy,
+    });
+    audit(tx, actor, now, "SetCityPolicy", &policy_resource(city, version), None, Some(after.to_string())).await?;
+    Ok(stored)
+}
+
+async fn insert_plaque(
+    tx: &mut Conn,
+    township: &TownshipCode,
+    plaque: &NewPlaque,
+    max_per_township: u32,
+    actor: &str,
+    now: TimestampMs,
+) -> StoreResult<Plaque> {
+    lock_township(tx, township).await?;
+    find_institution(tx, township, plaque.institution_id).await?;
+    let rows = sqlx::query("SELECT name FROM plaques WHERE township = $1 ORDER BY id")
+        .bind(township.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+    if rows.len() as u64 >= u64::from(max_per_township) {
+        let names = rows.iter().map(|row| row.try_get("name")).collect::<Result<Vec<String>, _>>()?;
+        return Err(StoreError::LimitExceeded(format!(
+            "township {township} already has {} plaques ({}); the policy allows at most {max_per_township}",
+            names.len(),
+            list_or_none(&names)
+        )));
+    }
+    let row = sqlx::query(
+        "INSERT INTO plaques (institution_id, township, name, approving_document, created_at, revision, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, $5) RETURNING id",
+    )
+    .bind(plaque.institution_id)
+    .bind(township.as_str())
+    .bind(&plaque.name)
+    .bind(&plaque.approving_document)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let created = Plaque {
+        id: row.try_get("id")?,
+        institution_id: plaque.institution_id,
+        township: township.clone(),
+        name: plaque.name.clone(),
+        approving_document: plaque.approving_document.clone(),
+        created_at: now,
+        revision: 1,
+        updated_at: now,
+    };
+    let resource = plaque_resource(township, plaque.institution_id, created.id);
+    audit(tx, actor, now, "CreatePlaque", &resource, None, Some(json(&created))).await?;
+    Ok(created)
+}
 
 async fn insert_institution(
     tx: &mut Conn,
@@ -2069,7 +2356,7 @@ async fn insert_institution(
     }
     let row = sqlx::query(
         "INSERT INTO institutions (township, kind, name, staffing_quota, approving_document, valid_from, valid_to, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+         created_at, revision, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $8) RETURNING id",
     )
     .bind(township.as_str())
     .bind(institution.kind.as_str())
@@ -2091,6 +2378,8 @@ async fn insert_institution(
         valid_from: institution.valid_from.clone(),
         valid_to: institution.valid_to.clone(),
         created_at: now,
+        revision: 1,
+        updated_at: now,
     };
     let resource = institution_resource(township, created.id);
     audit(tx, actor, now, "CreateInstitution", &resource, None, Some(json(&created))).await?;
@@ -2151,51 +2440,16 @@ async fn insert_catalogue_item(
     now: TimestampMs,
 ) -> StoreResult<CatalogueItem> {
     let owner = &item.owner;
-    let institution_title = match owner {
-        CatalogueOwner::County(county) => {
-            lock_county(tx, county).await?;
-            if item.responsible_institution_id.is_some() {
-                return Err(StoreError::FailedPrecondition(format!(
-                    "template item {} of county {county} names its responsible institution by title, not by \
-                     an institution of one township",
-                    item.code
-                )));
-            }
-            item.responsible_institution_title.clone()
-        }
-        CatalogueOwner::Township(township) => {
-            lock_township(tx, township).await?;
-            let Some(id) = item.responsible_institution_id else {
-                return Err(StoreError::FailedPrecondition(format!(
-                    "catalogue item {} of township {township} must name its responsible institution",
-                    item.code
-                )));
-            };
-            let institution = match find_institution(tx, township, id).await {
-                Ok(institution) => institution,
-                Err(StoreError::NotFound(_)) => {
-                    return Err(StoreError::NotFound(format!(
-                        "institution {} (the responsible institution of catalogue item {} of township \
-                         {township})",
-                        institution_resource(township, id),
-                        item.code
-                    )));
-                }
-                Err(other) => return Err(other),
-            };
-            if !in_force(&institution, &iso_date(now)) {
-                return Err(StoreError::FailedPrecondition(format!(
-                    "institution {} ({}) is no longer in force (valid to {}); catalogue item {} of township \
-                     {township} must name an institution in force",
-                    institution_resource(township, id),
-                    institution.name,
-                    institution.valid_to.as_deref().unwrap_or_default(),
-                    item.code
-                )));
-            }
-            institution.name
-        }
-    };
+    lock_owner(tx, owner).await?;
+    let institution_title = responsible_title(
+        tx,
+        owner,
+        &item.code,
+        item.responsible_institution_id,
+        &item.responsible_institution_title,
+        now,
+    )
+    .await?;
     let sql = format!("SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c WHERE c.owner = $1 AND c.code = $2");
     if let Some(row) = sqlx::query(&sql).bind(owner.code()).bind(&item.code).fetch_optional(&mut *tx).await? {
         let existing = catalogue_item_from_row(&row)?;
@@ -2207,49 +2461,23 @@ async fn insert_catalogue_item(
             existing.title
         )));
     }
-    if let ItemDetails::Responsibility { power_item_code: Some(linked), .. } = &item.details {
-        // A township's items may link its own power items or its county's template ones.
-        let found = sqlx::query(
-            "SELECT 1 FROM catalogue_items WHERE code = $1 AND item_type = 'power' AND (owner = $2 OR owner = $3)",
-        )
-        .bind(linked)
-        .bind(owner.code())
-        .bind(owner.county().as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if found.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "power item of code {linked:?} (linked by responsibility item {}) in the catalogue of {}",
-                item.code,
-                owner.describe()
-            )));
-        }
-    }
-    let text = |value: &str| Some(value.to_owned());
-    let (mut power_category, mut legal_basis, mut power_origin) = (None, None, None);
-    let (mut power_item_code, mut duties, mut accountability_cases) = (None, None, None);
-    let (mut service_domain, mut handling_mode) = (None, None);
-    match &item.details {
-        ItemDetails::Power { category, legal_basis: basis, origin } => {
-            power_category = text(category.as_str());
-            legal_basis = text(basis);
-            power_origin = text(origin.as_str());
-        }
-        ItemDetails::Responsibility { power_item_code: linked, duties: what, accountability_cases: cases } => {
-            power_item_code = linked.clone();
-            duties = text(what);
-            accountability_cases = text(cases);
-        }
-        ItemDetails::PublicService { service_domain: domain, handling_mode: mode } => {
-            service_domain = text(domain);
-            handling_mode = text(mode.as_str());
-        }
-    }
+    check_power_link(tx, owner, &item.code, &item.details).await?;
+    let DetailColumns {
+        power_category,
+        legal_basis,
+        power_origin,
+        power_item_code,
+        duties,
+        accountability_cases,
+        service_domain,
+        handling_mode,
+    } = DetailColumns::of(&item.details);
     let row = sqlx::query(
         "INSERT INTO catalogue_items (owner, county, township, code, title, item_type, duty_area, \
          responsible_institution_id, responsible_institution_title, power_category, legal_basis, power_origin, \
-         power_item_code, duties, accountability_cases, service_domain, handling_mode, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+         power_item_code, duties, accountability_cases, service_domain, handling_mode, created_at, revision, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1, $18) \
+         RETURNING id",
     )
     .bind(owner.code())
     .bind(owner.county().as_str())
@@ -2281,7 +2509,203 @@ async fn insert_catalogue_item(
         responsible_institution_title: institution_title,
         details: item.details.clone(),
         created_at: now,
+        revision: 1,
+        updated_at: now,
     };
     audit(tx, actor, now, "CreateCatalogueItem", &created.resource_name(), None, Some(json(&created))).await?;
     Ok(created)
+}
+
+/// Locks the catalogue's owner (its county or township row), so that concurrent writes to one catalogue queue.
+async fn lock_owner(tx: &mut Conn, owner: &CatalogueOwner) -> StoreResult<()> {
+    match owner {
+        CatalogueOwner::County(county) => lock_county(tx, county).await,
+        CatalogueOwner::Township(township) => lock_township(tx, township).await.map(|_| ()),
+    }
+}
+
+/// The responsible institution's title of a catalogue item of `owner`: a template item's own title; a township
+/// item's institution, which must be of the township and in force.
+async fn responsible_title(
+    tx: &mut Conn,
+    owner: &CatalogueOwner,
+    code: &str,
+    responsible_institution_id: Option<i64>,
+    responsible_institution_title: &str,
+    now: TimestampMs,
+) -> StoreResult<String> {
+    let institution_title = match owner {
+        CatalogueOwner::County(county) => {
+            if responsible_institution_id.is_some() {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "template item {} of county {county} names its responsible institution by title, not by \
+                     an institution of one township",
+                    code
+                )));
+            }
+            responsible_institution_title.to_owned()
+        }
+        CatalogueOwner::Township(township) => {
+            let Some(id) = responsible_institution_id else {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "catalogue item {} of township {township} must name its responsible institution",
+                    code
+                )));
+            };
+            let institution = match find_institution(tx, township, id).await {
+                Ok(institution) => institution,
+                Err(StoreError::NotFound(_)) => {
+                    return Err(StoreError::NotFound(format!(
+                        "institution {} (the responsible institution of catalogue item {} of township \
+                         {township})",
+                        institution_resource(township, id),
+                        code
+                    )));
+                }
+                Err(other) => return Err(other),
+            };
+            if !in_force(&institution, &iso_date(now)) {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "institution {} ({}) is no longer in force (valid to {}); catalogue item {} of township \
+                     {township} must name an institution in force",
+                    institution_resource(township, id),
+                    institution.name,
+                    institution.valid_to.as_deref().unwrap_or_default(),
+                    code
+                )));
+            }
+            institution.name
+        }
+    };
+    Ok(institution_title)
+}
+
+/// A responsibility item's power item must exist in the owner's catalogue (a township's includes its county's
+/// template).
+async fn check_power_link(tx: &mut Conn, owner: &CatalogueOwner, code: &str, details: &ItemDetails) -> StoreResult<()> {
+    if let ItemDetails::Responsibility { power_item_code: Some(linked), .. } = details {
+        // A township's items may link its own power items or its county's template ones.
+        let found = sqlx::query(
+            "SELECT 1 FROM catalogue_items WHERE code = $1 AND item_type = 'power' AND (owner = $2 OR owner = $3)",
+        )
+        .bind(linked)
+        .bind(owner.code())
+        .bind(owner.county().as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "power item of code {linked:?} (linked by responsibility item {}) in the catalogue of {}",
+                code,
+                owner.describe()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The type-specific columns of a catalogue item: those of the other types are NULL.
+#[derive(Default)]
+struct DetailColumns {
+    power_category: Option<String>,
+    legal_basis: Option<String>,
+    power_origin: Option<String>,
+    power_item_code: Option<String>,
+    duties: Option<String>,
+    accountability_cases: Option<String>,
+    service_domain: Option<String>,
+    handling_mode: Option<String>,
+}
+
+impl DetailColumns {
+    fn of(details: &ItemDetails) -> Self {
+        let text = |value: &str| Some(value.to_owned());
+        match details {
+            ItemDetails::Power { category, legal_basis, origin } => Self {
+                power_category: text(category.as_str()),
+                legal_basis: text(legal_basis),
+                power_origin: text(origin.as_str()),
+                ..Self::default()
+            },
+            ItemDetails::Responsibility { power_item_code, duties, accountability_cases } => Self {
+                power_item_code: power_item_code.clone(),
+                duties: text(duties),
+                accountability_cases: text(accountability_cases),
+                ..Self::default()
+            },
+            ItemDetails::PublicService { service_domain, handling_mode } => Self {
+                service_domain: text(service_domain),
+                handling_mode: text(handling_mode.as_str()),
+                ..Self::default()
+            },
+        }
+    }
+}
+
+async fn find_plaque(conn: &mut Conn, township: &TownshipCode, institution_id: i64, id: i64) -> StoreResult<Plaque> {
+    let sql =
+        format!("SELECT {PLAQUE_COLUMNS} FROM plaques p WHERE p.township = $1 AND p.institution_id = $2 AND p.id = $3");
+    match sqlx::query(&sql).bind(township.as_str()).bind(institution_id).bind(id).fetch_optional(&mut *conn).await? {
+        Some(row) => plaque_from_row(&row),
+        None => Err(StoreError::NotFound(format!("plaque {}", plaque_resource(township, institution_id, id)))),
+    }
+}
+
+/// Refuses a lost update: the caller read `expected`, the store holds `stored`.
+fn check_revision(resource: &str, expected: i64, stored: i64) -> StoreResult<()> {
+    if expected == stored {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
+            "{resource} changed since it was read: expected revision {expected}, stored revision {stored}; read it \
+             again and retry"
+        )))
+    }
+}
+
+/// The remembered answer to an earlier request with this key's id; `AlreadyExists` when that id came with a
+/// different request.
+async fn remembered_request(tx: &mut Conn, key: &RequestKey) -> StoreResult<Option<Created>> {
+    let Some(row) = sqlx::query("SELECT method, fingerprint, result FROM request_ids WHERE request_id = $1")
+        .bind(&key.request_id)
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let (method, fingerprint): (String, String) = (row.try_get("method")?, row.try_get("fingerprint")?);
+    if method != key.method || fingerprint != key.fingerprint {
+        return Err(StoreError::AlreadyExists(format!(
+            "request_id {:?} (used before for a different {method} request; a retry repeats its request exactly, \
+             a new request needs a new request_id)",
+            key.request_id
+        )));
+    }
+    let result: String = row.try_get("result")?;
+    let created = serde_json::from_str(&result)
+        .map_err(|e| corrupt(format!("the remembered result of request_id {:?}: {e}", key.request_id)))?;
+    Ok(Some(created))
+}
+
+/// Remembers what a request made, in the transaction that made it, so a retry finds exactly this answer.
+async fn remember_request(tx: &mut Conn, key: &RequestKey, created: &Created, now: TimestampMs) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO request_ids (request_id, method, fingerprint, result, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&key.request_id)
+    .bind(&key.method)
+    .bind(&key.fingerprint)
+    .bind(json(created))
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(|error| match error {
+        // Another replica is making the same request right now; its answer is the one to replay.
+        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(format!(
+            "a request with request_id {:?} is being made at this moment; retry it to get its answer",
+            key.request_id
+        )),
+        other => other.into(),
+    })?;
+    Ok(())
 }

@@ -18,17 +18,16 @@ fn office(parent: &str, name: &str) -> pb::CreateInstitutionRequest {
             staffing_quota: 5,
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_request() {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, url) = temp_sqlite();
-    let registry = TestRegistry::spawn(&url, &classifier.url()).await;
-    let mut client = registry.client().await;
-    import(&mut client, "4301").await;
-    let listed = |mut client: pb::registry_service_client::RegistryServiceClient<tonic::transport::Channel>| async move {
+    let mut app = TestApp::spawn().await;
+    app.import("4301").await;
+    let client = &mut app.client;
+    let listed = |mut client: Client| async move {
         let mut total = 0;
         for parent in [WENYILU, CHAOYANGJIE] {
             let request = pb::ListInstitutionsRequest { parent: parent.to_owned(), ..Default::default() };
@@ -44,6 +43,7 @@ async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_reque
         .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
             requests: vec![office(WENYILU, "党政办公室"), bad],
             validate_only: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -68,6 +68,7 @@ async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_reque
         .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
             requests: requests.clone(),
             validate_only: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -78,7 +79,11 @@ async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_reque
     // validate_only answers what would be created and keeps nothing.
     let six = requests[..6].to_vec();
     let preview = client
-        .batch_create_institutions(pb::BatchCreateInstitutionsRequest { requests: six.clone(), validate_only: true })
+        .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
+            requests: six.clone(),
+            validate_only: true,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -88,11 +93,12 @@ async fn batch_create_institutions_is_all_or_nothing_and_names_the_failing_reque
     let created = client
         .batch_create_institutions(as_actor(
             "编办",
-            pb::BatchCreateInstitutionsRequest { requests: six, validate_only: false },
+            pb::BatchCreateInstitutionsRequest { requests: six, validate_only: false, ..Default::default() },
         ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(created.institutions.iter().map(|i| i.display_name.as_str()).collect::<Vec<_>>(), &names[..6]);
     assert_eq!(listed(client.clone()).await, 6);
+    app.stop().await;
 }

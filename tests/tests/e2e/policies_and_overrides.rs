@@ -9,23 +9,27 @@ use township_proto::registry::v1 as pb;
 const CHANGSHA: &str = "cities/4301";
 const YEAR: i32 = 2023;
 
-async fn classified_changsha(
-    registry: &TestRegistry,
-) -> township_proto::registry::v1::registry_service_client::RegistryServiceClient<tonic::transport::Channel> {
-    let mut client = registry.client().await;
-    import(&mut client, "4301").await;
-    let townships = all_townships(&mut client, CHANGSHA).await;
-    record_generated(&mut client, &townships, YEAR, 7).await;
-    wait_until_current(&mut client, CHANGSHA, YEAR).await;
-    client
+/// Both services with 长沙市 imported and classified (sample indicators, seed 7).
+async fn classified_changsha() -> TestApp {
+    let mut app = TestApp::spawn().await;
+    app.import("4301").await;
+    let townships = app.townships(CHANGSHA).await;
+    app.record_generated(&townships, YEAR, 7).await;
+    app.wait_until_current(CHANGSHA, YEAR).await;
+    app
+}
+
+/// 长沙市's classification runs (fewer than a page).
+async fn run_count(client: &mut Client) -> usize {
+    let request =
+        pb::ListClassificationRunsRequest { parent: CHANGSHA.to_owned(), page_size: 100, page_token: String::new() };
+    client.list_classification_runs(request).await.unwrap().into_inner().runs.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_city_policy_is_versioned_and_reclassifies_the_whole_cohort() {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let mut client = classified_changsha(&registry).await;
+    let mut app = classified_changsha().await;
+    let mut client = app.client.clone();
 
     let effective = client
         .get_effective_policy(pb::GetEffectivePolicyRequest { parent: CHANGSHA.to_owned() })
@@ -45,14 +49,14 @@ async fn a_city_policy_is_versioned_and_reclassifies_the_whole_cohort() {
     let stored = client
         .set_city_policy(as_actor(
             "bianban",
-            pb::SetCityPolicyRequest { parent: CHANGSHA.to_owned(), policy: Some(quota) },
+            pb::SetCityPolicyRequest { parent: CHANGSHA.to_owned(), policy: Some(quota), ..Default::default() },
         ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((stored.version, stored.name.as_str()), (1, "cities/4301/policies/1"));
 
-    let status = wait_until_current(&mut client, CHANGSHA, YEAR).await;
+    let status = app.wait_until_current(CHANGSHA, YEAR).await;
     let run = client
         .get_classification_run(pb::GetClassificationRunRequest { name: status.last_run })
         .await
@@ -60,7 +64,7 @@ async fn a_city_policy_is_versioned_and_reclassifies_the_whole_cohort() {
         .into_inner();
     assert_eq!(run.policy_version, 1);
     assert_eq!(run.policy_fingerprint, stored.policy_fingerprint, "the classifier echoed the stored policy");
-    let classes = all_classes(&mut client, CHANGSHA, YEAR).await;
+    let classes = app.classes(CHANGSHA, YEAR).await;
     let count = |class| classes.iter().filter(|c| c.effective_class == class).count();
     // 172 townships: round(17.2) = 17 in class 1, round(68.8) = 69 in classes 1–2.
     assert_eq!((count(1), count(2), count(3)), (17, 52, 103));
@@ -72,23 +76,21 @@ async fn a_city_policy_is_versioned_and_reclassifies_the_whole_cohort() {
                 score_thresholds: Some(cpb::ScoreThresholds { class1_min_score: 80.0, class2_min_score: 120.0 }),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert_eq!(bad.get_details_bad_request().unwrap().field_violations[0].field, "policy.score_thresholds");
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_override_sets_the_effective_class_and_keeps_the_computed_one_beside_it() {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let mut client = classified_changsha(&registry).await;
-    let classes = all_classes(&mut client, CHANGSHA, YEAR).await;
+    let mut app = classified_changsha().await;
+    let mut client = app.client.clone();
+    let classes = app.classes(CHANGSHA, YEAR).await;
     let township = classes.iter().find(|c| c.computed_class == 3).expect("a class-3 township").township.clone();
 
     let overridden = client
@@ -144,29 +146,16 @@ async fn an_override_sets_the_effective_class_and_keeps_the_computed_one_beside_
     assert_eq!((cleared.effective_class, cleared.computed_class), (3, 3));
     assert!(cleared.r#override.is_none());
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview_shows_the_moves_a_change_would_make_and_stores_nothing() {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let mut client = classified_changsha(&registry).await;
-    let classes = all_classes(&mut client, CHANGSHA, YEAR).await;
+    let mut app = classified_changsha().await;
+    let mut client = app.client.clone();
+    let classes = app.classes(CHANGSHA, YEAR).await;
     let township = classes.iter().find(|c| c.computed_class == 3).expect("a class-3 township").township.clone();
-    let runs_before = client
-        .list_classification_runs(pb::ListClassificationRunsRequest {
-            parent: CHANGSHA.to_owned(),
-            page_size: 100,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .runs
-        .len();
+    let runs_before = run_count(&mut client).await;
 
     let preview = client
         .preview_classification(pb::PreviewClassificationRequest {
@@ -192,19 +181,8 @@ async fn a_preview_shows_the_moves_a_change_would_make_and_stores_nothing() {
         .unwrap()
         .into_inner();
     assert_eq!(after.effective_class, 3, "a preview changes nothing");
-    let runs_after = client
-        .list_classification_runs(pb::ListClassificationRunsRequest {
-            parent: CHANGSHA.to_owned(),
-            page_size: 100,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .runs
-        .len();
+    let runs_after = run_count(&mut client).await;
     assert_eq!(runs_after, runs_before, "a preview stores no run");
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }

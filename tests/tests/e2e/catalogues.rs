@@ -2,14 +2,10 @@
 //! items of a town's duty areas and its sub-districts those of a sub-district's; 黄兴镇 extends and overrides it;
 //! the compliance report names uncovered duty areas and items whose responsible institution is gone.
 
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use township_e2e::*;
 use township_proto::registry::v1 as pb;
-use township_proto::registry::v1::registry_service_client::RegistryServiceClient;
-
-type Client = RegistryServiceClient<Channel>;
 
 const COUNTY: &str = "cities/4301/counties/430121";
 const HUANGXING: &str = "cities/4301/counties/430121/townships/430121102";
@@ -58,7 +54,11 @@ async fn create_item(client: &mut Client, parent: &str, item: pb::CatalogueItem)
     client
         .create_catalogue_item(as_actor(
             "county-bianban",
-            pb::CreateCatalogueItemRequest { parent: parent.to_owned(), catalogue_item: Some(item) },
+            pb::CreateCatalogueItemRequest {
+                parent: parent.to_owned(),
+                catalogue_item: Some(item),
+                ..Default::default()
+            },
         ))
         .await
         .map(tonic::Response::into_inner)
@@ -111,6 +111,7 @@ async fn create_institution(client: &mut Client, township: &str, name: &str, val
                     valid_to: valid_to.to_owned(),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         ))
         .await
@@ -127,18 +128,17 @@ async fn catalogue_findings(client: &mut Client, scope: &str) -> Vec<pb::Finding
     report.findings.into_iter().filter(|f| f.rule.starts_with("catalogue.")).collect()
 }
 
-async fn started() -> (TestClassifier, TestRegistry, tempfile::TempDir, Client) {
-    let classifier = TestClassifier::spawn().await;
-    let (dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let mut client = registry.client().await;
-    import(&mut client, "4301").await;
-    (classifier, registry, dir, client)
+/// Both services with 长沙市 imported, and a client.
+async fn started() -> (TestApp, Client) {
+    let mut app = TestApp::spawn().await;
+    app.import("4301").await;
+    let client = app.client.clone();
+    (app, client)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_county_template_is_inherited_by_its_townships_and_extended_and_overridden_by_one() {
-    let (classifier, registry, _dir, mut client) = started().await;
+    let (app, mut client) = started().await;
     use pb::DutyArea as A;
 
     let party =
@@ -248,13 +248,12 @@ async fn a_county_template_is_inherited_by_its_townships_and_extended_and_overri
     assert_eq!(catalogue_events[0], ("DeleteCatalogueItem", own_pension.name.as_str()));
     assert!(audit.events.iter().filter(|e| e.action.contains("CatalogueItem")).all(|e| e.actor == "county-bianban"));
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compliance_names_uncovered_duty_areas_and_items_whose_institution_is_gone() {
-    let (classifier, registry, _dir, mut client) = started().await;
+    let (app, mut client) = started().await;
     use pb::DutyArea as A;
     create_item(&mut client, COUNTY, titled(power("QL-001", "党组织设置审批", A::PartyBuilding), "党政办公室"))
         .await
@@ -312,13 +311,12 @@ async fn compliance_names_uncovered_duty_areas_and_items_whose_institution_is_go
     let county = catalogue_findings(&mut client, COUNTY).await;
     assert!(county.iter().any(|f| f.township == XINGSHA && f.message.contains("维护公共安全")));
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalogue_writes_are_refused_with_the_field_and_the_township_named() {
-    let (classifier, registry, _dir, mut client) = started().await;
+    let (app, mut client) = started().await;
     use pb::DutyArea as A;
     let office = create_institution(&mut client, HUANGXING, "党政办公室", "").await;
 
@@ -389,6 +387,5 @@ async fn catalogue_writes_are_refused_with_the_field_and_the_township_named() {
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_eq!(refused.get_details_bad_request().unwrap().field_violations[0].field, "parent");
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }

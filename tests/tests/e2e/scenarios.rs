@@ -1,5 +1,6 @@
 //! End-to-end scenarios: the registry and the classifier on loopback sockets, real gRPC between them, real
-//! SQLite files — the registry's users' view of DESIGN.md §4–§5.
+//! SQLite files (and, for the `_on_postgres` twins, a PostgreSQL database) — the registry's users' view of
+//! DESIGN.md §4–§5.
 
 use std::collections::BTreeMap;
 
@@ -14,18 +15,14 @@ const YEAR: i32 = 2023;
 /// 长沙市 has 172 township-level rows in the 2023 division codes.
 const CHANGSHA_TOWNSHIPS: usize = 172;
 
-async fn changsha_classified(
-    registry: &TestRegistry,
-) -> (
-    township_proto::registry::v1::registry_service_client::RegistryServiceClient<tonic::transport::Channel>,
-    Vec<pb::Township>,
-) {
-    let mut client = registry.client().await;
-    import(&mut client, "4301").await;
-    let townships = all_townships(&mut client, CHANGSHA).await;
-    record_generated(&mut client, &townships, YEAR, 7).await;
-    wait_until_current(&mut client, CHANGSHA, YEAR).await;
-    (client, townships)
+/// Both services with 长沙市 imported and classified (sample indicators, seed 7); returns its townships.
+async fn changsha_classified() -> (TestApp, Vec<pb::Township>) {
+    let mut app = TestApp::spawn().await;
+    app.import("4301").await;
+    let townships = app.townships(CHANGSHA).await;
+    app.record_generated(&townships, YEAR, 7).await;
+    app.wait_until_current(CHANGSHA, YEAR).await;
+    (app, townships)
 }
 
 fn class_of(classes: &[pb::TownshipClass], township: &str) -> u32 {
@@ -34,23 +31,29 @@ fn class_of(classes: &[pb::TownshipClass], township: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn importing_changsha_and_recording_indicators_assigns_every_township_a_class() {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let mut client = registry.client().await;
+    importing_changsha_and_recording_indicators_assigns_every_township_a_class_on(Backend::Sqlite).await;
+}
 
-    let counts = import(&mut client, "4301").await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn importing_changsha_and_recording_indicators_assigns_every_township_a_class_on_postgres() {
+    importing_changsha_and_recording_indicators_assigns_every_township_a_class_on(Backend::Postgres).await;
+}
+
+async fn importing_changsha_and_recording_indicators_assigns_every_township_a_class_on(backend: Backend) {
+    let mut app = TestApp::spawn_on(backend).await;
+
+    let counts = app.import("4301").await;
     assert_eq!((counts.cities, counts.townships as usize), (1, CHANGSHA_TOWNSHIPS));
-    let townships = all_townships(&mut client, CHANGSHA).await;
+    let townships = app.townships(CHANGSHA).await;
     assert_eq!(townships.len(), CHANGSHA_TOWNSHIPS);
     let yuelu = townships.iter().find(|t| t.display_name == "岳麓街道").expect("岳麓街道 imported");
     assert_eq!(yuelu.kind(), cpb::TownshipKind::Subdistrict);
 
-    record_generated(&mut client, &townships, YEAR, 7).await;
-    let status = wait_until_current(&mut client, CHANGSHA, YEAR).await;
+    app.record_generated(&townships, YEAR, 7).await;
+    let status = app.wait_until_current(CHANGSHA, YEAR).await;
     assert!(status.last_run.starts_with("cities/4301/classificationRuns/"), "{status:?}");
 
-    let classes = all_classes(&mut client, CHANGSHA, YEAR).await;
+    let classes = app.classes(CHANGSHA, YEAR).await;
     assert_eq!(classes.len(), CHANGSHA_TOWNSHIPS);
     let mut counts = BTreeMap::new();
     for class in &classes {
@@ -60,7 +63,8 @@ async fn importing_changsha_and_recording_indicators_assigns_every_township_a_cl
     }
     assert_eq!(counts.len(), 3, "generated indicators spread Changsha over all three classes: {counts:?}");
 
-    let run = client
+    let run = app
+        .client
         .get_classification_run(pb::GetClassificationRunRequest { name: status.last_run.clone() })
         .await
         .unwrap()
@@ -69,26 +73,22 @@ async fn importing_changsha_and_recording_indicators_assigns_every_township_a_cl
     assert_eq!(run.result.unwrap().results.len(), CHANGSHA_TOWNSHIPS);
     assert_eq!(run.policy_version, 0, "the repository's default policy until the city sets its own");
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_one_townships_indicators_reclassifies_the_cohort_and_streams_the_moves() {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let (mut client, townships) = changsha_classified(&registry).await;
-    let before = all_classes(&mut client, CHANGSHA, YEAR).await;
+    let (mut app, townships) = changsha_classified().await;
+    let before = app.classes(CHANGSHA, YEAR).await;
     let target = before.iter().find(|c| c.effective_class == 3).expect("a class-3 township").township.clone();
 
-    let mut watcher = registry.client().await;
+    let mut watcher = app.connect().await;
     let mut changes = watcher
         .watch_class_changes(pb::WatchClassChangesRequest { city: CHANGSHA.to_owned() })
         .await
         .unwrap()
         .into_inner();
-    client
+    app.client
         .record_indicators(as_actor(
             "statistician",
             pb::RecordIndicatorsRequest {
@@ -99,6 +99,7 @@ async fn changing_one_townships_indicators_reclassifies_the_cohort_and_streams_t
                     source: "corrected figures".to_owned(),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         ))
         .await
@@ -115,11 +116,12 @@ async fn changing_one_townships_indicators_reclassifies_the_cohort_and_streams_t
     .await
     .expect("the target's move is streamed");
     assert_eq!((moved.previous_class, moved.new_class), (3, 1));
-    wait_until_current(&mut client, CHANGSHA, YEAR).await;
-    let after = all_classes(&mut client, CHANGSHA, YEAR).await;
+    app.wait_until_current(CHANGSHA, YEAR).await;
+    let after = app.classes(CHANGSHA, YEAR).await;
     assert_eq!(class_of(&after, &target), 1);
     assert_eq!(after.len(), townships.len(), "the whole cohort was reclassified, not one township");
-    let history = client
+    let history = app
+        .client
         .list_class_history(pb::ListClassHistoryRequest {
             township: target.clone(),
             page_size: 10,
@@ -130,7 +132,8 @@ async fn changing_one_townships_indicators_reclassifies_the_cohort_and_streams_t
         .into_inner();
     let moves: Vec<_> = history.entries.iter().map(|e| (e.previous_class, e.new_class)).collect();
     assert_eq!(moves, [(3, 1), (0, 3)], "newest first, first classification included");
-    let observations = client
+    let observations = app
+        .client
         .list_indicator_observations(pb::ListIndicatorObservationsRequest {
             parent: target.clone(),
             data_year: YEAR,
@@ -142,21 +145,16 @@ async fn changing_one_townships_indicators_reclassifies_the_cohort_and_streams_t
         .into_inner();
     assert_eq!(observations.observations.len(), 2, "the earlier observation is kept as history");
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_succeed_while_the_classifier_is_down_and_the_backlog_drains_when_it_returns() {
-    let classifier = TestClassifier::spawn().await;
-    let classifier_addr = classifier.addr;
-    let (_dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let (mut client, townships) = changsha_classified(&registry).await;
+    let (mut app, townships) = changsha_classified().await;
 
-    classifier.stop().await;
+    app.stop_classifier().await;
     for (i, township) in townships.iter().take(20).enumerate() {
-        client
+        app.client
             .record_indicators(pb::RecordIndicatorsRequest {
                 observation: Some(pb::IndicatorObservation {
                     township: township.name.clone(),
@@ -168,66 +166,73 @@ async fn writes_succeed_while_the_classifier_is_down_and_the_backlog_drains_when
                     }),
                     ..Default::default()
                 }),
+                ..Default::default()
             })
             .await
             .expect("writes succeed while the classifier is down");
     }
-    let status = client
+    let status = app
+        .client
         .get_cohort_status(pb::GetCohortStatusRequest { city: CHANGSHA.to_owned(), data_year: YEAR })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(status.state(), pb::CohortState::Pending);
 
-    let classifier = TestClassifier::spawn_on(classifier_addr).await;
-    wait_until_current(&mut client, CHANGSHA, YEAR).await;
-    let run_name = client
+    app.restart_classifier().await;
+    app.wait_until_current(CHANGSHA, YEAR).await;
+    let run_name = app
+        .client
         .get_cohort_status(pb::GetCohortStatusRequest { city: CHANGSHA.to_owned(), data_year: YEAR })
         .await
         .unwrap()
         .into_inner()
         .last_run;
-    let run =
-        client.get_classification_run(pb::GetClassificationRunRequest { name: run_name }).await.unwrap().into_inner();
+    let run = app
+        .client
+        .get_classification_run(pb::GetClassificationRunRequest { name: run_name })
+        .await
+        .unwrap()
+        .into_inner();
     let last_written = run.inputs.iter().find(|input| input.id == townships[19].code).expect("in the run");
     assert_eq!(last_written.indicators.unwrap().population, 20.0, "the run used the latest write");
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_restarted_with_work_pending_finishes_it() {
-    let classifier = TestClassifier::spawn().await;
-    let classifier_addr = classifier.addr;
-    let (_dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let mut client = registry.client().await;
-    import(&mut client, "4301").await;
-    let townships = all_townships(&mut client, CHANGSHA).await;
+    a_registry_restarted_with_work_pending_finishes_it_on(Backend::Sqlite).await;
+}
 
-    classifier.stop().await;
-    record_generated(&mut client, &townships, YEAR, 11).await;
-    registry.crash().await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_restarted_with_work_pending_finishes_it_on_postgres() {
+    a_registry_restarted_with_work_pending_finishes_it_on(Backend::Postgres).await;
+}
 
-    let classifier = TestClassifier::spawn_on(classifier_addr).await;
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let mut client = registry.client().await;
-    wait_until_current(&mut client, CHANGSHA, YEAR).await;
-    assert_eq!(all_classes(&mut client, CHANGSHA, YEAR).await.len(), CHANGSHA_TOWNSHIPS);
+async fn a_registry_restarted_with_work_pending_finishes_it_on(backend: Backend) {
+    let mut app = TestApp::spawn_on(backend).await;
+    app.import("4301").await;
+    let townships = app.townships(CHANGSHA).await;
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop_classifier().await;
+    app.record_generated(&townships, YEAR, 11).await;
+    app.crash_registry().await;
+
+    app.restart_classifier().await;
+    app.restart_registry().await;
+    app.wait_until_current(CHANGSHA, YEAR).await;
+    assert_eq!(app.classes(CHANGSHA, YEAR).await.len(), CHANGSHA_TOWNSHIPS);
+
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_indicators_are_refused_with_the_field_and_township_named_and_nothing_is_stored() {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let mut client = registry.client().await;
-    import(&mut client, "4301").await;
-    let townships = all_townships(&mut client, CHANGSHA).await;
+    let mut app = TestApp::spawn().await;
+    app.import("4301").await;
+    let townships = app.townships(CHANGSHA).await;
+    let client = &mut app.client;
     let good = |t: &pb::Township| pb::IndicatorObservation {
         township: t.name.clone(),
         data_year: YEAR,
@@ -241,6 +246,7 @@ async fn bad_indicators_are_refused_with_the_field_and_township_named_and_nothin
         .batch_record_indicators(pb::BatchRecordIndicatorsRequest {
             observations: vec![good(&townships[0]), bad],
             validate_only: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -267,14 +273,11 @@ async fn bad_indicators_are_refused_with_the_field_and_township_named_and_nothin
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 async fn create_office(
-    client: &mut township_proto::registry::v1::registry_service_client::RegistryServiceClient<
-        tonic::transport::Channel,
-    >,
+    client: &mut Client,
     township: &str,
     name: &str,
     kind: pb::InstitutionKind,
@@ -291,6 +294,7 @@ async fn create_office(
                     approving_document: "长编办发〔2024〕1号".to_owned(),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         ))
         .await
@@ -298,9 +302,7 @@ async fn create_office(
 }
 
 async fn create_post(
-    client: &mut township_proto::registry::v1::registry_service_client::RegistryServiceClient<
-        tonic::transport::Channel,
-    >,
+    client: &mut Client,
     township: &str,
     role: &str,
     mandated_role: pb::MandatedRole,
@@ -315,6 +317,7 @@ async fn create_post(
                     mandated_role: mandated_role.into(),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         ))
         .await
@@ -323,12 +326,10 @@ async fn create_post(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_rules_refuse_a_fourth_plaque_a_seventh_office_and_a_post_over_the_class_quota() {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let (mut client, _) = changsha_classified(&registry).await;
-    let classes = all_classes(&mut client, CHANGSHA, YEAR).await;
+    let (mut app, _) = changsha_classified().await;
+    let classes = app.classes(CHANGSHA, YEAR).await;
     let township = classes.iter().find(|c| c.effective_class == 3).expect("a class-3 township").township.clone();
+    let mut client = app.client.clone();
 
     // Class 3 allows 4–5 offices (default policy); the 6th is refused.
     let mut offices = Vec::new();
@@ -350,6 +351,7 @@ async fn write_rules_refuse_a_fourth_plaque_a_seventh_office_and_a_post_over_the
             .create_plaque(pb::CreatePlaqueRequest {
                 parent: offices[0].name.clone(),
                 plaque: Some(pb::Plaque { display_name: format!("牌子{i}"), ..Default::default() }),
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -358,6 +360,7 @@ async fn write_rules_refuse_a_fourth_plaque_a_seventh_office_and_a_post_over_the
         .create_plaque(pb::CreatePlaqueRequest {
             parent: offices[1].name.clone(),
             plaque: Some(pb::Plaque { display_name: "第四块牌子".to_owned(), ..Default::default() }),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -382,18 +385,15 @@ async fn write_rules_refuse_a_fourth_plaque_a_seventh_office_and_a_post_over_the
         .into_inner();
     assert!(audit.events.iter().any(|e| e.action == "CreateInstitution" && e.actor == "bianban"), "{:?}", audit.events);
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_downgrade_leaves_posts_over_the_new_quota_as_a_compliance_finding() {
-    let classifier = TestClassifier::spawn().await;
-    let (_dir, database) = temp_sqlite();
-    let registry = TestRegistry::spawn(&database, &classifier.url()).await;
-    let (mut client, _) = changsha_classified(&registry).await;
-    let classes = all_classes(&mut client, CHANGSHA, YEAR).await;
+    let (mut app, _) = changsha_classified().await;
+    let classes = app.classes(CHANGSHA, YEAR).await;
     let township = classes.iter().find(|c| c.effective_class == 2).expect("a class-2 township").township.clone();
+    let mut client = app.client.clone();
     let roles = [
         ("党委副书记", pb::MandatedRole::PartyBuildingDeputySecretary),
         ("纪委书记", pb::MandatedRole::DisciplineInspectionSecretary),
@@ -414,10 +414,11 @@ async fn a_downgrade_leaves_posts_over_the_new_quota_as_a_compliance_finding() {
                 values: Some(cpb::IndicatorValues { population: 0.5, fiscal_revenue: 200.0, land_area: 5.0 }),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap();
-    wait_until_current(&mut client, CHANGSHA, YEAR).await;
+    app.wait_until_current(CHANGSHA, YEAR).await;
     let class = client
         .get_township_class(pb::GetTownshipClassRequest { township: township.clone(), data_year: YEAR })
         .await
@@ -435,6 +436,5 @@ async fn a_downgrade_leaves_posts_over_the_new_quota_as_a_compliance_finding() {
     assert!(quota.message.contains("11 leadership posts; class 3 is allowed 9"), "{}", quota.message);
     assert!(!report.findings.iter().any(|f| f.rule == "posts.mandated_role"), "all three mandated roles are filled");
 
-    registry.stop().await;
-    classifier.stop().await;
+    app.stop().await;
 }

@@ -2,13 +2,14 @@
 //! writes per second the registry acknowledges, side by side with a raw single-row commit loop on the same
 //! database.
 //!
-//! Run with `cargo bench -p township-registry --bench registry`; the tables are printed to stdout as markdown
+//! Run with `cargo bench -p township-e2e --bench registry`; the tables are printed to stdout as markdown
 //! (BENCHMARKS.md at the workspace root holds a run and its reading). Without `--bench` (as under
 //! `cargo test --benches`) it runs every path once as a smoke check and measures nothing.
 //!
-//! The classifier and the registry are served in-process on `127.0.0.1:0` through `township_runtime::GrpcServer`
-//! (the registry by `township_registry::app::run`, as the binary does), with real gRPC between them and the
-//! registry's default worker settings. 长沙市 (city 4301, 172 townships) is imported from the Hunan fixtures and
+//! The classifier and the registry are served in-process on `127.0.0.1:0` by the end-to-end harness
+//! (`township_e2e::{TestClassifier, TestRegistry}`: `township_runtime::GrpcServer`, the registry by
+//! `township_registry::app::run` as the binary does), with real gRPC between them and the registry's default
+//! worker settings. 长沙市 (city 4301, 172 townships) is imported from the Hunan fixtures and
 //! classified once before anything is measured.
 //!
 //! 1. SQLite: one township's indicators are recorded again and again, alternating between the largest and the
@@ -35,7 +36,6 @@
 //! (admin URL, default `postgres://township:township@127.0.0.1:5432/postgres`).
 
 use std::{
-    net::SocketAddr,
     path::Path,
     str::FromStr,
     sync::{Arc, Mutex},
@@ -54,31 +54,32 @@ use tokio::{runtime::Runtime, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, transport::Channel};
 use township_classifier::{ClassifierApi, domain::Policy};
+use township_e2e::{
+    Client, MAX_MESSAGE_BYTES, PATIENCE, TestClassifier, TestDatabase, TestRegistry, all_townships, as_actor, connect,
+    import, loopback, record_generated, wait_until_current,
+};
 use township_proto::classifier::v1::{
     self as cpb, classifier_service_client::ClassifierServiceClient, classifier_service_server::ClassifierService,
     classifier_service_server::ClassifierServiceServer,
 };
-use township_proto::registry::v1::{self as pb, registry_service_client::RegistryServiceClient};
+use township_proto::registry::v1 as pb;
 use township_registry::{
-    app::RegistryConfig,
     classification::{check_answer, classify_request},
     domain::{
         model::{CohortKey, NewObservation, NewRun},
         names::{CityCode, TownshipCode},
     },
-    worker::WorkerConfig,
+    outbox::WorkerConfig,
 };
-use township_runtime::{GrpcServer, now_ms};
+use township_runtime::now_ms;
 
-/// Message size limit on every server and client, as the services are deployed.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// The classifier binary's default `--max-cohort-size`.
 const MAX_COHORT_SIZE: usize = 100_000;
 const CITY: &str = "cities/4301";
 const CITY_CODE: &str = "4301";
 const CHANGSHA_TOWNSHIPS: usize = 172;
 const YEAR: i32 = 2023;
-/// Seed of every generator in the bench.
+/// Seed of every generator in the bench (the sample indicators, the load's townships and values).
 const SEED: u64 = 20_240_601;
 /// The largest and the smallest realistic indicators (the ranges of the division fixtures' README): a township
 /// recorded with these moves to class 1 and to class 3.
@@ -89,8 +90,6 @@ const LOW: cpb::IndicatorValues = cpb::IndicatorValues { population: 0.5, fiscal
 const WARM_UP_ITERATIONS: usize = 4;
 /// Sleep between two `GetTownshipClass` polls while waiting for the new class.
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
-/// Liveness bound of every wait; the bench fails rather than hangs.
-const PATIENCE: Duration = Duration::from_secs(60);
 /// In-flight writes of the throughput rows.
 const CONCURRENCY: [usize; 2] = [1, 16];
 /// The registry's PostgreSQL pool size (`store/sql/postgres.rs`); the raw PostgreSQL loop uses as many.
@@ -189,10 +188,6 @@ fn runtime(name: &str) -> Runtime {
         .expect("tokio runtime")
 }
 
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("loopback address")
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // The services
 
@@ -250,20 +245,16 @@ impl ClassifierService for TimedClassifier {
     }
 }
 
-/// The classifier on a loopback port, through `GrpcServer` as the binary serves it.
+/// The classifier on a loopback port (the harness's, serving the timed handlers).
 struct Classifier {
     url: String,
     calls: CallLog,
     hold: Hold,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: TestClassifier,
 }
 
 impl Classifier {
     async fn start() -> Self {
-        let server =
-            GrpcServer::bind(loopback(), township_classifier::SERVICE_NAME).await.expect("bind the classifier");
-        let url = format!("http://{}", server.local_addr());
         let calls = CallLog::default();
         let hold = Hold::default();
         let service = ClassifierServiceServer::new(TimedClassifier {
@@ -273,14 +264,8 @@ impl Classifier {
         })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let shutdown = CancellationToken::new();
-        let signal = shutdown.clone();
-        let task = tokio::spawn(server.serve(
-            tonic::service::Routes::new(service),
-            async move { signal.cancelled().await },
-            Duration::from_secs(5),
-        ));
-        Self { url, calls, hold, shutdown, task }
+        let server = TestClassifier::spawn_with(loopback(), tonic::service::Routes::new(service)).await;
+        Self { url: server.url(), calls, hold, server }
     }
 
     /// From now on `Classify` calls wait, unanswered, until [`Classifier::release`].
@@ -301,70 +286,13 @@ impl Classifier {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.expect("classifier task").expect("classifier served");
+        self.server.stop().await;
     }
 }
 
-/// The registry on a loopback port: `township_registry::app::run` (database, worker, gRPC), default worker
-/// settings as the binary's.
-struct Registry {
-    url: String,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Registry {
-    async fn start(database_url: &str, classifier_url: &str) -> Self {
-        let server =
-            GrpcServer::bind(loopback(), township_registry::service::SERVICE_NAME).await.expect("bind the registry");
-        let addr = server.local_addr();
-        let config = RegistryConfig {
-            database_url: database_url.to_owned(),
-            classifier_url: classifier_url.to_owned(),
-            worker: WorkerConfig::default(),
-            max_message_bytes: MAX_MESSAGE_BYTES,
-            shutdown_grace: Duration::from_secs(5),
-            worker_id: format!("bench-{}", addr.port()),
-        };
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(township_registry::app::run(config, server, shutdown.clone()));
-        let registry = Self { url: format!("http://{addr}"), shutdown, task };
-        let deadline = Instant::now() + PATIENCE;
-        while township_runtime::check_health(
-            &registry.url,
-            township_registry::service::SERVICE_NAME,
-            Duration::from_secs(2),
-        )
-        .await
-        .is_err()
-        {
-            assert!(!registry.task.is_finished(), "the registry stopped during start-up");
-            assert!(Instant::now() < deadline, "the registry did not become SERVING");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        registry
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.expect("registry task").expect("registry served");
-    }
-}
-
-type Client = RegistryServiceClient<Channel>;
-
-async fn connect(url: &str) -> Client {
-    let channel = Channel::from_shared(url.to_owned()).expect("URL").connect().await.expect("connect to the registry");
-    RegistryServiceClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES)
-}
-
-fn as_actor<T>(message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert("x-actor", "bench".parse().expect("ASCII actor"));
-    request
+/// The registry on a loopback port with the binary's default worker settings (not the tests' fast retries).
+async fn start_registry(database_url: &str, classifier_url: &str) -> TestRegistry {
+    TestRegistry::spawn_with(database_url, classifier_url, WorkerConfig::default(), loopback()).await
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -377,76 +305,16 @@ struct Target {
     code: String,
 }
 
-/// Imports 长沙市, records seeded indicators for every township in one batch, and waits until the cohort is
-/// classified. Returns the townships.
+/// Imports 长沙市, records the seeded sample indicators for every township in one batch, and waits until the
+/// cohort is classified. Returns the townships.
 async fn prepare_changsha(client: &mut Client) -> Vec<pb::Township> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/divisions/hunan");
-    let read = |file: &str| std::fs::read_to_string(dir.join(file)).expect("Hunan division fixtures");
-    let imported = client
-        .import_divisions(as_actor(pb::ImportDivisionsRequest {
-            cities_csv: read("cities.csv"),
-            counties_csv: read("areas.csv"),
-            townships_csv: read("streets.csv"),
-            code_prefix: CITY_CODE.to_owned(),
-            validate_only: false,
-        }))
-        .await
-        .expect("ImportDivisions")
-        .into_inner();
+    let imported = import(client, CITY_CODE).await;
     assert_eq!(imported.townships as usize, CHANGSHA_TOWNSHIPS, "长沙市 has 172 townships in the fixtures");
-
-    let mut townships = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_townships(pb::ListTownshipsRequest { parent: CITY.to_owned(), page_size: 1000, page_token })
-            .await
-            .expect("ListTownships")
-            .into_inner();
-        townships.extend(page.townships);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let townships = all_townships(client, CITY).await;
     assert_eq!(townships.len(), CHANGSHA_TOWNSHIPS);
-
-    let observations = townships
-        .iter()
-        .map(|t| pb::IndicatorObservation {
-            township: t.name.clone(),
-            data_year: YEAR,
-            values: Some(generated_indicators(&t.code, t.kind)),
-            source: "generated (seeded) for the benchmark".to_owned(),
-            ..Default::default()
-        })
-        .collect();
-    client
-        .batch_record_indicators(as_actor(pb::BatchRecordIndicatorsRequest { observations, validate_only: false }))
-        .await
-        .expect("BatchRecordIndicators");
-    wait_until_current(client).await;
+    record_generated(client, &townships, YEAR, SEED).await;
+    wait_until_current(client, CITY, YEAR).await;
     townships
-}
-
-/// Seeded, realistic indicators (the e2e harness's generator): population 0.5–15 万人 (typical 1.5–5), land
-/// area 5–600 km² (街道 5–50), fiscal revenue 200–50,000 万元, right-skewed.
-fn generated_indicators(code: &str, kind: i32) -> cpb::IndicatorValues {
-    let mut rng = ChaCha8Rng::seed_from_u64(SEED ^ code.parse::<u64>().unwrap_or(0));
-    let subdistrict = kind == cpb::TownshipKind::Subdistrict as i32;
-    let log_normal = |rng: &mut ChaCha8Rng, median: f64, sigma: f64| {
-        let normal: f64 = (0..12).map(|_| rng.random::<f64>()).sum::<f64>() - 6.0;
-        median * (sigma * normal).exp()
-    };
-    let population = log_normal(&mut rng, 2.8, 0.5).clamp(0.5, 15.0);
-    let land_area =
-        if subdistrict { rng.random_range(5.0..50.0) } else { log_normal(&mut rng, 110.0, 0.6).clamp(5.0, 600.0) };
-    let fiscal_revenue = log_normal(&mut rng, 1800.0, 0.9).clamp(200.0, 50_000.0);
-    cpb::IndicatorValues {
-        population: round2(population),
-        fiscal_revenue: round2(fiscal_revenue),
-        land_area: round2(land_area),
-    }
 }
 
 /// Uniform values over the realistic ranges, for the throughput rows.
@@ -462,38 +330,21 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-async fn cohort_status(client: &mut Client) -> pb::CohortStatus {
-    client
-        .get_cohort_status(pb::GetCohortStatusRequest { city: CITY.to_owned(), data_year: YEAR })
-        .await
-        .expect("GetCohortStatus")
-        .into_inner()
-}
-
-/// Waits (untimed) until the cohort is CURRENT: the worker is idle and every write is classified.
-async fn wait_until_current(client: &mut Client) -> pb::CohortStatus {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = cohort_status(client).await;
-        if status.state() == pb::CohortState::Current {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "the cohort did not become CURRENT: {status:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 async fn record(client: &mut Client, township: &str, values: cpb::IndicatorValues, source: &str) {
     client
-        .record_indicators(as_actor(pb::RecordIndicatorsRequest {
-            observation: Some(pb::IndicatorObservation {
-                township: township.to_owned(),
-                data_year: YEAR,
-                values: Some(values),
-                source: source.to_owned(),
+        .record_indicators(as_actor(
+            "bench",
+            pb::RecordIndicatorsRequest {
+                observation: Some(pb::IndicatorObservation {
+                    township: township.to_owned(),
+                    data_year: YEAR,
+                    values: Some(values),
+                    source: source.to_owned(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-        }))
+            },
+        ))
         .await
         .expect("RecordIndicators");
 }
@@ -532,10 +383,10 @@ async fn update_to_visible(
 ) -> (Vec<UpdateSample>, u32, u32) {
     // Calibration: which classes the two extremes give this township.
     record(client, target, HIGH, "benchmark: largest realistic values").await;
-    wait_until_current(client).await;
+    wait_until_current(client, CITY, YEAR).await;
     let high_class = computed_class(client, target).await;
     record(client, target, LOW, "benchmark: smallest realistic values").await;
-    wait_until_current(client).await;
+    wait_until_current(client, CITY, YEAR).await;
     let low_class = computed_class(client, target).await;
     assert_ne!(high_class, low_class, "the extremes must move {target}'s class");
 
@@ -557,7 +408,7 @@ async fn update_to_visible(
             tokio::time::sleep(POLL_INTERVAL).await;
         };
         // Untimed: the worker is idle again before the next write.
-        wait_until_current(client).await;
+        wait_until_current(client, CITY, YEAR).await;
         let calls: Vec<_> = classifier.take_calls().into_iter().filter(|call| call.entered >= sent).collect();
         let call = *calls.first().expect("the update reached the classifier");
         if iteration >= WARM_UP_ITERATIONS {
@@ -1117,7 +968,7 @@ fn throughput_rows(
                 let writer = Writer::Registry(registry_client.clone());
                 let result = load(&writer, townships, concurrency, warm_up, window).await;
                 classifier.release();
-                wait_until_current(&mut registry_client.clone()).await;
+                wait_until_current(&mut registry_client.clone(), CITY, YEAR).await;
                 result
             });
             let calls = classifier
@@ -1194,8 +1045,8 @@ fn sqlite_part(
     dir: &Path,
 ) -> Vec<StepTimes> {
     let database_url = format!("sqlite://{}", dir.join("registry.db").display());
-    let registry = server.block_on(Registry::start(&database_url, &classifier.url));
-    let mut client = client_runtime.block_on(connect(&registry.url));
+    let registry = server.block_on(start_registry(&database_url, &classifier.url));
+    let mut client = client_runtime.block_on(connect(&registry.url()));
     let townships = client_runtime.block_on(prepare_changsha(&mut client));
     let target = pick_target(&townships);
     let target_label = format!("{} ({})", target.display_name, target.code);
@@ -1208,8 +1059,8 @@ fn sqlite_part(
     let samples = settings.breakdown_samples;
     let mut before =
         server.block_on(worker_steps(samples, "SQLite, before 2", &database_url, classifier, &target.name));
-    let registry = server.block_on(Registry::start(&database_url, &classifier.url));
-    let client = client_runtime.block_on(connect(&registry.url));
+    let registry = server.block_on(start_registry(&database_url, &classifier.url));
+    let client = client_runtime.block_on(connect(&registry.url()));
 
     let raw_url = format!("sqlite://{}", dir.join("raw.db").display());
     let (raw_pool, version) = client_runtime.block_on(raw_sqlite(&raw_url, SqliteSynchronous::Full));
@@ -1305,35 +1156,20 @@ fn postgres_part(
     classifier: &Classifier,
 ) -> Vec<StepTimes> {
     let admin_url = std::env::var("BENCH_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-    let admin = client_runtime
-        .block_on(PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(&admin_url));
-    let admin = match admin {
-        Ok(admin) => admin,
+    let database = match client_runtime.block_on(TestDatabase::postgres(&admin_url)) {
+        Ok(database) => database,
         Err(error) => {
             println!(
-                "## 3. Sustained durable writes: PostgreSQL — SKIPPED\n\nPart 3 was skipped: the PostgreSQL server \
-                 at {} could not be reached ({error}). Start it (`source scripts/postgres.sh; \
+                "## 3. Sustained durable writes: PostgreSQL — SKIPPED\n\nPart 3 was skipped: no database could be \
+                 created on the PostgreSQL server at {} ({error:#}). Start it (`source scripts/postgres.sh; \
                  ensure_local_postgres`) or set BENCH_POSTGRES_URL to an admin URL whose role may CREATE DATABASE.\n",
                 township_registry::app::redact(&admin_url)
             );
             return Vec::new();
         }
     };
-    let name = format!("township_bench_{}", uuid::Uuid::new_v4().simple());
-    client_runtime
-        .block_on(sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin))
-        .expect("CREATE DATABASE (the role needs CREATEDB)");
-    let database_url = with_database(&admin_url, &name);
-
-    // Catch a panic so that the database is dropped whatever happens.
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        postgres_rows(settings, server, client_runtime, classifier, &database_url)
-    }));
-    client_runtime
-        .block_on(sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin))
-        .expect("DROP DATABASE");
-    client_runtime.block_on(admin.close());
-    outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    // The database is dropped with its guard, after a panic too.
+    postgres_rows(settings, server, client_runtime, classifier, database.url())
 }
 
 fn postgres_rows(
@@ -1343,8 +1179,8 @@ fn postgres_rows(
     classifier: &Classifier,
     database_url: &str,
 ) -> Vec<StepTimes> {
-    let registry = server.block_on(Registry::start(database_url, &classifier.url));
-    let mut client = client_runtime.block_on(connect(&registry.url));
+    let registry = server.block_on(start_registry(database_url, &classifier.url));
+    let mut client = client_runtime.block_on(connect(&registry.url()));
     let townships = client_runtime.block_on(prepare_changsha(&mut client));
     let target = pick_target(&townships);
     drop(client);
@@ -1352,8 +1188,8 @@ fn postgres_rows(
     let samples = settings.breakdown_samples;
     let mut before =
         server.block_on(worker_steps(samples, "PostgreSQL, before 3a", database_url, classifier, &target.name));
-    let registry = server.block_on(Registry::start(database_url, &classifier.url));
-    let client = client_runtime.block_on(connect(&registry.url));
+    let registry = server.block_on(start_registry(database_url, &classifier.url));
+    let client = client_runtime.block_on(connect(&registry.url()));
 
     let raw = client_runtime.block_on(async {
         let pool = PgPoolOptions::new()
@@ -1438,17 +1274,6 @@ fn postgres_rows(
         Some(client_runtime.block_on(raw_upserts(&Writer::RawPostgres(raw.clone()), &before.answer, samples)));
     client_runtime.block_on(raw.close());
     vec![before, after]
-}
-
-/// `url` with its database replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let (head, query) = match url.find('?') {
-        Some(i) => (&url[..i], &url[i..]),
-        None => (url, ""),
-    };
-    let host_end = head[scheme_end..].find('/').map_or(head.len(), |i| scheme_end + i);
-    format!("{}/{database}{query}", &head[..host_end])
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,0 +1,27 @@
+//! The compliance report: every rule of the policy broken in a township, county or city.
+
+use tonic::{Request, Response, Status};
+use township_proto::registry::v1 as pb;
+
+use super::convert::*;
+use super::error::name_error;
+use super::{RegistryApi, ServiceResult};
+use crate::domain::names;
+use crate::domain::rules;
+
+impl RegistryApi {
+    pub(super) async fn get_compliance_report(
+        &self,
+        request: Request<pb::GetComplianceReportRequest>,
+    ) -> ServiceResult<pb::ComplianceReport> {
+        let scope_name = request.into_inner().scope;
+        let scope = names::parse_scope(&scope_name).map_err(name_error("scope"))?;
+        let (policy, _) = self.outbox.effective_policy(&scope.city()).await?;
+        let facts = self.store().township_facts(&scope).await?;
+        if facts.is_empty() {
+            return Err(Status::not_found(format!("no townships in {scope_name}")));
+        }
+        let findings = facts.iter().flat_map(|facts| rules::findings(&policy, facts)).map(finding_to_proto).collect();
+        Ok(Response::new(pb::ComplianceReport { scope: scope.name(), townships: facts.len() as u32, findings }))
+    }
+}

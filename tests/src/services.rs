@@ -1,0 +1,171 @@
+//! The classifier and the registry served in-process, each on its own `127.0.0.1` socket through
+//! `township_runtime::GrpcServer` as the binaries serve them, so that a test can stop, crash and restart either.
+
+use std::{net::SocketAddr, time::Duration};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use township_classifier::{ClassifierApi, domain::Policy};
+use township_registry::{app::RegistryConfig, outbox::WorkerConfig};
+use township_runtime::GrpcServer;
+
+use crate::{Client, MAX_MESSAGE_BYTES, PATIENCE, connect};
+
+/// `127.0.0.1:0`: an OS-chosen port.
+pub fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("loopback address")
+}
+
+fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        township_runtime::init_tracing(township_runtime::LogFormat::Text, "info,township_registry=debug");
+    }
+}
+
+/// A server task and the token that stops it.
+struct Served {
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    /// Graceful: health NOT_SERVING, then the bounded drain.
+    async fn stop(self, what: &str) {
+        self.shutdown.cancel();
+        self.task.await.unwrap_or_else(|error| panic!("the {what} task: {error}")).expect(what);
+    }
+
+    /// Abrupt: the server (and for the registry its worker) dropped mid-flight, as in a crash; connections already
+    /// accepted close once their in-flight calls end.
+    async fn crash(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// A classifier serving on a loopback port.
+pub struct TestClassifier {
+    pub addr: SocketAddr,
+    served: Served,
+}
+
+impl TestClassifier {
+    pub async fn spawn() -> Self {
+        Self::spawn_on(loopback()).await
+    }
+
+    /// Serves on `addr`, e.g. the address of a classifier stopped earlier.
+    pub async fn spawn_on(addr: SocketAddr) -> Self {
+        let classifier = ClassifierApi::new(Policy::builtin_default(), 100_000).into_server(MAX_MESSAGE_BYTES);
+        Self::spawn_with(addr, Routes::new(classifier)).await
+    }
+
+    /// Serves `routes` (a classifier service of the caller's, e.g. one that times its calls) on `addr`.
+    pub async fn spawn_with(addr: SocketAddr, routes: Routes) -> Self {
+        init_logs();
+        let server = GrpcServer::bind(addr, township_classifier::SERVICE_NAME).await.expect("bind the classifier");
+        let addr = server.local_addr();
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        let task = tokio::spawn(server.serve(routes, async move { signal.cancelled().await }, Duration::from_secs(5)));
+        Self { addr, served: Served { shutdown, task } }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(self) {
+        self.served.stop("classifier").await;
+    }
+
+    pub async fn crash(self) {
+        self.served.crash().await;
+    }
+}
+
+/// Quick retries so that convergence after an outage takes a second, not minutes.
+pub fn fast_worker() -> WorkerConfig {
+    WorkerConfig {
+        call_timeout: Duration::from_secs(5),
+        // Short, so that a crashed registry's claim expires quickly in restart scenarios.
+        lease: Duration::from_secs(6),
+        backoff_base: Duration::from_millis(50),
+        backoff_cap: Duration::from_millis(400),
+        poll_interval: Duration::from_millis(200),
+        max_attempts: 1000,
+    }
+}
+
+/// A registry serving on a loopback port: `township_registry::app::run` (database, worker, gRPC), as the binary
+/// runs it.
+pub struct TestRegistry {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    served: Served,
+}
+
+impl TestRegistry {
+    /// On an OS-chosen port, with [`fast_worker`].
+    pub async fn spawn(database_url: &str, classifier_url: &str) -> Self {
+        Self::spawn_with(database_url, classifier_url, fast_worker(), loopback()).await
+    }
+
+    /// Returns once the registry answers SERVING (its database open and migrated).
+    pub async fn spawn_with(database_url: &str, classifier_url: &str, worker: WorkerConfig, addr: SocketAddr) -> Self {
+        init_logs();
+        let server = GrpcServer::bind(addr, township_registry::service::SERVICE_NAME).await.expect("bind the registry");
+        let addr = server.local_addr();
+        let config = RegistryConfig {
+            database_url: database_url.to_owned(),
+            classifier_url: classifier_url.to_owned(),
+            worker,
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            shutdown_grace: Duration::from_secs(5),
+            // Stable per address, as the binary's (host and port): a restart on the same address releases the
+            // leases its previous run left.
+            worker_id: format!("test-{}", addr.port()),
+        };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(township_registry::app::run(config, server, shutdown.clone()));
+        let registry = Self { addr, database_url: database_url.to_owned(), served: Served { shutdown, task } };
+        registry.wait_until_serving().await;
+        registry
+    }
+
+    async fn wait_until_serving(&self) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while township_runtime::check_health(
+            &self.url(),
+            township_registry::service::SERVICE_NAME,
+            Duration::from_secs(2),
+        )
+        .await
+        .is_err()
+        {
+            assert!(!self.served.task.is_finished(), "the registry stopped during start-up");
+            assert!(tokio::time::Instant::now() < deadline, "the registry did not become SERVING");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A new connection.
+    pub async fn client(&self) -> Client {
+        connect(&self.url()).await
+    }
+
+    /// Graceful stop: health NOT_SERVING, drain, worker stopped.
+    pub async fn stop(self) {
+        self.served.stop("registry").await;
+    }
+
+    /// Abrupt stop: the server, the worker and their connections are dropped mid-flight, as in a crash.
+    pub async fn crash(self) {
+        self.served.crash().await;
+    }
+}

@@ -1,0 +1,129 @@
+//! The `classifier` and `registry` binaries as operators run them: real processes, their `healthcheck`
+//! subcommand, a graceful exit on SIGTERM, and a registry killed with SIGKILL while work is pending, then
+//! restarted on the same SQLite file.
+
+use std::time::Duration;
+
+use township_e2e::{process::ServiceProcess, *};
+use township_proto::classifier::v1 as cpb;
+use township_proto::registry::v1 as pb;
+
+mod classifier {
+    use super::*;
+
+    #[test]
+    fn healthcheck_passes_while_serving_and_sigterm_stops_the_server_cleanly() {
+        let mut classifier = ServiceProcess::start("classifier", &[]);
+        assert!(classifier.healthcheck(), "healthcheck exits 0 while the server is SERVING");
+
+        classifier.terminate();
+        let status = classifier.wait_for_exit(Duration::from_secs(15));
+        assert_eq!(status.map(|s| s.code()), Some(Some(0)), "SIGTERM ends the server with exit status 0");
+        assert!(!classifier.healthcheck(), "healthcheck fails once nothing serves");
+    }
+
+    #[test]
+    fn a_bad_policy_file_stops_the_start_with_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("classifier-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("policy.toml");
+        let text = include_str!("../../../policy/policies/default.toml")
+            .replace("class1_min_score = 120.0", "class1_min_score = 10.0");
+        std::fs::write(&path, text).unwrap();
+
+        let output = std::process::Command::new(process::workspace_binary("classifier"))
+            .args(["--listen", "127.0.0.1:0", "--policy-file"])
+            .arg(&path)
+            .output()
+            .expect("the classifier binary runs");
+
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("score_thresholds"), "the error names the field: {stderr}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+mod registry {
+    use super::*;
+
+    const COUNTY: &str = "cities/4301/counties/430104";
+
+    /// The binary on an OS-chosen port, retrying quickly.
+    fn start_registry(database_url: &str, classifier_url: &str) -> ServiceProcess {
+        ServiceProcess::start(
+            "registry",
+            &[
+                "--max-backoff-seconds",
+                "1",
+                // The lease of a cohort claimed before the kill expires after twice this.
+                "--classify-timeout-seconds",
+                "3",
+                "--database-url",
+                database_url,
+                "--classifier-url",
+                classifier_url,
+            ],
+        )
+    }
+
+    async fn cohort_state(client: &mut Client) -> pb::CohortState {
+        client
+            .get_cohort_status(pb::GetCohortStatusRequest { city: "cities/4301".to_owned(), data_year: 2023 })
+            .await
+            .unwrap()
+            .into_inner()
+            .state()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_pending_when_the_registry_is_killed_is_finished_after_a_restart() {
+        let database = TestDatabase::sqlite();
+        // A port nobody serves yet: the classifier comes up there only after the crash.
+        let classifier_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let classifier_url = format!("http://{classifier_addr}");
+
+        let mut registry = start_registry(database.url(), &classifier_url);
+        assert!(registry.healthcheck(), "healthcheck exits 0 while the registry is SERVING");
+        let mut client = connect(&registry.url).await;
+        import(&mut client, "430104").await;
+        let townships = all_townships(&mut client, COUNTY).await;
+        let observations = townships
+            .iter()
+            .enumerate()
+            .map(|(i, t)| pb::IndicatorObservation {
+                township: t.name.clone(),
+                data_year: 2023,
+                values: Some(cpb::IndicatorValues {
+                    population: 1.0 + i as f64,
+                    fiscal_revenue: 500.0 * (i + 1) as f64,
+                    land_area: 10.0 + i as f64,
+                }),
+                ..Default::default()
+            })
+            .collect();
+        client
+            .batch_record_indicators(pb::BatchRecordIndicatorsRequest {
+                observations,
+                validate_only: false,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(cohort_state(&mut client).await, pb::CohortState::Pending, "the classifier is not up yet");
+
+        registry.kill();
+        let classifier = TestClassifier::spawn_on(classifier_addr).await;
+        let mut registry = start_registry(database.url(), &classifier_url);
+        let mut client = connect(&registry.url).await;
+        wait_until_current(&mut client, "cities/4301", 2023).await;
+        let classes = all_classes(&mut client, COUNTY, 2023).await;
+        assert_eq!(classes.len(), townships.len(), "every township written before the crash is classified");
+        assert!(classes.iter().all(|c| (1..=3).contains(&c.effective_class)));
+
+        registry.terminate();
+        let status = registry.wait_for_exit(PATIENCE);
+        assert!(status.is_some_and(|s| s.success()), "SIGTERM ends the registry with exit status 0");
+        classifier.stop().await;
+    }
+}

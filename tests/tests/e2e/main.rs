@@ -1,0 +1,11 @@
+//! The end-to-end tests, one binary (one link, one `TestApp` harness), one module per theme: both services on
+//! loopback sockets with real gRPC between them and a fresh database per test, and the service binaries run as
+//! operators run them.
+
+mod batches;
+mod binaries;
+mod catalogues;
+mod policies_and_overrides;
+mod python_interop;
+mod scenarios;
+mod updates_and_retries;
