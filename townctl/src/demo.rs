@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use township_proto::classifier::v1::TownshipKind;
 use township_proto::registry::v1 as pb;
 
-use crate::client::{Registry, call_error};
+use crate::client::{Registry, call_error, with_request_id};
 use crate::list;
 
 pub const CITIES_CSV: &str = include_str!("../../fixtures/divisions/hunan/cities.csv");
@@ -212,20 +212,18 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
         let townships = list::townships(registry, &city.name).await?;
         let requests = townships.iter().flat_map(|t| institutions(seed, t)).collect();
         registry
-            .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
-                requests,
-                validate_only: false,
-                ..Default::default()
-            })
+            .batch_create_institutions(with_request_id(
+                pb::BatchCreateInstitutionsRequest { requests, ..Default::default() },
+                |r| &mut r.request_id,
+            ))
             .await
             .map_err(call_error(format!("creating the institutions of {}", city.display_name)))?;
         let requests = townships.iter().flat_map(|t| posts(seed, t)).collect();
         registry
-            .batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest {
-                requests,
-                validate_only: false,
-                ..Default::default()
-            })
+            .batch_create_leadership_posts(with_request_id(
+                pb::BatchCreateLeadershipPostsRequest { requests, ..Default::default() },
+                |r| &mut r.request_id,
+            ))
             .await
             .map_err(call_error(format!("creating the leadership posts of {}", city.display_name)))?;
         let mut requests = Vec::new();
@@ -234,11 +232,10 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
             county_index += 1;
         }
         registry
-            .batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest {
-                requests,
-                validate_only: false,
-                ..Default::default()
-            })
+            .batch_create_catalogue_items(with_request_id(
+                pb::BatchCreateCatalogueItemsRequest { requests, ..Default::default() },
+                |r| &mut r.request_id,
+            ))
             .await
             .map_err(call_error(format!("creating the catalogue templates of {}", city.display_name)))
             .context("loading the demo")?;
@@ -255,11 +252,10 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
             })
             .collect();
         registry
-            .batch_record_indicators(pb::BatchRecordIndicatorsRequest {
-                observations,
-                validate_only: false,
-                ..Default::default()
-            })
+            .batch_record_indicators(with_request_id(
+                pb::BatchRecordIndicatorsRequest { observations, ..Default::default() },
+                |r| &mut r.request_id,
+            ))
             .await
             .map_err(call_error(format!("recording the indicators of {}", city.display_name)))?;
         progress.inc(1);

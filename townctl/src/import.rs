@@ -6,14 +6,17 @@
 //! importing a file twice changes nothing. The registry takes at most 10,000 records a call (50,000
 //! observations), each call one transaction: a file that fits is written in one call; a longer one is checked
 //! whole first, chunk by chunk with `validate_only`, and only then written chunk by chunk, a township's rows
-//! (a county's, for catalogues) never split between two chunks.
+//! (a county's, for catalogues) never split between two chunks. The rows a refusal names are taken out as bad
+//! rows and the rest sent again, until the registry takes them or none is left. A call that fails on the way
+//! (registry unreachable, answer lost) is made again with the same `request_id`, so it is never written twice.
 
 mod kinds;
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, HashMap},
     path::PathBuf,
     process::ExitCode,
+    time::Duration,
 };
 
 use tonic::Status;
@@ -98,8 +101,6 @@ struct ImportReport {
     dry_run: bool,
     /// Whether anything was written.
     committed: bool,
-    /// Rows left unchecked after too many refusals (nothing was written then).
-    unchecked: usize,
     skip_bad_rows: bool,
     ignored_columns: Vec<String>,
 }
@@ -120,7 +121,6 @@ pub async fn run(args: ImportArgs, connection: &Connection, output: Output) -> a
         written: 0,
         dry_run: args.dry_run,
         committed: false,
-        unchecked: 0,
         skip_bad_rows: args.skip_bad_rows,
         ignored_columns: Vec::new(),
     };
@@ -131,7 +131,7 @@ pub async fn run(args: ImportArgs, connection: &Connection, output: Output) -> a
         Kind::Posts => import::<kinds::Posts>(&args, connection, &mut report).await?,
         Kind::Catalogue => import::<kinds::Catalogue>(&args, connection, &mut report).await?,
     }
-    let refused = (!report.bad_rows.is_empty() && !args.skip_bad_rows) || report.unchecked > 0;
+    let refused = !report.bad_rows.is_empty() && !args.skip_bad_rows;
     if !report.committed && !args.dry_run {
         report.written = 0;
     }
@@ -151,12 +151,7 @@ fn report_text(report: &ImportReport) -> String {
             text.push_str(&format!("  {} row {}: {}\n", bad.file, bad.row, bad.reason));
         }
     }
-    if report.unchecked > 0 {
-        text.push_str(&format!(
-            "Stopped checking after {MAX_REFUSALS} refusals, {} row(s) unchecked; nothing was written.\n",
-            report.unchecked
-        ));
-    } else if report.dry_run && !report.bad_rows.is_empty() && !report.skip_bad_rows {
+    if report.dry_run && !report.bad_rows.is_empty() && !report.skip_bad_rows {
         text.push_str(&format!(
             "Dry run: the file would be refused (with --skip-bad-rows: write {}, {} unchanged); nothing was \
              written.\n",
@@ -227,10 +222,9 @@ trait ImportKind: Sized {
     /// One batch call; answers how many of the records were already registered as they are.
     async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status>;
 
-    /// The records of the chunk a refusal names, each with the reason its row is listed with.
-    fn refused(status: &Status, _chunk: &[Planned<Self::Request>]) -> Vec<(usize, String)> {
-        let reason = format!("refused by the registry: {}", describe(status));
-        failing_indices(status).into_iter().map(|index| (index, reason.clone())).collect()
+    /// The requests of the chunk a refusal names, each with the reason its row is listed with.
+    fn refused(status: &Status, _chunk: &[Planned<Self::Request>]) -> BTreeMap<usize, String> {
+        refused_requests(status)
     }
 }
 
@@ -272,32 +266,83 @@ async fn import<K: ImportKind>(
     sent
 }
 
-/// The batch indices a registry refusal names, from its details: an `ErrorInfo` with `request_index`, or field
-/// violations of `requests[7]…` (`observations[7]…`). Empty when the refusal is not about one record.
-fn failing_indices(status: &Status) -> Vec<usize> {
-    fn leading_index(text: &str) -> Option<usize> {
-        let rest = text.strip_prefix("requests[").or_else(|| text.strip_prefix("observations["))?;
-        rest.split_once(']')?.0.parse().ok()
+/// The `google.rpc.ErrorInfo` metadata key of the refused request of a batch.
+const REQUEST_INDEX: &str = "request_index";
+
+/// The requests of a batch a refusal names, read from its details and never from its message: each field
+/// violation of `requests[7]…` (`observations[7]…` in an indicator batch), and the `ErrorInfo`'s `request_index`.
+/// A violation's reason is its own (a refusal lists many requests at once); an index named only by `ErrorInfo` has
+/// the whole refusal as its reason. Empty when the refusal is not about particular requests.
+fn refused_requests(status: &Status) -> BTreeMap<usize, String> {
+    fn in_batch(field: &str) -> Option<(usize, &str)> {
+        let rest = field.strip_prefix("requests[").or_else(|| field.strip_prefix("observations["))?;
+        let (index, field) = rest.split_once(']')?;
+        Some((index.parse().ok()?, field.trim_start_matches('.')))
     }
-    let error_info = status.get_details_error_info();
-    let mut indices: BTreeSet<usize> =
-        error_info.iter().filter_map(|info| info.metadata.get("request_index")?.parse().ok()).collect();
-    if let Some(bad_request) = status.get_details_bad_request() {
-        indices.extend(bad_request.field_violations.iter().filter_map(|v| leading_index(&v.field)));
+    let violations = status.get_details_bad_request().map(|b| b.field_violations).unwrap_or_default();
+    let mut named: Vec<(usize, String)> = violations
+        .into_iter()
+        .filter_map(|violation| {
+            let (index, field) = in_batch(&violation.field)?;
+            let reason = match field {
+                "" => violation.description,
+                field => format!("{field}: {}", violation.description),
+            };
+            Some((index, reason))
+        })
+        .collect();
+    let index = status.get_details_error_info().and_then(|info| info.metadata.get(REQUEST_INDEX)?.parse().ok());
+    if let Some(index) = index.filter(|index| !named.iter().any(|(named, _)| named == index)) {
+        named.push((index, describe(status)));
     }
-    // FALLBACK, to delete once the registry sends ErrorInfo (issue 10): until then its FAILED_PRECONDITION,
-    // NOT_FOUND and ALREADY_EXISTS refusals name the record only at the start of their message.
-    if error_info.is_none() && indices.is_empty() {
-        indices.extend(leading_index(status.message()));
-    }
-    indices.into_iter().collect()
+    refusal_reasons(named)
 }
 
-/// Refusals after which the rest is left unchecked: a file as bad as that needs fixing before anything else.
-const MAX_REFUSALS: usize = 200;
+/// The reason of each refused request, from what the refusal says of it.
+fn refusal_reasons(named: impl IntoIterator<Item = (usize, String)>) -> BTreeMap<usize, String> {
+    let mut reasons: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (index, reason) in named {
+        reasons.entry(index).or_default().push(reason);
+    }
+    reasons
+        .into_iter()
+        .map(|(index, reasons)| (index, format!("refused by the registry: {}", reasons.join("; "))))
+        .collect()
+}
 
-/// Sends the planned rows to the registry (see the module doc), removing each row it refuses as a bad row and
-/// trying again, so that every bad row is reported and, with `--skip-bad-rows`, the good ones still written.
+/// How many times a batch is sent before a transient failure is given up on.
+const SEND_ATTEMPTS: u32 = 4;
+
+/// Whether a failed call may succeed if made again unchanged: the registry (or its database) was unreachable, the
+/// answer was lost, or the same request was being made at that moment.
+fn is_transient(status: &Status) -> bool {
+    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted)
+}
+
+/// One batch call, made again after a transient failure. The retry is the same request with the same
+/// `request_id` (see [`crate::client::with_request_id`]): a batch whose answer was lost is answered, not written twice.
+async fn send<K: ImportKind>(
+    registry: &Registry,
+    chunk: &[Planned<K::Request>],
+    validate_only: bool,
+) -> Result<usize, Status> {
+    let mut wait = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        let requests = chunk.iter().map(|p| p.request.clone()).collect();
+        match K::send(registry, requests, validate_only).await {
+            Err(status) if attempt < SEND_ATTEMPTS && is_transient(&status) => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Sends the planned rows to the registry (see the module doc), removing every row a refusal names as a bad row
+/// and trying again, so that every bad row is reported and, with `--skip-bad-rows`, the good ones still written.
 async fn send_rows<K: ImportKind>(
     registry: &Registry,
     args: &ImportArgs,
@@ -308,8 +353,8 @@ async fn send_rows<K: ImportKind>(
     let chunks = chunked(planned, K::BATCH_LIMIT, |request| K::group(request).to_owned());
     let chunk_count = chunks.len();
     let mut checked = Vec::with_capacity(chunk_count);
-    let mut refusals = 0;
     for mut chunk in chunks {
+        // Every refusal takes at least one row out, so this ends within the chunk's length.
         let unchanged = loop {
             if chunk.is_empty() {
                 break 0;
@@ -317,33 +362,26 @@ async fn send_rows<K: ImportKind>(
             // A file that fits in one call is written by that call (the registry checks and writes in one
             // transaction); a longer one is checked whole before any chunk is written.
             let direct = write && chunk_count == 1;
-            let requests = chunk.iter().map(|p| p.request.clone()).collect();
-            let status = match K::send(registry, requests, !direct).await {
+            let status = match send::<K>(registry, &chunk, !direct).await {
                 Ok(unchanged) => break unchanged,
                 Err(status) => status,
             };
             let refused = K::refused(&status, &chunk);
-            if refused.is_empty() || refused.iter().any(|&(index, _)| index >= chunk.len()) {
+            if refused.is_empty() || refused.keys().any(|&index| index >= chunk.len()) {
                 anyhow::bail!("the registry refused the import: {}", describe(&status));
             }
-            let indices: BTreeSet<usize> = refused.iter().map(|&(index, _)| index).collect();
-            for (index, reason) in refused {
-                bad(report, &chunk[index].file, chunk[index].row, reason);
+            for (&index, reason) in &refused {
+                bad(report, &chunk[index].file, chunk[index].row, reason.clone());
             }
-            for index in indices.into_iter().rev() {
+            for &index in refused.keys().rev() {
                 chunk.remove(index);
-            }
-            refusals += 1;
-            if refusals >= MAX_REFUSALS {
-                report.unchecked = chunk.len() + checked.iter().map(|(c, _): &(Vec<_>, usize)| c.len()).sum::<usize>();
-                return Ok(());
             }
             // Without --skip-bad-rows the file is now refused whole: go on checking, to list every bad row.
             write = write && args.skip_bad_rows;
         };
         report.unchanged += unchanged;
         report.written += chunk.len() - unchanged;
-        checked.push((chunk, unchanged));
+        checked.push(chunk);
     }
     if !write {
         return Ok(());
@@ -353,12 +391,11 @@ async fn send_rows<K: ImportKind>(
         return Ok(());
     }
     let mut written = 0;
-    for (number, (chunk, _)) in checked.into_iter().enumerate() {
+    for (number, chunk) in checked.into_iter().enumerate() {
         if chunk.is_empty() {
             continue;
         }
-        let requests = chunk.iter().map(|p| p.request.clone()).collect();
-        if let Err(status) = K::send(registry, requests, false).await {
+        if let Err(status) = send::<K>(registry, &chunk, false).await {
             report.committed = written > 0;
             anyhow::bail!(
                 "chunk {} of {chunk_count} was refused after the whole file had been checked (changed meanwhile?); \
@@ -413,38 +450,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registry_errors_name_the_failing_batch_index() {
-        let status = tonic::Status::failed_precondition("requests[17]: township 430102001 already has 6");
-        assert_eq!(failing_indices(&status), [17]);
-        let violations = tonic_types::BadRequest::new(vec![
-            tonic_types::FieldViolation::new("observations[3].values.population", "must be finite"),
-            tonic_types::FieldViolation::new("observations[1].data_year", "not a year"),
-        ]);
-        let status = tonic::Status::with_error_details(
-            tonic::Code::InvalidArgument,
-            "2 fields are invalid",
-            tonic_types::ErrorDetails::with_bad_request(violations.field_violations),
+    fn refusals_name_their_requests_in_the_details_only() {
+        // A batch refused field by field: each request with its own violations, the summary of those not
+        // listed (a field without an index) naming none.
+        let mut details = tonic_types::ErrorDetails::new();
+        details
+            .add_bad_request_violation("observations[3].values.population", "population is 1e13")
+            .add_bad_request_violation("observations[1].data_year", "not a year")
+            .add_bad_request_violation("observations[3].values.land_area", "land_area is -1")
+            .add_bad_request_violation("observations", "and 40 more violations not listed");
+        let refused = refused_requests(&Status::with_error_details(tonic::Code::InvalidArgument, "3 fields", details));
+        assert_eq!(
+            refused.into_iter().collect::<Vec<_>>(),
+            [
+                (1, "refused by the registry: data_year: not a year".to_owned()),
+                (
+                    3,
+                    "refused by the registry: values.population: population is 1e13; values.land_area: land_area is -1"
+                        .to_owned()
+                ),
+            ]
         );
-        assert_eq!(failing_indices(&status), [1, 3]);
-        // Only a leading index counts: a message that merely mentions one names no record.
-        let status = tonic::Status::failed_precondition("township 430102001: see requests[2] of yesterday");
-        assert!(failing_indices(&status).is_empty());
-        assert!(failing_indices(&tonic::Status::unavailable("down")).is_empty());
-        // What the registry sends for a record refused other than as INVALID_ARGUMENT; with it, the message
-        // is not read.
+        // A request refused other than as INVALID_ARGUMENT: ErrorInfo names it, the reason is the whole answer.
         let info = |metadata: &[(&str, &str)]| {
             let metadata: HashMap<String, String> =
                 metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            tonic_types::ErrorDetails::with_error_info("LIMIT_EXCEEDED", "registry.township.v1", metadata)
+            tonic_types::ErrorDetails::with_error_info("FAILED_PRECONDITION", "township.registry", metadata)
         };
-        let status = tonic::Status::with_error_details(
+        let status = Status::with_error_details(
             tonic::Code::FailedPrecondition,
-            "township 430102001 already has 6",
-            info(&[("request_index", "17")]),
+            "township 430102001 already has 1",
+            info(&[(REQUEST_INDEX, "17")]),
         );
-        assert_eq!(failing_indices(&status), [17]);
-        let status = tonic::Status::with_error_details(tonic::Code::FailedPrecondition, "requests[2]: busy", info(&[]));
-        assert!(failing_indices(&status).is_empty(), "an ErrorInfo without request_index names no record");
+        let refused = refused_requests(&status);
+        assert_eq!(refused.keys().collect::<Vec<_>>(), [&17]);
+        assert!(
+            refused[&17].starts_with("refused by the registry: FailedPrecondition: township 430102001"),
+            "{refused:?}"
+        );
+        // The message is never read for an index.
+        let status = Status::with_error_details(tonic::Code::FailedPrecondition, "requests[2]: busy", info(&[]));
+        assert!(refused_requests(&status).is_empty(), "an ErrorInfo without request_index names no request");
+        assert!(refused_requests(&Status::failed_precondition("requests[17]: no details")).is_empty());
+        assert!(refused_requests(&Status::unavailable("down")).is_empty());
     }
 
     #[test]

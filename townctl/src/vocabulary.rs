@@ -133,7 +133,7 @@ impl<E: Copy + Into<i32>> Vocabulary<E> {
             let named = |t: &&Term<E>| [t.zh, t.en].iter().chain(t.also).any(|name| fold(name) == word);
             self.terms.iter().find(named).map(|t| t.value)
         };
-        (self.proto_name)(text)
+        (self.proto_name)(&text.to_uppercase())
             .filter(|value| self.term((*value).into()).is_some())
             .or_else(|| lookup(text))
             .or_else(|| text.split_whitespace().find_map(lookup))
@@ -298,6 +298,7 @@ mod tests {
         }
         assert_eq!(ITEM_TYPES.bilingual(pb::CatalogueItemType::PublicService.into()), "公共服务 public service");
         assert_eq!(POWER_CATEGORIES.parse("行政许可 licensing"), Some(pb::PowerCategory::Licensing));
+        assert_eq!(DUTY_AREAS.parse("duty_area_public_service"), Some(pb::DutyArea::PublicService));
         assert_eq!(DUTY_AREAS.parse("DUTY_AREA_UNSPECIFIED"), None, "only the values the table knows");
         assert_eq!(INSTITUTION_KINDS.expected(), "党政机构, 事业单位 or 综合行政执法机构");
     }

@@ -1,15 +1,15 @@
 //! The five kinds of rows `townctl import` reads: what each checks a row against, what it sends, and what
 //! "unchanged" means for it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tonic::Status;
 use tonic_types::StatusExt as _;
 use township_proto::classifier::v1::IndicatorValues;
 use township_proto::registry::v1 as pb;
 
-use super::{Cells, ImportArgs, ImportKind, Plan, Planned};
-use crate::client::{Registry, is_not_found, scope_name};
+use super::{Cells, ImportArgs, ImportKind, Plan, Planned, refusal_reasons};
+use crate::client::{Registry, is_not_found, scope_name, with_request_id};
 use crate::list;
 use crate::sheet::Field;
 use crate::vocabulary::{self as words, *};
@@ -194,22 +194,20 @@ impl ImportKind for Divisions {
         Ok(0)
     }
 
-    /// The registry lists every bad line at once, each as `townships_csv[row N]`, N counted from 1 at the header.
-    fn refused(status: &Status, chunk: &[Planned<DivisionLine>]) -> Vec<(usize, String)> {
-        let violations = status.get_details_bad_request().map(|b| b.field_violations).unwrap_or_default();
+    /// The registry lists every bad line at once, each as `townships_csv[row N]`, N counted from 1 at the header;
+    /// `ImportDivisions` takes no `request_id`, as importing the same lines again changes nothing.
+    fn refused(status: &Status, chunk: &[Planned<DivisionLine>]) -> BTreeMap<usize, String> {
         let line_of = |field: &str, level: DivisionLevel| {
             let number: usize =
                 field.strip_prefix(level.field())?.strip_prefix("[row ")?.strip_suffix(']')?.parse().ok()?;
             let mut lines = chunk.iter().enumerate().filter(|(_, p)| p.request.level == level);
             lines.nth(number.checked_sub(2)?).map(|(index, _)| index)
         };
-        violations
-            .into_iter()
-            .filter_map(|violation| {
-                let index = DivisionLevel::ALL.into_iter().find_map(|level| line_of(&violation.field, level))?;
-                Some((index, format!("refused by the registry: {}", violation.description)))
-            })
-            .collect()
+        let violations = status.get_details_bad_request().map(|b| b.field_violations).unwrap_or_default();
+        refusal_reasons(violations.into_iter().filter_map(|violation| {
+            let index = DivisionLevel::ALL.into_iter().find_map(|level| line_of(&violation.field, level))?;
+            Some((index, violation.description))
+        }))
     }
 }
 
@@ -285,7 +283,10 @@ impl ImportKind for Indicators {
         observations: Vec<pb::IndicatorObservation>,
         validate_only: bool,
     ) -> Result<usize, Status> {
-        let request = pb::BatchRecordIndicatorsRequest { observations, validate_only, ..Default::default() };
+        let request = with_request_id(
+            pb::BatchRecordIndicatorsRequest { observations, validate_only, ..Default::default() },
+            |r| &mut r.request_id,
+        );
         Ok(registry.clone().batch_record_indicators(request).await?.into_inner().unchanged.len())
     }
 }
@@ -386,7 +387,10 @@ impl ImportKind for Institutions {
     }
 
     async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
-        let request = pb::BatchCreateInstitutionsRequest { requests, validate_only, ..Default::default() };
+        let request = with_request_id(
+            pb::BatchCreateInstitutionsRequest { requests, validate_only, ..Default::default() },
+            |r| &mut r.request_id,
+        );
         registry.clone().batch_create_institutions(request).await?;
         Ok(0)
     }
@@ -452,7 +456,10 @@ impl ImportKind for Posts {
     }
 
     async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
-        let request = pb::BatchCreateLeadershipPostsRequest { requests, validate_only, ..Default::default() };
+        let request = with_request_id(
+            pb::BatchCreateLeadershipPostsRequest { requests, validate_only, ..Default::default() },
+            |r| &mut r.request_id,
+        );
         registry.clone().batch_create_leadership_posts(request).await?;
         Ok(0)
     }
@@ -585,7 +592,10 @@ impl ImportKind for Catalogue {
     }
 
     async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
-        let request = pb::BatchCreateCatalogueItemsRequest { requests, validate_only, ..Default::default() };
+        let request = with_request_id(
+            pb::BatchCreateCatalogueItemsRequest { requests, validate_only, ..Default::default() },
+            |r| &mut r.request_id,
+        );
         registry.clone().batch_create_catalogue_items(request).await?;
         Ok(0)
     }
@@ -608,6 +618,27 @@ fn same_item(registered: &pb::CatalogueItem, row: &pb::CatalogueItem) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_division_lines_are_found_by_level_and_csv_row() {
+        let line = |level, row| Planned {
+            file: "f.csv".to_owned(),
+            row,
+            request: DivisionLine { level, line: String::new() },
+        };
+        let chunk = [line(DivisionLevel::Township, 2), line(DivisionLevel::City, 3), line(DivisionLevel::Township, 4)];
+        let mut details = tonic_types::ErrorDetails::new();
+        details
+            .add_bad_request_violation("townships_csv[row 3]", "the name is empty")
+            .add_bad_request_violation("cities_csv[row 2]", "not a city code")
+            .add_bad_request_violation("townships_csv[row 3]", "not in county 430102")
+            .add_bad_request_violation("townships_csv", "and 70 more violations not listed");
+        let status = Status::with_error_details(tonic::Code::InvalidArgument, "3 rows", details);
+        let refused = Divisions::refused(&status, &chunk);
+        // The second township line (csv row 3) is the chunk's third request; the city line its second.
+        assert_eq!(refused.keys().collect::<Vec<_>>(), [&1, &2]);
+        assert_eq!(refused[&2], "refused by the registry: the name is empty; not in county 430102");
+    }
 
     #[test]
     fn kinds_and_roles_read_in_chinese_and_english() {
