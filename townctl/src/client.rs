@@ -3,6 +3,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
+use sha2::Digest as _;
 use tonic::{
     Status,
     metadata::AsciiMetadataValue,
@@ -118,23 +119,25 @@ fn percent_encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, HEADER_ESCAPES).to_string()
 }
 
-/// Every item of a paged listing: `page(token)` fetches one page (its items and the next token) until the token
-/// comes back empty.
-pub async fn all_pages<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
-where
-    F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<(Vec<T>, String)>>,
-{
-    let mut items = Vec::new();
-    let mut token = String::new();
-    loop {
-        let (mut more, next) = page(token).await?;
-        items.append(&mut more);
-        if next.is_empty() {
-            return Ok(items);
-        }
-        token = next;
-    }
+/// `create` with its `request_id` (AIP-155), set through `id`: a hash of the create without one, so that a call
+/// made again after a transient failure carries the same id and the registry answers it with the first call's
+/// answer instead of creating everything twice. The hash is keyed by this run of townctl: a later run sending the
+/// same records (the figures of an earlier import, after others replaced them) has them made again, not answered
+/// with what the registry remembers of the earlier run.
+pub fn with_request_id<M: prost::Message>(mut create: M, id: impl Fn(&mut M) -> &mut String) -> M {
+    *id(&mut create) = request_id(&create);
+    create
+}
+
+fn request_id(create: &impl prost::Message) -> String {
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        format!("{} {}", std::process::id(), started.as_nanos())
+    });
+    let digest = sha2::Sha256::new().chain_update(run).chain_update(create.encode_to_vec()).finalize();
+    // 32 hex digits: within the 1–64 letters, digits, '-' and '_' a request id may have.
+    hex::encode(&digest[..16])
 }
 
 /// A failed call, worded for a person: the service's message and every field violation it listed.
@@ -205,6 +208,28 @@ mod tests {
         assert!(error.contains("5 digits"), "{error}");
         assert!(scope_name("长沙").is_err());
         assert_eq!(city_of("cities/4301/counties/430102"), "cities/4301");
+    }
+
+    #[test]
+    fn request_ids_are_the_same_for_the_same_create_and_well_formed() {
+        use township_proto::registry::v1 as pb;
+        let create = |holder: &str| pb::BatchCreateLeadershipPostsRequest {
+            requests: vec![pb::CreateLeadershipPostRequest {
+                parent: "cities/4301/counties/430102/townships/430102001".to_owned(),
+                post: Some(pb::LeadershipPost {
+                    role: "党工委书记".to_owned(),
+                    holder: holder.to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let id = |holder| with_request_id(create(holder), |r| &mut r.request_id).request_id;
+        assert_eq!(id("张三"), id("张三"), "a retry carries the same id");
+        assert_ne!(id("张三"), id("李四"));
+        let id = id("张三");
+        assert!(id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use rand_chacha::ChaCha8Rng;
 use township_proto::classifier::v1::TownshipKind;
 use township_proto::registry::v1 as pb;
 
-use crate::client::{Registry, all_pages, call_error};
+use crate::client::{Registry, call_error, with_request_id};
+use crate::list;
 
 pub const CITIES_CSV: &str = include_str!("../../fixtures/divisions/hunan/cities.csv");
 pub const COUNTIES_CSV: &str = include_str!("../../fixtures/divisions/hunan/areas.csv");
@@ -191,54 +192,6 @@ pub fn county_template(county: &pb::County, index: usize) -> Vec<pb::CreateCatal
         .collect()
 }
 
-/// A city's or county's townships, every page.
-pub async fn list_townships(registry: &mut Registry, parent: &str) -> anyhow::Result<Vec<pb::Township>> {
-    all_pages(|page_token| {
-        let (mut registry, parent) = (registry.clone(), parent.to_owned());
-        async move {
-            let request = pb::ListTownshipsRequest { parent: parent.clone(), page_size: 1000, page_token };
-            let page = registry
-                .list_townships(request)
-                .await
-                .map_err(call_error(format!("listing the townships of {parent}")))?
-                .into_inner();
-            Ok((page.townships, page.next_page_token))
-        }
-    })
-    .await
-}
-
-pub async fn list_counties(registry: &mut Registry, city: &str) -> anyhow::Result<Vec<pb::County>> {
-    all_pages(|page_token| {
-        let (mut registry, city) = (registry.clone(), city.to_owned());
-        async move {
-            let request = pb::ListCountiesRequest { parent: city.clone(), page_size: 1000, page_token };
-            let page = registry
-                .list_counties(request)
-                .await
-                .map_err(call_error(format!("listing the counties of {city}")))?
-                .into_inner();
-            Ok((page.counties, page.next_page_token))
-        }
-    })
-    .await
-}
-
-pub async fn list_cities(registry: &mut Registry) -> anyhow::Result<Vec<pb::City>> {
-    all_pages(|page_token| {
-        let mut registry = registry.clone();
-        async move {
-            let page = registry
-                .list_cities(pb::ListCitiesRequest { page_size: 1000, page_token })
-                .await
-                .map_err(call_error("listing the cities"))?
-                .into_inner();
-            Ok((page.cities, page.next_page_token))
-        }
-    })
-    .await
-}
-
 /// Loads the whole demo: each city's records in one all-or-nothing batch per kind.
 pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::ProgressBar) -> anyhow::Result<()> {
     registry
@@ -251,41 +204,38 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
         })
         .await
         .map_err(call_error("importing Hunan's divisions"))?;
-    let cities = list_cities(registry).await?;
+    let cities = list::cities(registry).await?;
     progress.set_length(cities.len() as u64);
     let mut county_index = 0;
     for city in &cities {
         progress.set_message(city.display_name.clone());
-        let townships = list_townships(registry, &city.name).await?;
+        let townships = list::townships(registry, &city.name).await?;
         let requests = townships.iter().flat_map(|t| institutions(seed, t)).collect();
         registry
-            .batch_create_institutions(pb::BatchCreateInstitutionsRequest {
-                requests,
-                validate_only: false,
-                ..Default::default()
-            })
+            .batch_create_institutions(with_request_id(
+                pb::BatchCreateInstitutionsRequest { requests, ..Default::default() },
+                |r| &mut r.request_id,
+            ))
             .await
             .map_err(call_error(format!("creating the institutions of {}", city.display_name)))?;
         let requests = townships.iter().flat_map(|t| posts(seed, t)).collect();
         registry
-            .batch_create_leadership_posts(pb::BatchCreateLeadershipPostsRequest {
-                requests,
-                validate_only: false,
-                ..Default::default()
-            })
+            .batch_create_leadership_posts(with_request_id(
+                pb::BatchCreateLeadershipPostsRequest { requests, ..Default::default() },
+                |r| &mut r.request_id,
+            ))
             .await
             .map_err(call_error(format!("creating the leadership posts of {}", city.display_name)))?;
         let mut requests = Vec::new();
-        for county in list_counties(registry, &city.name).await? {
+        for county in list::counties(registry, &city.name).await? {
             requests.extend(county_template(&county, county_index));
             county_index += 1;
         }
         registry
-            .batch_create_catalogue_items(pb::BatchCreateCatalogueItemsRequest {
-                requests,
-                validate_only: false,
-                ..Default::default()
-            })
+            .batch_create_catalogue_items(with_request_id(
+                pb::BatchCreateCatalogueItemsRequest { requests, ..Default::default() },
+                |r| &mut r.request_id,
+            ))
             .await
             .map_err(call_error(format!("creating the catalogue templates of {}", city.display_name)))
             .context("loading the demo")?;
@@ -302,11 +252,10 @@ pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::Prog
             })
             .collect();
         registry
-            .batch_record_indicators(pb::BatchRecordIndicatorsRequest {
-                observations,
-                validate_only: false,
-                ..Default::default()
-            })
+            .batch_record_indicators(with_request_id(
+                pb::BatchRecordIndicatorsRequest { observations, ..Default::default() },
+                |r| &mut r.request_id,
+            ))
             .await
             .map_err(call_error(format!("recording the indicators of {}", city.display_name)))?;
         progress.inc(1);

@@ -5,13 +5,17 @@
 //! 2 the data is not acceptable: an import with bad rows, or error-level compliance findings.
 
 mod client;
+#[cfg(feature = "up")]
 mod demo;
 mod import;
+mod list;
 mod output;
 mod report;
 mod sheet;
+#[cfg(feature = "up")]
 mod up;
 mod views;
+mod vocabulary;
 
 use std::process::ExitCode;
 
@@ -39,6 +43,7 @@ struct Cli {
 enum Command {
     /// Start the classifier and the registry on loopback ports (SQLite in ./data), load the Hunan demo on
     /// first start, print a summary, and serve until Ctrl-C.
+    #[cfg(feature = "up")]
     Up(up::UpArgs),
     /// Import divisions, indicators, institutions, posts or catalogue items from CSV or XLSX: all rows or none.
     Import(import::ImportArgs),
@@ -60,6 +65,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    #[cfg(feature = "up")]
     if let Some(exit) = up::run_child_if_asked(&args) {
         return exit;
     }
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
     let connection = cli.connection;
     let outcome = runtime.block_on(async move {
         match cli.command {
+            #[cfg(feature = "up")]
             Command::Up(args) => up::run(args, &connection, output).await,
             Command::Import(args) => import::run(args, &connection, output).await,
             Command::Classes(args) => views::classes(args, &connection, output).await,

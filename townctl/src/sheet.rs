@@ -148,6 +148,16 @@ pub struct Field {
     pub required: bool,
 }
 
+impl Field {
+    pub const fn required(key: &'static str, aliases: &'static [&'static str]) -> Self {
+        Field { key, aliases, required: true }
+    }
+
+    pub const fn optional(key: &'static str, aliases: &'static [&'static str]) -> Self {
+        Field { key, aliases, required: false }
+    }
+}
+
 /// Which column holds which field.
 #[derive(Debug, Clone)]
 pub struct Columns {

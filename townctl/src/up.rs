@@ -18,6 +18,7 @@ use township_proto::registry::v1 as pb;
 
 use crate::client::{Connection, Registry, call_error};
 use crate::demo;
+use crate::list;
 use crate::output::Output;
 
 /// The hidden first argument that makes this executable run one of the services instead of the CLI.
@@ -35,13 +36,17 @@ pub fn run_child_if_asked(args: &[OsString]) -> Option<ExitCode> {
         _ => return None,
     };
     // A killed `townctl up` must not leave its services holding the ports: they stop with it. If it died
-    // before the death signal was set, this process already has another parent.
-    let parent = std::env::var(PARENT_PID_ENV).ok().and_then(|pid| pid.parse().ok()).map(nix::unistd::Pid::from_raw);
-    if nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).is_err()
-        || parent != Some(nix::unistd::getppid())
+    // before the death signal was set, this process already has another parent. (Linux only: elsewhere the
+    // services outlive a killed `townctl up`.)
+    #[cfg(target_os = "linux")]
     {
-        eprintln!("{name}: started by townctl up, whose process is gone; not starting");
-        return Some(ExitCode::FAILURE);
+        let parent = std::env::var(PARENT_PID_ENV).ok().and_then(|pid| pid.parse().ok());
+        if nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).is_err()
+            || parent.map(nix::unistd::Pid::from_raw) != Some(nix::unistd::getppid())
+        {
+            eprintln!("{name}: started by townctl up, whose process is gone; not starting");
+            return Some(ExitCode::FAILURE);
+        }
     }
     let argv = std::iter::once(OsString::from(name)).chain(args[2..].iter().cloned()).collect();
     Some(main(argv))
@@ -80,19 +85,20 @@ impl Service {
             .append(true)
             .open(&log)
             .with_context(|| format!("cannot open {}", log.display()))?;
-        let child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .arg(child_arg)
             .args(args)
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
             .env(PARENT_PID_ENV, std::process::id().to_string())
-            // Out of the terminal's process group, so that Ctrl-C reaches only `townctl up`, which then stops
-            // the registry before the classifier.
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start the {name}"))?;
+            .kill_on_drop(true);
+        // Out of the terminal's process group, so that Ctrl-C reaches only `townctl up`, which then stops the
+        // registry before the classifier.
+        #[cfg(unix)]
+        command.process_group(0);
+        let child = command.spawn().with_context(|| format!("cannot start the {name}"))?;
         Ok(Self { name, child, log })
     }
 
@@ -116,11 +122,15 @@ impl Service {
         }
     }
 
-    /// SIGTERM, then the grace the service drains in; SIGKILL only if it does not stop.
+    /// SIGTERM, then the grace the service drains in; SIGKILL only if it does not stop. (Without nix, off
+    /// Linux, at once: the registry's SQLite survives being killed.)
     async fn stop(mut self) {
+        #[cfg(target_os = "linux")]
         if let Some(pid) = self.child.id() {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
         }
+        #[cfg(not(target_os = "linux"))]
+        let _ = self.child.start_kill();
         if tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await.is_err() {
             let _ = self.child.kill().await;
         }
@@ -177,7 +187,7 @@ pub async fn run(args: UpArgs, connection: &Connection, output: Output) -> anyho
         registry_service.wait_until_serving(&registry_url, township_registry::service::SERVICE_NAME).await?;
         let connection = Connection { registry: registry_url.clone(), classifier: classifier_url.clone(), ..connection.clone() };
         let mut registry = connection.registry().await?;
-        if demo::list_cities(&mut registry).await?.is_empty() {
+        if list::cities(&registry).await?.is_empty() {
             eprintln!("First start: loading the Hunan demo (14 cities, 2,008 township-level units) into {}", database.display());
             let progress = crate::output::progress_bar("cities loaded");
             demo::load(&mut registry, args.seed, &progress).await?;
@@ -223,7 +233,7 @@ pub async fn run(args: UpArgs, connection: &Connection, output: Output) -> anyho
 /// Waits until every city's cohort for `data_year` is classified; fails if one is given up on (DEAD_LETTER).
 /// Returns the names of the cities without indicators for the year (nothing to classify).
 async fn wait_until_classified(registry: &mut Registry, data_year: i32) -> anyhow::Result<Vec<String>> {
-    let cities = demo::list_cities(registry).await?;
+    let cities = list::cities(registry).await?;
     let mut empty = Vec::new();
     let progress = crate::output::progress_bar("cities classified");
     progress.set_length(cities.len() as u64);
@@ -312,8 +322,8 @@ impl Summary {
 
 async fn summarise(registry: &mut Registry, data_year: i32) -> anyhow::Result<Summary> {
     let mut summary = Summary { data_year, cities: Vec::new(), findings_by_rule: BTreeMap::new() };
-    for city in demo::list_cities(registry).await? {
-        let classes = crate::views::list_classes(registry, &city.name, data_year).await?;
+    for city in list::cities(registry).await? {
+        let classes = list::classes(registry, &city.name, data_year).await?;
         let mut counts = [0; 3];
         for class in &classes {
             if let Some(slot) = (class.effective_class as usize).checked_sub(1).and_then(|i| counts.get_mut(i)) {

@@ -7,34 +7,12 @@ use tokio_stream::StreamExt as _;
 use township_proto::classifier::v1 as cpb;
 use township_proto::registry::v1 as pb;
 
-use crate::client::{Connection, Registry, all_pages, call_error, city_of, scope_name};
+use crate::client::{Connection, Registry, call_error, city_of, scope_name};
+use crate::list;
 use crate::output::{Output, table};
 use crate::report;
 use crate::sheet::{Cell, SheetData};
-
-/// Every class of a city's or county's townships (`data_year` 0: the latest year with indicators).
-pub async fn list_classes(
-    registry: &mut Registry,
-    parent: &str,
-    data_year: i32,
-) -> anyhow::Result<Vec<pb::TownshipClass>> {
-    let mut classes = all_pages(|page_token| {
-        let (mut registry, parent) = (registry.clone(), parent.to_owned());
-        async move {
-            let request =
-                pb::ListTownshipClassesRequest { parent: parent.clone(), data_year, page_size: 1000, page_token };
-            let page = registry
-                .list_township_classes(request)
-                .await
-                .map_err(call_error(format!("listing the classes of {parent}")))?
-                .into_inner();
-            Ok((page.classes, page.next_page_token))
-        }
-    })
-    .await?;
-    classes.sort_by_key(|class| class.rank);
-    Ok(classes)
-}
+use crate::vocabulary as words;
 
 fn code_of(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
@@ -82,9 +60,8 @@ fn class_row(class: &pb::TownshipClass) -> ClassRow {
 
 pub async fn classes(args: ClassesArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
     let scope = scope_name(&args.scope)?;
-    let mut registry = connection.registry().await?;
-    let rows: Vec<ClassRow> =
-        list_classes(&mut registry, &scope, args.data_year).await?.iter().map(class_row).collect();
+    let registry = connection.registry().await?;
+    let rows: Vec<ClassRow> = list::classes(&registry, &scope, args.data_year).await?.iter().map(class_row).collect();
     output.print(&rows, || {
         let mut t = table(&["code", "name", "score", "rank", "class", "before", "note"]);
         for row in &rows {
@@ -397,7 +374,7 @@ async fn townships_in(registry: &mut Registry, scope: &str) -> anyhow::Result<Ve
             .into_inner();
         return Ok(vec![(township.name, township.display_name)]);
     }
-    Ok(crate::demo::list_townships(registry, scope).await?.into_iter().map(|t| (t.name, t.display_name)).collect())
+    Ok(list::townships(registry, scope).await?.into_iter().map(|t| (t.name, t.display_name)).collect())
 }
 
 fn text(value: impl Into<String>) -> Cell {
@@ -409,12 +386,10 @@ pub async fn export(args: ExportArgs, connection: &Connection) -> anyhow::Result
     let mut registry = connection.registry().await?;
     let sheet = match args.what {
         ExportKind::Classes => {
-            let classes = list_classes(&mut registry, &scope, args.data_year).await?;
+            let classes = list::classes(&registry, &scope, args.data_year).await?;
             SheetData {
                 name: "classes".to_owned(),
-                headers: ["code", "name", "data_year", "score", "rank", "class", "previous_class", "computed_class"]
-                    .map(String::from)
-                    .to_vec(),
+                headers: words::CLASS_EXPORT.map(String::from).to_vec(),
                 rows: classes
                     .iter()
                     .map(|c| {
@@ -439,11 +414,11 @@ pub async fn export(args: ExportArgs, connection: &Connection) -> anyhow::Result
         ExportKind::Institutions => {
             let mut rows = Vec::new();
             for (township, township_name) in townships_in(&mut registry, &scope).await? {
-                for institution in crate::import::list_institutions(&mut registry, &township).await? {
+                for institution in list::institutions(&registry, &township).await? {
                     rows.push(vec![
                         text(code_of(&township)),
                         text(township_name.clone()),
-                        text(crate::import::institution_kind_word(institution.kind)),
+                        text(words::INSTITUTION_KINDS.zh(institution.kind)),
                         text(institution.display_name),
                         Cell::Integer(i64::from(institution.staffing_quota)),
                         text(institution.approving_document),
@@ -454,40 +429,29 @@ pub async fn export(args: ExportArgs, connection: &Connection) -> anyhow::Result
             }
             SheetData {
                 name: "institutions".to_owned(),
-                headers: crate::import::INSTITUTION_EXPORT_HEADERS.map(String::from).to_vec(),
+                headers: words::INSTITUTION_EXPORT.map(String::from).to_vec(),
                 rows,
             }
         }
         ExportKind::Catalogue => {
             let mut rows = Vec::new();
             for (township, township_name) in townships_in(&mut registry, &scope).await? {
-                for item in crate::import::list_catalogue(&mut registry, &township).await? {
+                for item in list::catalogue(&registry, &township).await? {
                     rows.push(vec![
                         text(code_of(&township)),
                         text(township_name.clone()),
                         text(item.code),
                         text(item.title),
-                        text(item_type_word(item.item_type)),
+                        text(words::ITEM_TYPES.bilingual(item.item_type)),
                         text(item.duty_area_label),
                         text(item.responsible_institution_title),
-                        text(if item.inherited { "县级模板 inherited" } else { "本级 own" }),
+                        text(if item.inherited { words::INHERITED } else { words::OWN }),
                     ]);
                 }
             }
             SheetData {
                 name: "catalogue".to_owned(),
-                headers: [
-                    "township_code",
-                    "township",
-                    "code",
-                    "title",
-                    "type",
-                    "duty_area",
-                    "responsible_institution",
-                    "source",
-                ]
-                .map(String::from)
-                .to_vec(),
+                headers: words::CATALOGUE_EXPORT.map(String::from).to_vec(),
                 rows,
             }
         }
@@ -497,15 +461,6 @@ pub async fn export(args: ExportArgs, connection: &Connection) -> anyhow::Result
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!("{count} rows written to {}", args.output.display());
     Ok(ExitCode::SUCCESS)
-}
-
-fn item_type_word(item_type: i32) -> &'static str {
-    match pb::CatalogueItemType::try_from(item_type) {
-        Ok(pb::CatalogueItemType::Power) => "权力 power",
-        Ok(pb::CatalogueItemType::Responsibility) => "责任 responsibility",
-        Ok(pb::CatalogueItemType::PublicService) => "公共服务 public service",
-        _ => "",
-    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -572,10 +527,10 @@ pub async fn report(args: ReportArgs, connection: &Connection) -> anyhow::Result
     let scope = scope_name(&args.scope)?;
     anyhow::ensure!(!scope.contains("/townships/"), "a report covers a city or a county, not one township");
     let mut registry = connection.registry().await?;
-    let classes = list_classes(&mut registry, &scope, args.data_year).await?;
+    let classes = list::classes(&registry, &scope, args.data_year).await?;
     let city = city_of(&scope);
     let counties: BTreeMap<String, String> =
-        crate::demo::list_counties(&mut registry, &city).await?.into_iter().map(|c| (c.code, c.display_name)).collect();
+        list::counties(&registry, &city).await?.into_iter().map(|c| (c.code, c.display_name)).collect();
     let policy = registry
         .get_effective_policy(pb::GetEffectivePolicyRequest { parent: city.clone() })
         .await
@@ -689,8 +644,8 @@ pub async fn status(connection: &Connection, output: Output) -> anyhow::Result<E
         .await
         .map_err(call_error(format!("asking the classifier at {} for its default policy", connection.classifier)))?
         .into_inner();
-    let mut registry = connection.registry().await?;
-    let cities = crate::demo::list_cities(&mut registry).await?.len();
+    let registry = connection.registry().await?;
+    let cities = list::cities(&registry).await?.len();
     let document = policy.policy.unwrap_or_default();
     let status = Status {
         classifier: connection.classifier.clone(),

@@ -141,6 +141,48 @@ async fn a_file_with_bad_rows_is_reported_row_by_row_and_nothing_is_written() {
     assert_eq!(observations(&services.registry, township).await, 1);
 }
 
+/// More rows the registry refuses than one answer lists (it names the first dozen or so of a batch's violations):
+/// each answer's rows are taken out and the rest sent again, as often as it takes.
+#[tokio::test(flavor = "multi_thread")]
+async fn sixty_rows_the_registry_refuses_are_all_reported_and_the_rest_imported() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("indicators.csv");
+    // Over the registry's largest indicator value (1e12), which townctl does not check itself.
+    let too_large: Vec<String> =
+        (1950..2010).map(|year| format!("430102001,文艺路街道,{year},20000000000000,1000,5")).collect();
+    let mut lines = vec!["乡镇代码,名称,年度,人口（万人）,财政收入（万元）,国土面积（km²）", GOOD_INDICATORS[0]];
+    lines.extend(too_large[..30].iter().map(String::as_str));
+    lines.extend(&GOOD_INDICATORS[1..3]);
+    lines.extend(too_large[30..].iter().map(String::as_str));
+    lines.push(GOOD_INDICATORS[3]);
+    write_csv(&file, &lines);
+    let path = file.to_str().unwrap();
+    let expected: Vec<u64> = (0..30).map(|i| 3 + i).chain((0..30).map(|i| 35 + i)).collect();
+
+    for extra in [&["--dry-run"][..], &[][..], &["--skip-bad-rows"][..]] {
+        let mut args = vec!["--json", "import", "indicators", path];
+        args.extend(extra);
+        let output = townctl(&services.registry, &args).await;
+        let report = stdout_json(&output);
+        let bad = report["bad_rows"].as_array().unwrap();
+        assert_eq!(bad.iter().map(|b| b["row"].as_u64().unwrap()).collect::<Vec<_>>(), expected, "{report}");
+        for row in bad {
+            let reason = row["reason"].as_str().unwrap();
+            assert!(reason.starts_with("refused by the registry: values.population:"), "{reason}");
+        }
+        if extra == ["--skip-bad-rows"] {
+            assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+            assert_eq!((report["written"].as_u64(), report["committed"].as_bool()), (Some(4), Some(true)), "{report}");
+        } else {
+            assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+            assert_eq!(report["committed"], false);
+        }
+    }
+    let township = "cities/4301/counties/430102/townships/430102001";
+    assert_eq!(observations(&services.registry, township).await, 1, "its good row only");
+}
+
 /// Rows only the registry can judge (here: a township may have one law-enforcement unit).
 const OVER_THE_LIMIT: [&str; 6] = [
     "乡镇代码,类别,机构名称",
@@ -460,6 +502,7 @@ async fn watch_prints_each_class_change_as_it_happens() {
     assert!((1..=3).contains(&change["new_class"].as_u64().unwrap()));
 }
 
+#[cfg(feature = "up")]
 #[tokio::test(flavor = "multi_thread")]
 async fn up_loads_hunan_once_and_reuses_it_on_the_next_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,657 @@
+//! The five kinds of rows `townctl import` reads: what each checks a row against, what it sends, and what
+//! "unchanged" means for it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use tonic::Status;
+use tonic_types::StatusExt as _;
+use township_proto::classifier::v1::IndicatorValues;
+use township_proto::registry::v1 as pb;
+
+use super::{Cells, ImportArgs, ImportKind, Plan, Planned, refusal_reasons};
+use crate::client::{Registry, is_not_found, scope_name, with_request_id};
+use crate::list;
+use crate::sheet::Field;
+use crate::vocabulary::{self as words, *};
+
+/// The largest batch of records the registry takes in one call.
+const RECORD_BATCH_LIMIT: usize = 10_000;
+/// The largest batch of indicator observations the registry takes in one call.
+const OBSERVATION_BATCH_LIMIT: usize = 50_000;
+
+/// A 12-digit statistical code is the 9-digit code followed by 000.
+fn statistical_code(code: &str) -> &str {
+    if code.len() == 12 && code.ends_with("000") { &code[..9] } else { code }
+}
+
+fn number(row: Cells, field: Field, errors: &mut Vec<String>) -> Option<f64> {
+    let key = field.key;
+    let text = row.get(field).replace([',', '，'], "");
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Some(value),
+        _ if text.is_empty() => {
+            errors.push(format!("{key} is empty"));
+            None
+        }
+        _ => {
+            errors.push(format!("{key} {text:?} is not a number ≥ 0"));
+            None
+        }
+    }
+}
+
+fn township_code(row: Cells, errors: &mut Vec<String>) -> Option<String> {
+    let code = statistical_code(row.get(TOWNSHIP_CODE));
+    if code.len() == 9 && code.bytes().all(|b| b.is_ascii_digit()) {
+        Some(code.to_owned())
+    } else {
+        errors.push(format!("{} {code:?} is not a 9-digit township code", TOWNSHIP_CODE.key));
+        None
+    }
+}
+
+fn township_name(code: &str) -> String {
+    format!("cities/{}/counties/{}/townships/{code}", &code[..4], &code[..6])
+}
+
+fn is_iso_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    matches!(parts.as_slice(), [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2
+        && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// The cities (4-digit prefixes) the codes fall in.
+fn cities_of<'a>(codes: impl Iterator<Item = &'a str>) -> BTreeSet<String> {
+    codes.filter_map(|code| code.get(..4).map(str::to_owned)).collect()
+}
+
+/// The townships of the registry under the cities the rows name: one listing per city.
+async fn known_townships(registry: &Registry, rows: &[Cells<'_>]) -> anyhow::Result<HashSet<String>> {
+    let mut known = HashSet::new();
+    for city in cities_of(rows.iter().map(|row| row.get(TOWNSHIP_CODE))) {
+        match list::townships(registry, &format!("cities/{city}")).await {
+            Ok(townships) => known.extend(townships.into_iter().map(|t| t.code)),
+            // A city the registry does not know: its townships are reported row by row.
+            Err(error) if is_not_found(&error) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(known)
+}
+
+/// A row naming a township the registry does not have is bad.
+fn unknown_township(known: &HashSet<String>, code: &Option<String>, errors: &mut Vec<String>, advice: &str) {
+    if let Some(code) = code
+        && !known.contains(code)
+    {
+        errors.push(format!("township {code} is not in the registry{advice}"));
+    }
+}
+
+/// Cities, counties and townships, sent as the three CSVs of one `ImportDivisions` call.
+pub(super) struct Divisions {
+    /// The name registered for every division of the cities the rows fall in.
+    registered: HashMap<String, String>,
+    /// The row each code first appears in.
+    seen: HashMap<String, usize>,
+}
+
+/// One division row as a line of the CSV that `ImportDivisions` reads.
+#[derive(Clone)]
+pub(super) struct DivisionLine {
+    level: DivisionLevel,
+    line: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DivisionLevel {
+    City,
+    County,
+    Township,
+}
+
+impl DivisionLevel {
+    const ALL: [DivisionLevel; 3] = [DivisionLevel::City, DivisionLevel::County, DivisionLevel::Township];
+
+    /// The request field the registry names in its refusals (`townships_csv[row 3]`).
+    fn field(self) -> &'static str {
+        match self {
+            DivisionLevel::City => "cities_csv",
+            DivisionLevel::County => "counties_csv",
+            DivisionLevel::Township => "townships_csv",
+        }
+    }
+}
+
+impl ImportKind for Divisions {
+    type Request = DivisionLine;
+    const COLUMNS: &'static [Field] = words::DIVISIONS;
+    /// `ImportDivisions` takes a file whole.
+    const BATCH_LIMIT: usize = usize::MAX;
+
+    async fn prepare(registry: &Registry, _: &ImportArgs, rows: &[Cells<'_>]) -> anyhow::Result<Self> {
+        let cities = cities_of(rows.iter().map(|row| row.get(DIVISION_CODE)));
+        let mut registered = HashMap::new();
+        for city in list::cities(registry).await?.into_iter().filter(|c| cities.contains(&c.code)) {
+            let parent = format!("cities/{}", city.code);
+            for county in list::counties(registry, &parent).await? {
+                registered.insert(county.code, county.display_name);
+            }
+            for township in list::townships(registry, &parent).await? {
+                registered.insert(township.code, township.display_name);
+            }
+            registered.insert(city.code, city.display_name);
+        }
+        Ok(Self { registered, seen: HashMap::new() })
+    }
+
+    async fn plan(&mut self, _: &Registry, row: Cells<'_>) -> anyhow::Result<Plan<DivisionLine>> {
+        let code = statistical_code(row.get(DIVISION_CODE)).to_owned();
+        let name = row.get(DIVISION_NAME);
+        if name.is_empty() {
+            return Ok(Plan::Bad("name is empty".to_owned()));
+        }
+        if !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Plan::Bad(format!("code {code:?} is not a division code")));
+        }
+        if let Some(first) = self.seen.insert(code.clone(), row.number()) {
+            return Ok(Plan::Bad(format!("code {code} already appears in row {first}")));
+        }
+        if self.registered.get(&code).is_some_and(|registered| registered == name) {
+            return Ok(Plan::Unchanged);
+        }
+        let quoted = name.replace('"', "\"\"");
+        let (level, line) = match code.len() {
+            4 => (DivisionLevel::City, format!("{code},\"{quoted}\",{}", &code[..2])),
+            6 => (DivisionLevel::County, format!("{code},\"{quoted}\",{},{}", &code[..4], &code[..2])),
+            9 => (DivisionLevel::Township, format!("{code},\"{quoted}\",{},{},{}", &code[..6], &code[..2], &code[..4])),
+            other => {
+                return Ok(Plan::Bad(format!(
+                    "code {code} has {other} digits; a city has 4, a county 6, a township 9"
+                )));
+            }
+        };
+        Ok(Plan::Create(DivisionLine { level, line }))
+    }
+
+    fn group(_: &DivisionLine) -> &str {
+        ""
+    }
+
+    async fn send(registry: &Registry, lines: Vec<DivisionLine>, validate_only: bool) -> Result<usize, Status> {
+        let csv = |level: DivisionLevel, header: &str| {
+            let body: Vec<&str> = lines.iter().filter(|l| l.level == level).map(|l| l.line.as_str()).collect();
+            format!("{header}\n{}\n", body.join("\n"))
+        };
+        let request = pb::ImportDivisionsRequest {
+            cities_csv: csv(DivisionLevel::City, "code,name,provinceCode"),
+            counties_csv: csv(DivisionLevel::County, "code,name,cityCode,provinceCode"),
+            townships_csv: csv(DivisionLevel::Township, "code,name,areaCode,provinceCode,cityCode"),
+            code_prefix: String::new(),
+            validate_only,
+        };
+        registry.clone().import_divisions(request).await?;
+        Ok(0)
+    }
+
+    /// The registry lists every bad line at once, each as `townships_csv[row N]`, N counted from 1 at the header;
+    /// `ImportDivisions` takes no `request_id`, as importing the same lines again changes nothing.
+    fn refused(status: &Status, chunk: &[Planned<DivisionLine>]) -> BTreeMap<usize, String> {
+        let line_of = |field: &str, level: DivisionLevel| {
+            let number: usize =
+                field.strip_prefix(level.field())?.strip_prefix("[row ")?.strip_suffix(']')?.parse().ok()?;
+            let mut lines = chunk.iter().enumerate().filter(|(_, p)| p.request.level == level);
+            lines.nth(number.checked_sub(2)?).map(|(index, _)| index)
+        };
+        let violations = status.get_details_bad_request().map(|b| b.field_violations).unwrap_or_default();
+        refusal_reasons(violations.into_iter().filter_map(|violation| {
+            let index = DivisionLevel::ALL.into_iter().find_map(|level| line_of(&violation.field, level))?;
+            Some((index, violation.description))
+        }))
+    }
+}
+
+/// Indicator observations; the registry leaves alone one equal to the latest of its township and year.
+pub(super) struct Indicators {
+    known: HashSet<String>,
+    /// The row each township and year first appears in.
+    seen: HashMap<(String, i32), usize>,
+    data_year: Option<i32>,
+    source: String,
+}
+
+impl ImportKind for Indicators {
+    type Request = pb::IndicatorObservation;
+    const COLUMNS: &'static [Field] = words::INDICATORS;
+    const BATCH_LIMIT: usize = OBSERVATION_BATCH_LIMIT;
+
+    async fn prepare(registry: &Registry, args: &ImportArgs, rows: &[Cells<'_>]) -> anyhow::Result<Self> {
+        let known = known_townships(registry, rows).await?;
+        Ok(Self { known, seen: HashMap::new(), data_year: args.data_year, source: args.source.clone() })
+    }
+
+    async fn plan(&mut self, _: &Registry, row: Cells<'_>) -> anyhow::Result<Plan<pb::IndicatorObservation>> {
+        let mut errors = Vec::new();
+        let code = township_code(row, &mut errors);
+        let year_text = row.get(DATA_YEAR);
+        let data_year = if year_text.is_empty() {
+            self.data_year.or_else(|| {
+                errors.push("data_year is empty and no --data-year was given".to_owned());
+                None
+            })
+        } else {
+            year_text.parse::<i32>().ok().filter(|y| (1949..=2100).contains(y)).or_else(|| {
+                errors.push(format!("data_year {year_text:?} is not a year"));
+                None
+            })
+        };
+        let values = (
+            number(row, POPULATION, &mut errors),
+            number(row, FISCAL_REVENUE, &mut errors),
+            number(row, LAND_AREA, &mut errors),
+        );
+        unknown_township(&self.known, &code, &mut errors, " (import its divisions first)");
+        if let (Some(code), Some(year)) = (&code, data_year)
+            && let Some(first) = self.seen.insert((code.clone(), year), row.number())
+        {
+            errors.push(format!("township {code} {year} already appears in row {first}"));
+        }
+        let (true, Some(code), Some(data_year), (Some(population), Some(fiscal_revenue), Some(land_area))) =
+            (errors.is_empty(), code, data_year, values)
+        else {
+            return Ok(Plan::Bad(errors.join("; ")));
+        };
+        let source = match row.get(SOURCE) {
+            "" => self.source.clone(),
+            given => given.to_owned(),
+        };
+        Ok(Plan::Create(pb::IndicatorObservation {
+            township: township_name(&code),
+            data_year,
+            values: Some(IndicatorValues { population, fiscal_revenue, land_area }),
+            source,
+            ..Default::default()
+        }))
+    }
+
+    fn group(observation: &pb::IndicatorObservation) -> &str {
+        &observation.township
+    }
+
+    async fn send(
+        registry: &Registry,
+        observations: Vec<pb::IndicatorObservation>,
+        validate_only: bool,
+    ) -> Result<usize, Status> {
+        let request = with_request_id(
+            pb::BatchRecordIndicatorsRequest { observations, validate_only, ..Default::default() },
+            |r| &mut r.request_id,
+        );
+        Ok(registry.clone().batch_record_indicators(request).await?.into_inner().unchanged.len())
+    }
+}
+
+/// Institutions, keyed by township and name.
+pub(super) struct Institutions {
+    known: HashSet<String>,
+    /// Each township's registered institutions, listed when a row first names it.
+    registered: HashMap<String, Vec<pb::Institution>>,
+    /// The row each township and name first appears in.
+    seen: HashMap<(String, String), usize>,
+}
+
+impl ImportKind for Institutions {
+    type Request = pb::CreateInstitutionRequest;
+    const COLUMNS: &'static [Field] = words::INSTITUTIONS;
+    const BATCH_LIMIT: usize = RECORD_BATCH_LIMIT;
+
+    async fn prepare(registry: &Registry, _: &ImportArgs, rows: &[Cells<'_>]) -> anyhow::Result<Self> {
+        Ok(Self { known: known_townships(registry, rows).await?, registered: HashMap::new(), seen: HashMap::new() })
+    }
+
+    async fn plan(&mut self, registry: &Registry, row: Cells<'_>) -> anyhow::Result<Plan<Self::Request>> {
+        let mut errors = Vec::new();
+        let code = township_code(row, &mut errors);
+        let kind_text = row.get(INSTITUTION_KIND);
+        let kind = INSTITUTION_KINDS.parse(kind_text);
+        if kind.is_none() {
+            errors.push(format!("kind {kind_text:?} is not {}", INSTITUTION_KINDS.expected()));
+        }
+        let name = row.get(INSTITUTION_NAME).to_owned();
+        if name.is_empty() {
+            errors.push("name is empty".to_owned());
+        }
+        let quota_text = row.get(STAFFING_QUOTA);
+        let staffing_quota = if quota_text.is_empty() {
+            0
+        } else {
+            quota_text.parse::<u32>().unwrap_or_else(|_| {
+                errors.push(format!("staffing_quota {quota_text:?} is not a whole number ≥ 0"));
+                0
+            })
+        };
+        for field in [VALID_FROM, VALID_TO] {
+            let date = row.get(field);
+            if !date.is_empty() && !is_iso_date(date) {
+                errors.push(format!("{} {date:?} is not a date YYYY-MM-DD", field.key));
+            }
+        }
+        unknown_township(&self.known, &code, &mut errors, "");
+        if let Some(code) = &code
+            && let Some(first) = self.seen.insert((code.clone(), name.clone()), row.number())
+        {
+            errors.push(format!("{name} of township {code} already appears in row {first}"));
+        }
+        let (Some(code), Some(kind), true) = (code, kind, errors.is_empty()) else {
+            return Ok(Plan::Bad(errors.join("; ")));
+        };
+        let parent = township_name(&code);
+        if !self.registered.contains_key(&parent) {
+            let listed = list::institutions(registry, &parent).await?;
+            self.registered.insert(parent.clone(), listed);
+        }
+        let institution = pb::Institution {
+            kind: kind as i32,
+            display_name: name.clone(),
+            staffing_quota,
+            approving_document: row.get(APPROVING_DOCUMENT).to_owned(),
+            valid_from: row.get(VALID_FROM).to_owned(),
+            valid_to: row.get(VALID_TO).to_owned(),
+            ..Default::default()
+        };
+        let Some(registered) = self.registered[&parent].iter().find(|i| i.display_name == name) else {
+            return Ok(Plan::Create(pb::CreateInstitutionRequest {
+                parent,
+                institution: Some(institution),
+                ..Default::default()
+            }));
+        };
+        let same = registered.kind == institution.kind
+            && registered.staffing_quota == institution.staffing_quota
+            && registered.approving_document == institution.approving_document
+            && registered.valid_from == institution.valid_from
+            && registered.valid_to == institution.valid_to;
+        Ok(if same {
+            Plan::Unchanged
+        } else {
+            Plan::Bad(format!(
+                "{name} of township {code} is registered ({}) with other details; change it in the registry, or end \
+                 it (valid_to) and register the new one under another name",
+                registered.name
+            ))
+        })
+    }
+
+    fn group(request: &pb::CreateInstitutionRequest) -> &str {
+        &request.parent
+    }
+
+    async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
+        let request = with_request_id(
+            pb::BatchCreateInstitutionsRequest { requests, validate_only, ..Default::default() },
+            |r| &mut r.request_id,
+        );
+        registry.clone().batch_create_institutions(request).await?;
+        Ok(0)
+    }
+}
+
+fn mandated_role(text: &str) -> Result<pb::MandatedRole, String> {
+    MANDATED_ROLES
+        .parse(text)
+        .ok_or_else(|| format!("mandated_role {text:?} is not {} (or empty)", MANDATED_ROLES.expected()))
+}
+
+/// Leadership posts. Two identical rows (two 副镇长 not yet named) are two posts.
+pub(super) struct Posts {
+    known: HashSet<String>,
+    /// Registered posts per township, counted by (role, holder, mandated role): only as many rows as are
+    /// registered count as unchanged.
+    registered: HashMap<String, HashMap<(String, String, i32), usize>>,
+}
+
+impl ImportKind for Posts {
+    type Request = pb::CreateLeadershipPostRequest;
+    const COLUMNS: &'static [Field] = words::POSTS;
+    const BATCH_LIMIT: usize = RECORD_BATCH_LIMIT;
+
+    async fn prepare(registry: &Registry, _: &ImportArgs, rows: &[Cells<'_>]) -> anyhow::Result<Self> {
+        Ok(Self { known: known_townships(registry, rows).await?, registered: HashMap::new() })
+    }
+
+    async fn plan(&mut self, registry: &Registry, row: Cells<'_>) -> anyhow::Result<Plan<Self::Request>> {
+        let mut errors = Vec::new();
+        let code = township_code(row, &mut errors);
+        let role = row.get(ROLE).to_owned();
+        if role.is_empty() {
+            errors.push("role is empty".to_owned());
+        }
+        let mandated = mandated_role(row.get(MANDATED_ROLE)).map_err(|e| errors.push(e)).ok();
+        unknown_township(&self.known, &code, &mut errors, "");
+        let (Some(code), Some(mandated), true) = (code, mandated, errors.is_empty()) else {
+            return Ok(Plan::Bad(errors.join("; ")));
+        };
+        let parent = township_name(&code);
+        if !self.registered.contains_key(&parent) {
+            let mut counts = HashMap::new();
+            for post in list::posts(registry, &parent).await? {
+                *counts.entry((post.role, post.holder, post.mandated_role)).or_insert(0) += 1;
+            }
+            self.registered.insert(parent.clone(), counts);
+        }
+        let holder = row.get(HOLDER).to_owned();
+        let key = (role.clone(), holder.clone(), mandated as i32);
+        if let Some(count) = self.registered.get_mut(&parent).and_then(|counts| counts.get_mut(&key))
+            && *count > 0
+        {
+            *count -= 1;
+            return Ok(Plan::Unchanged);
+        }
+        let post = pb::LeadershipPost { role, holder, mandated_role: mandated as i32, ..Default::default() };
+        Ok(Plan::Create(pb::CreateLeadershipPostRequest { parent, post: Some(post), ..Default::default() }))
+    }
+
+    fn group(request: &pb::CreateLeadershipPostRequest) -> &str {
+        &request.parent
+    }
+
+    async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
+        let request = with_request_id(
+            pb::BatchCreateLeadershipPostsRequest { requests, validate_only, ..Default::default() },
+            |r| &mut r.request_id,
+        );
+        registry.clone().batch_create_leadership_posts(request).await?;
+        Ok(0)
+    }
+}
+
+/// Catalogue items, keyed by owner (a county's template or a township) and code.
+#[derive(Default)]
+pub(super) struct Catalogue {
+    /// Each owner's catalogue (a township's with the items it inherits), listed when a row first names it.
+    registered: HashMap<String, Vec<pb::CatalogueItem>>,
+    /// Each township's institutions, which its own items name.
+    institutions: HashMap<String, Vec<pb::Institution>>,
+}
+
+impl ImportKind for Catalogue {
+    type Request = pb::CreateCatalogueItemRequest;
+    const COLUMNS: &'static [Field] = words::CATALOGUE;
+    const BATCH_LIMIT: usize = RECORD_BATCH_LIMIT;
+
+    async fn prepare(_: &Registry, _: &ImportArgs, _: &[Cells<'_>]) -> anyhow::Result<Self> {
+        Ok(Self::default())
+    }
+
+    async fn plan(&mut self, registry: &Registry, row: Cells<'_>) -> anyhow::Result<Plan<Self::Request>> {
+        use pb::catalogue_item::Details;
+        let mut errors = Vec::new();
+        let owner_code = row.get(OWNER_CODE);
+        let owner = match owner_code.len() {
+            6 | 9 if owner_code.bytes().all(|b| b.is_ascii_digit()) => scope_name(owner_code).ok(),
+            _ => None,
+        };
+        if owner.is_none() {
+            errors.push(format!("owner_code {owner_code:?} is neither a county (6 digits) nor a township (9)"));
+        }
+        let type_text = row.get(ITEM_TYPE);
+        let item_type = ITEM_TYPES.parse(type_text);
+        if item_type.is_none() {
+            errors.push(format!("type {type_text:?} is not {}", ITEM_TYPES.expected()));
+        }
+        let area_text = row.get(DUTY_AREA);
+        let area = DUTY_AREAS.parse(area_text);
+        if area.is_none() {
+            errors.push(format!(
+                "duty_area {area_text:?} is not a duty area of the policy (e.g. 加强基层党建, 维护公共安全)"
+            ));
+        }
+        for field in [ITEM_CODE, TITLE, RESPONSIBLE_INSTITUTION] {
+            if row.get(field).is_empty() {
+                errors.push(format!("{} is empty", field.key));
+            }
+        }
+        let (Some(owner), Some(item_type), Some(area), true) = (owner, item_type, area, errors.is_empty()) else {
+            return Ok(Plan::Bad(errors.join("; ")));
+        };
+        if !self.registered.contains_key(&owner) {
+            match list::catalogue(registry, &owner).await {
+                Ok(items) => self.registered.insert(owner.clone(), items),
+                Err(error) if is_not_found(&error) => {
+                    return Ok(Plan::Bad(format!("{owner_code} is not in the registry: {error:#}")));
+                }
+                Err(error) => return Err(error),
+            };
+        }
+        let (code, title) = (row.get(ITEM_CODE), row.get(TITLE));
+        // A template item shown under a township (exports list those) is the row when its title is; a row with
+        // another title overrides it for the township.
+        if self.registered[&owner].iter().any(|i| i.code == code && i.inherited && i.title == title) {
+            return Ok(Plan::Unchanged);
+        }
+        let institution_text = row.get(RESPONSIBLE_INSTITUTION);
+        let mut item = pb::CatalogueItem {
+            item_type: item_type as i32,
+            code: code.to_owned(),
+            title: title.to_owned(),
+            duty_area: area as i32,
+            ..Default::default()
+        };
+        if owner.contains("/townships/") {
+            // A township item names one of the township's institutions, given by its name in the sheet.
+            if !self.institutions.contains_key(&owner) {
+                let listed = list::institutions(registry, &owner).await?;
+                self.institutions.insert(owner.clone(), listed);
+            }
+            match self.institutions[&owner].iter().find(|i| i.display_name == institution_text) {
+                Some(institution) => item.responsible_institution = institution.name.clone(),
+                None => {
+                    return Ok(Plan::Bad(format!("township {owner_code} has no institution named {institution_text}")));
+                }
+            }
+        } else {
+            item.responsible_institution_title = institution_text.to_owned();
+        }
+        let value = |field: Field| row.get(field).to_owned();
+        item.details = Some(match item_type {
+            pb::CatalogueItemType::Power => Details::Power(pb::PowerDetails {
+                category: POWER_CATEGORIES.parse(row.get(POWER_CATEGORY)).unwrap_or_default() as i32,
+                legal_basis: value(LEGAL_BASIS),
+                origin: POWER_ORIGINS.parse(row.get(POWER_ORIGIN)).unwrap_or_default() as i32,
+            }),
+            pb::CatalogueItemType::Responsibility => Details::Responsibility(pb::ResponsibilityDetails {
+                power_item_code: value(POWER_ITEM_CODE),
+                duties: value(DUTIES),
+                accountability_cases: value(ACCOUNTABILITY_CASES),
+            }),
+            _ => Details::PublicService(pb::PublicServiceDetails {
+                service_domain: value(SERVICE_DOMAIN),
+                handling_mode: HANDLING_MODES.parse(row.get(HANDLING_MODE)).unwrap_or_default() as i32,
+            }),
+        });
+        // The owner's own item of that code must be this very item (a template item was seen above).
+        let Some(own) = self.registered[&owner].iter().find(|i| i.code == item.code && !i.inherited) else {
+            let request =
+                pb::CreateCatalogueItemRequest { parent: owner, catalogue_item: Some(item), ..Default::default() };
+            return Ok(Plan::Create(request));
+        };
+        Ok(if same_item(own, &item) {
+            Plan::Unchanged
+        } else {
+            Plan::Bad(format!(
+                "item {} of {owner_code} is registered ({}) with other details; delete it in the registry and \
+                 import again, or give the row another code",
+                item.code, own.name
+            ))
+        })
+    }
+
+    /// A county's rows: its template and its townships' own items.
+    fn group(request: &pb::CreateCatalogueItemRequest) -> &str {
+        request.parent.split("/townships/").next().unwrap_or_default()
+    }
+
+    async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
+        let request = with_request_id(
+            pb::BatchCreateCatalogueItemsRequest { requests, validate_only, ..Default::default() },
+            |r| &mut r.request_id,
+        );
+        registry.clone().batch_create_catalogue_items(request).await?;
+        Ok(0)
+    }
+}
+
+/// Whether a registered item says what the row says (output-only fields aside).
+fn same_item(registered: &pb::CatalogueItem, row: &pb::CatalogueItem) -> bool {
+    let institution_same = if row.responsible_institution.is_empty() {
+        registered.responsible_institution_title == row.responsible_institution_title
+    } else {
+        registered.responsible_institution == row.responsible_institution
+    };
+    registered.title == row.title
+        && registered.item_type == row.item_type
+        && registered.duty_area == row.duty_area
+        && registered.details == row.details
+        && institution_same
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_division_lines_are_found_by_level_and_csv_row() {
+        let line = |level, row| Planned {
+            file: "f.csv".to_owned(),
+            row,
+            request: DivisionLine { level, line: String::new() },
+        };
+        let chunk = [line(DivisionLevel::Township, 2), line(DivisionLevel::City, 3), line(DivisionLevel::Township, 4)];
+        let mut details = tonic_types::ErrorDetails::new();
+        details
+            .add_bad_request_violation("townships_csv[row 3]", "the name is empty")
+            .add_bad_request_violation("cities_csv[row 2]", "not a city code")
+            .add_bad_request_violation("townships_csv[row 3]", "not in county 430102")
+            .add_bad_request_violation("townships_csv", "and 70 more violations not listed");
+        let status = Status::with_error_details(tonic::Code::InvalidArgument, "3 rows", details);
+        let refused = Divisions::refused(&status, &chunk);
+        // The second township line (csv row 3) is the chunk's third request; the city line its second.
+        assert_eq!(refused.keys().collect::<Vec<_>>(), [&1, &2]);
+        assert_eq!(refused[&2], "refused by the registry: the name is empty; not in county 430102");
+    }
+
+    #[test]
+    fn kinds_and_roles_read_in_chinese_and_english() {
+        let institution_kind = |text| INSTITUTION_KINDS.parse(text);
+        let duty_area = |text| DUTY_AREAS.parse(text);
+        assert_eq!(institution_kind("事业单位"), Some(pb::InstitutionKind::PublicInstitution));
+        assert_eq!(institution_kind("Law Enforcement Unit"), Some(pb::InstitutionKind::LawEnforcementUnit));
+        assert_eq!(institution_kind("委员会"), None);
+        assert_eq!(mandated_role("纪委书记"), Ok(pb::MandatedRole::DisciplineInspectionSecretary));
+        assert_eq!(mandated_role(""), Ok(pb::MandatedRole::Unspecified));
+        assert!(mandated_role("镇长").is_err());
+        assert_eq!(duty_area("维护公共安全"), Some(pb::DutyArea::MaintainPublicSafety));
+        assert_eq!(duty_area("DUTY_AREA_PARTY_BUILDING"), Some(pb::DutyArea::PartyBuilding));
+        assert!(is_iso_date("2024-01-31") && !is_iso_date("2024/01/31"));
+    }
+}
