@@ -1,11 +1,11 @@
 //! The SQL implementations of [`Store`](super::Store): SQLite and PostgreSQL.
 //!
-//! The methods are written once, in `sql/shared.rs`, and compiled twice: `sql/sqlite.rs` and `sql/postgres.rs`
-//! each include that file as a child module, after defining `Db` (the sqlx database), `ThisStore` (the store
-//! type) and the few things the backends do differently (how a write transaction starts, row locks). The SQL
-//! is the common dialect of both: `$1, $2…` placeholders numbered in order of first appearance (SQLite binds
-//! `$N` by first appearance), `RETURNING`, `ON CONFLICT … DO UPDATE`, integers for timestamps
-//! (milliseconds), JSON as text. The schemas are `migrations/sqlite` and `migrations/postgres`.
+//! The methods are written once, in `sql/shared/` (one file per entity), and compiled twice: `sql/sqlite.rs`
+//! and `sql/postgres.rs` each include that folder as a child module, after defining `Db` (the sqlx database),
+//! `ThisStore` (the store type) and the few things the backends do differently (how a write transaction starts,
+//! row locks). The SQL is the common dialect of both: `$1, $2…` placeholders numbered in order of first
+//! appearance (SQLite binds `$N` by first appearance), `RETURNING`, `ON CONFLICT … DO UPDATE`, integers for
+//! timestamps (milliseconds), JSON as text. The schemas are `migrations/sqlite` and `migrations/postgres`.
 //!
 //! This file holds the helpers that do not depend on the backend.
 
@@ -14,8 +14,6 @@ mod sqlite;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-
-use township_runtime::now_ms;
 
 use super::{Page, PageRequest, StoreError, StoreResult};
 use crate::domain::model::TimestampMs;

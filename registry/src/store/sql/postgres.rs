@@ -21,8 +21,8 @@ const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 const CONNECTIONS: u32 = 10;
 
 // The Store methods, shared with the sqlite store (see sql.rs).
-#[allow(clippy::duplicate_mod, reason = "shared.rs is compiled once per backend on purpose")]
-#[path = "shared.rs"]
+#[allow(clippy::duplicate_mod, reason = "shared/ is compiled once per backend on purpose")]
+#[path = "shared/mod.rs"]
 mod shared;
 
 /// The PostgreSQL store.

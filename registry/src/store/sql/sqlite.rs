@@ -26,8 +26,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const READERS: u32 = 4;
 
 // The Store methods, shared with the postgres store (see sql.rs).
-#[allow(clippy::duplicate_mod, reason = "shared.rs is compiled once per backend on purpose")]
-#[path = "shared.rs"]
+#[allow(clippy::duplicate_mod, reason = "shared/ is compiled once per backend on purpose")]
+#[path = "shared/mod.rs"]
 mod shared;
 
 /// The embedded default store: a SQLite file.

@@ -1,0 +1,134 @@
+//! [`FactsRepo`]: the facts of a scope's townships, gathered in one snapshot.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use township_runtime::now_ms;
+
+use super::ThisStore;
+use super::rows::{
+    CATALOGUE_COLUMNS, CLASS_COLUMNS, INSTITUTION_COLUMNS, PLAQUE_COLUMNS, POST_COLUMNS, TOWNSHIP_COLUMNS,
+    catalogue_item_from_row, class_from_row, institution_from_row, plaque_from_row, post_from_row, township_from_row,
+};
+use super::support::ensure_scope;
+use crate::domain::catalogue::{CatalogueItem, effective_catalogue};
+use crate::domain::model::{Institution, TownshipFacts};
+use crate::domain::names::{CountyCode, Scope, TownshipCode};
+use crate::store::sql::{iso_date, scope_filter};
+use crate::store::{FactsRepo, StoreResult};
+
+#[async_trait]
+impl FactsRepo for ThisStore {
+    async fn township_facts(&self, scope: &Scope) -> StoreResult<Vec<TownshipFacts>> {
+        let (column, value) = scope_filter(scope);
+        // Eight queries for the whole scope, in one snapshot.
+        let mut tx = self.begin_snapshot().await?;
+        let sql = format!("SELECT {TOWNSHIP_COLUMNS} FROM townships t WHERE t.{column} = $1 ORDER BY t.code");
+        let rows = sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await?;
+        if rows.is_empty() {
+            ensure_scope(&mut tx, scope).await?;
+            return Ok(Vec::new());
+        }
+        let mut facts = Vec::with_capacity(rows.len());
+        let mut index = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let township = township_from_row(row)?;
+            index.insert(township.code.clone(), facts.len());
+            facts.push(TownshipFacts {
+                township,
+                class: None,
+                institutions: Vec::new(),
+                plaques: Vec::new(),
+                posts: Vec::new(),
+                catalogue: Vec::new(),
+            });
+        }
+        let slot = |code: &TownshipCode| index.get(code).copied();
+
+        let sql = format!(
+            "SELECT {CLASS_COLUMNS} FROM township_classes c JOIN townships t ON t.code = c.township \
+             WHERE t.{column} = $1 AND (c.computed_class IS NOT NULL OR c.override_class IS NOT NULL) \
+             AND c.data_year = (SELECT MAX(l.data_year) FROM township_classes l WHERE l.township = c.township \
+             AND (l.computed_class IS NOT NULL OR l.override_class IS NOT NULL))"
+        );
+        for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+            let class = class_from_row(&row)?;
+            if let Some(i) = slot(&class.township) {
+                facts[i].class = Some(class);
+            }
+        }
+        // Only institutions still in force count, as they do for the write-time limits.
+        let today = iso_date(now_ms());
+        let sql = format!(
+            "SELECT {INSTITUTION_COLUMNS} FROM institutions i JOIN townships t ON t.code = i.township \
+             WHERE t.{column} = $1 AND (i.valid_to IS NULL OR i.valid_to >= $2) ORDER BY i.township, i.id"
+        );
+        for row in sqlx::query(&sql).bind(value).bind(&today).fetch_all(&mut *tx).await? {
+            let institution = institution_from_row(&row)?;
+            if let Some(i) = slot(&institution.township) {
+                facts[i].institutions.push(institution);
+            }
+        }
+        let sql = format!(
+            "SELECT {PLAQUE_COLUMNS} FROM plaques p JOIN townships t ON t.code = p.township \
+             WHERE t.{column} = $1 ORDER BY p.township, p.id"
+        );
+        for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+            let plaque = plaque_from_row(&row)?;
+            if let Some(i) = slot(&plaque.township) {
+                facts[i].plaques.push(plaque);
+            }
+        }
+        let sql = format!(
+            "SELECT {POST_COLUMNS} FROM leadership_posts p JOIN townships t ON t.code = p.township \
+             WHERE t.{column} = $1 ORDER BY p.township, p.id"
+        );
+        for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+            let post = post_from_row(&row)?;
+            if let Some(i) = slot(&post.township) {
+                facts[i].posts.push(post);
+            }
+        }
+
+        // The effective catalogues: own items, the counties' templates, and the ended institutions that own
+        // items may still name (resolved as "no longer in force").
+        let mut own: Vec<Vec<CatalogueItem>> = vec![Vec::new(); facts.len()];
+        let sql = format!(
+            "SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c JOIN townships t ON t.code = c.township \
+             WHERE t.{column} = $1 ORDER BY c.township, c.code"
+        );
+        for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+            let item = catalogue_item_from_row(&row)?;
+            if let Some(i) = item.owner.township().and_then(&slot) {
+                own[i].push(item);
+            }
+        }
+        let mut templates: HashMap<CountyCode, Vec<CatalogueItem>> = HashMap::new();
+        let sql = format!(
+            "SELECT {CATALOGUE_COLUMNS} FROM catalogue_items c WHERE c.township IS NULL \
+             AND c.county IN (SELECT t.county FROM townships t WHERE t.{column} = $1) ORDER BY c.county, c.code"
+        );
+        for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+            let item = catalogue_item_from_row(&row)?;
+            templates.entry(item.owner.county()).or_default().push(item);
+        }
+        let mut ended: Vec<Vec<Institution>> = vec![Vec::new(); facts.len()];
+        let sql = format!(
+            "SELECT {INSTITUTION_COLUMNS} FROM institutions i JOIN townships t ON t.code = i.township \
+             WHERE t.{column} = $1 AND i.valid_to IS NOT NULL AND i.valid_to < $2 ORDER BY i.township, i.id"
+        );
+        for row in sqlx::query(&sql).bind(value).bind(&today).fetch_all(&mut *tx).await? {
+            let institution = institution_from_row(&row)?;
+            if let Some(i) = slot(&institution.township) {
+                ended[i].push(institution);
+            }
+        }
+        tx.commit().await?;
+        for ((facts, own), ended) in facts.iter_mut().zip(own).zip(ended) {
+            let institutions: Vec<Institution> = facts.institutions.iter().cloned().chain(ended).collect();
+            let templates = templates.get(&facts.township.code.county()).map_or(&[][..], Vec::as_slice);
+            facts.catalogue = effective_catalogue(facts.township.kind, own, templates, &institutions, &today);
+        }
+        Ok(facts)
+    }
+}
