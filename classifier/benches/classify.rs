@@ -397,7 +397,8 @@ fn measure_calls(budget: Duration, mut call: impl FnMut()) -> Vec<Duration> {
         warm_calls += 1;
     }
     let estimate = warm_start.elapsed() / warm_calls;
-    let calls_per_sample = (Duration::from_millis(10).as_nanos() / estimate.as_nanos().max(1)).max(1) as u32;
+    let calls_per_sample =
+        u32::try_from((Duration::from_millis(10).as_nanos() / estimate.as_nanos().max(1)).max(1)).unwrap_or(u32::MAX);
 
     let mut samples = Vec::new();
     let start = Instant::now();
@@ -412,6 +413,7 @@ fn measure_calls(budget: Duration, mut call: impl FnMut()) -> Vec<Duration> {
     samples
 }
 
+#[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a rounded index within the slice")]
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     let index = ((sorted.len() - 1) as f64 * fraction).round() as usize;
     sorted[index]
@@ -549,7 +551,8 @@ async fn load(
                 let done = Instant::now();
                 assert_eq!(response.results.len(), expected, "one result per township");
                 if done >= window_start && done < window_end {
-                    latency_us.saturating_record(done.duration_since(sent).as_micros() as u64);
+                    latency_us
+                        .saturating_record(u64::try_from(done.duration_since(sent).as_micros()).unwrap_or(u64::MAX));
                 }
             }
             latency_us
@@ -623,7 +626,7 @@ fn grpc_tables(window: Duration, warm_up: Duration, connections: usize) {
             }
         }
         servers.stop(&server_runtime);
-        print_rows(&format!("2{}. {}", char::from(b'a' + section as u8), serving.label()), &rows);
+        print_rows(&format!("2{}. {}", char::from(b'a' + u8::try_from(section).unwrap()), serving.label()), &rows);
     }
 }
 

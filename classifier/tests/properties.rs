@@ -287,7 +287,7 @@ proptest! {
         let Some(classification) = classify_valid(&policy, &cohort) else { return Ok(()) };
         check_shape(&classification, cohort.len())?;
         // Exact in integers: ⌊n·k/100 + ½⌋ = ⌊(n·k + 50)/100⌋.
-        let n = cohort.len() as u32;
+        let n = u32::try_from(cohort.len()).unwrap();
         let first = (n * class1 + 50) / 100;
         let first_two = (n * (class1 + class2) + 50) / 100;
         prop_assert_eq!(classification.statistics.class_counts, [first, first_two - first, n - first_two]);

@@ -9,6 +9,8 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 /// The `google.rpc.ErrorInfo.domain` of every township service's refusals: their reasons are unique within it.
 pub const ERROR_DOMAIN: &str = "township.registry.gov";
 
+// Generated code answers to prost and tonic, not to the workspace's lints: exempt here, the one place.
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, unreachable_pub, missing_docs)]
 pub mod classifier {
     pub mod v1 {
         tonic::include_proto!("township.classifier.v1");
@@ -16,6 +18,7 @@ pub mod classifier {
     }
 }
 
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, unreachable_pub, missing_docs)]
 pub mod registry {
     pub mod v1 {
         tonic::include_proto!("township.registry.v1");

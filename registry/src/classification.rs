@@ -122,9 +122,9 @@ pub fn check_answer(
     let mut lines = Vec::with_capacity(answer.results.len());
     for result in &answer.results {
         let inputs = sent.remove(result.id.as_str()).ok_or_else(|| AnswerError::Unexpected(result.id.clone()))?;
-        if !(1..=3).contains(&result.township_class) {
+        let Some(class) = u8::try_from(result.township_class).ok().filter(|class| (1..=3).contains(class)) else {
             return Err(AnswerError::ClassOutOfRange { township: result.id.clone(), class: result.township_class });
-        }
+        };
         if !result.score.is_finite() {
             return Err(AnswerError::BadScore(result.id.clone()));
         }
@@ -135,7 +135,7 @@ pub fn check_answer(
             indices: result.indices.as_ref().map(values_from_proto).unwrap_or_default(),
             score: result.score,
             rank: result.rank,
-            class: result.township_class as u8,
+            class,
             explanation: result.explanation.clone(),
         });
     }

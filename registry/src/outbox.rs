@@ -242,7 +242,7 @@ mod tests {
         let config = WorkerConfig::default();
         for attempt in 0..30 {
             let ceiling = (250u64 << attempt.min(20)).min(30_000);
-            let delay = backoff(&config, attempt).as_millis() as u64;
+            let delay = u64::try_from(backoff(&config, attempt).as_millis()).unwrap();
             assert!((ceiling / 2..=ceiling).contains(&delay), "attempt {attempt}: {delay} ms not in jitter range");
         }
     }

@@ -119,8 +119,8 @@ impl Settings {
         if std::env::args().any(|arg| arg == "--bench") {
             Self {
                 measure: true,
-                iterations: env_number("BENCH_ITERATIONS", 100.0) as usize,
-                breakdown_samples: env_number("BENCH_BREAKDOWN_SAMPLES", 30.0) as usize,
+                iterations: env_number("BENCH_ITERATIONS", 100),
+                breakdown_samples: env_number("BENCH_BREAKDOWN_SAMPLES", 30),
                 warm_up: Duration::from_secs_f64(env_number("BENCH_WARMUP_SECONDS", 1.0)),
                 window: Duration::from_secs_f64(env_number("BENCH_WINDOW_SECONDS", 4.0)),
             }
@@ -136,7 +136,7 @@ impl Settings {
     }
 }
 
-fn env_number(name: &str, default: f64) -> f64 {
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
         Ok(text) => text.parse().unwrap_or_else(|_| panic!("{name}={text:?} is not a number")),
         Err(_) => default,
@@ -428,6 +428,7 @@ fn signed_ms(from: Instant, to: Instant) -> f64 {
 }
 
 /// Nearest-rank quantile of an ascending slice.
+#[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a rounded-up rank within the slice")]
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let index = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[index]
@@ -871,7 +872,8 @@ async fn load(
                 writer.write(target, values).await;
                 let done = Instant::now();
                 if done >= window_start && done < window_end {
-                    latency_us.saturating_record(done.duration_since(sent).as_micros() as u64);
+                    latency_us
+                        .saturating_record(u64::try_from(done.duration_since(sent).as_micros()).unwrap_or(u64::MAX));
                 }
             }
             latency_us

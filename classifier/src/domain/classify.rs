@@ -355,6 +355,11 @@ fn band(policy: &Policy, scored: &[Scored<'_>]) -> Vec<TownshipClass> {
 
 /// How many of `n` ranked townships are class 1, and class 1 or 2: each cumulative share of `n` rounded half
 /// up (a tolerance of 1e-9 absorbs float noise such as 0.3 × 5 = 1.4999…).
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a validated share in [0, 1] of n, rounded, then capped at n"
+)]
 pub(crate) fn quota_counts(policy: &Policy, n: usize) -> (usize, usize) {
     let quota = policy.rank_quota;
     let count = |share: f64| ((n as f64 * share + 0.5 + 1e-9).floor() as usize).min(n);

@@ -4,3 +4,9 @@ pub mod catalogue;
 pub mod model;
 pub mod names;
 pub mod rules;
+
+/// A count as the `u32` the contract carries; a count beyond `u32::MAX` (never met: a city has a few hundred
+/// townships) saturates rather than wrapping.
+pub fn count_u32(count: usize) -> u32 {
+    u32::try_from(count).unwrap_or(u32::MAX)
+}

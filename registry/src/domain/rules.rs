@@ -2,6 +2,7 @@
 //! compliance report. States that arise from a reclassification (a township moved to class 3 that still has 11
 //! posts) are findings, not write errors.
 
+use super::count_u32;
 use township_policy::{ClassLimits, Policy, TownshipClass};
 
 use super::catalogue::{Resolution, duty_areas_for};
@@ -81,7 +82,7 @@ pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
             message,
         });
     };
-    let count = |kind: InstitutionKind| facts.institutions.iter().filter(|i| i.kind == kind).count() as u32;
+    let count = |kind: InstitutionKind| count_u32(facts.institutions.iter().filter(|i| i.kind == kind).count());
 
     let offices = count(InstitutionKind::PartyGovernmentOffice);
     if offices < limits.min_party_government_offices || offices > limits.max_party_government_offices {
@@ -133,7 +134,7 @@ pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
             "no comprehensive administrative law-enforcement brigade (综合行政执法大队)".to_owned(),
         );
     }
-    let plaques = facts.plaques.len() as u32;
+    let plaques = count_u32(facts.plaques.len());
     if plaques > policy.max_plaques_per_township {
         add(
             "plaques.max",
@@ -145,7 +146,7 @@ pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
             ),
         );
     }
-    let posts = facts.posts.len() as u32;
+    let posts = count_u32(facts.posts.len());
     if posts > limits.leadership_posts {
         add(
             "posts.quota",
@@ -253,7 +254,7 @@ mod tests {
         let mut institutions: Vec<_> = MANDATED_OFFICES
             .iter()
             .enumerate()
-            .map(|(i, (_, name))| office(i as i64, name, InstitutionKind::PartyGovernmentOffice))
+            .map(|(i, (_, name))| office(i64::try_from(i).unwrap(), name, InstitutionKind::PartyGovernmentOffice))
             .collect();
         institutions.push(office(10, "综合行政执法大队", InstitutionKind::LawEnforcementUnit));
         // One public service item per duty area of a sub-district, each the responsibility of 党政办公室.
@@ -262,7 +263,7 @@ mod tests {
             .enumerate()
             .map(|(i, area)| CatalogueEntry {
                 item: CatalogueItem {
-                    id: i as i64 + 1,
+                    id: i64::try_from(i).unwrap() + 1,
                     owner: CatalogueOwner::Township(code()),
                     code: format!("GG-{i:03}"),
                     title: format!("{}事项", area.label_zh()),
@@ -285,7 +286,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, role)| LeadershipPost {
-                id: i as i64,
+                id: i64::try_from(i).unwrap(),
                 township: code(),
                 role: role.label_zh().to_owned(),
                 holder: None,

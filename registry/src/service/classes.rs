@@ -168,7 +168,8 @@ impl RegistryApi {
         let request = request.into_inner();
         let code = names::parse_township(&request.township).map_err(name_error("township"))?;
         let mut violations = Vec::new();
-        if !(1..=3).contains(&request.township_class) {
+        let class = u8::try_from(request.township_class).ok().filter(|class| (1..=3).contains(class));
+        if class.is_none() {
             violations.push(FieldViolation::new(
                 "township_class",
                 format!("township {code}: class must be 1, 2 or 3, got {}", request.township_class),
@@ -176,15 +177,15 @@ impl RegistryApi {
         }
         check_text("reason", &request.reason, 1000, &mut violations);
         check_text("document_number", &request.document_number, 100, &mut violations);
-        if !violations.is_empty() {
+        let (Some(class), true) = (class, violations.is_empty()) else {
             return Err(invalid_all(violations));
-        }
+        };
         let township = self.store().get_township(&code).await?;
         let Some(year) = self.data_year(&code.city(), request.data_year).await? else {
             return Err(failed_precondition(format!("township {code}: record indicators before overriding its class")));
         };
         let class_override = ClassOverride {
-            class: request.township_class as u8,
+            class,
             reason: request.reason,
             document_number: request.document_number,
             set_by: actor.clone(),

@@ -1,5 +1,6 @@
 //! The compliance report: every rule of the policy broken in a township, county or city.
 
+use crate::domain::count_u32;
 use tonic::{Request, Response, Status};
 use township_proto::registry::v1 as pb;
 
@@ -22,6 +23,6 @@ impl RegistryApi {
             return Err(Status::not_found(format!("no townships in {scope_name}")));
         }
         let findings = facts.iter().flat_map(|facts| rules::findings(&policy, facts)).map(finding_to_proto).collect();
-        Ok(Response::new(pb::ComplianceReport { scope: scope.name(), townships: facts.len() as u32, findings }))
+        Ok(Response::new(pb::ComplianceReport { scope: scope.name(), townships: count_u32(facts.len()), findings }))
     }
 }

@@ -10,7 +10,9 @@ use crate::domain::names::{city_name, county_name, township_name};
 use crate::domain::rules::{Finding, Severity};
 
 pub fn timestamp(ms: TimestampMs) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 })
+    // rem_euclid(1000) is in 0..1000, so the nanoseconds fit an i32.
+    let nanos = i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or_default();
+    Some(prost_types::Timestamp { seconds: ms.div_euclid(1000), nanos })
 }
 
 pub fn values_to_proto(values: PerIndicator<f64>) -> cpb::IndicatorValues {

@@ -1,5 +1,6 @@
 //! Cities, counties and townships, and the import of the statistics bureau's division files.
 
+use crate::domain::count_u32;
 use tonic::{Request, Response};
 use township_policy::FieldViolation;
 use township_policy::quoted;
@@ -201,9 +202,9 @@ impl RegistryApi {
         .map_err(invalid_all)?;
         let counts = if request.validate_only {
             crate::store::ImportCounts {
-                cities: parsed.cities.len() as u32,
-                counties: parsed.counties.len() as u32,
-                townships: parsed.townships.len() as u32,
+                cities: count_u32(parsed.cities.len()),
+                counties: count_u32(parsed.counties.len()),
+                townships: count_u32(parsed.townships.len()),
             }
         } else {
             self.store().import_divisions(&parsed.cities, &parsed.counties, &parsed.townships, &actor).await?

@@ -35,7 +35,8 @@ pub(super) fn page_request(page_size: i32, page_token: &str) -> Result<PageReque
             .map_err(|_| invalid("page_token", "not a token this service issued; pass next_page_token as given"))?;
         Some(String::from_utf8(bytes).map_err(|_| invalid("page_token", "not a token this service issued"))?)
     };
-    Ok(PageRequest { size: page_size.min(MAX_PAGE_SIZE) as u32, after })
+    // Checked ≥ 0 above.
+    Ok(PageRequest { size: page_size.min(MAX_PAGE_SIZE).unsigned_abs(), after })
 }
 
 pub(super) fn next_token<T>(page: &Page<T>) -> String {

@@ -84,7 +84,7 @@ async fn list_items(
             .await
             .expect("list catalogue items")
             .into_inner();
-        assert!(page.catalogue_items.len() <= page_size as usize);
+        assert!(page.catalogue_items.len() <= usize::try_from(page_size).unwrap());
         items.extend(page.catalogue_items);
         if page.next_page_token.is_empty() {
             return items;
