@@ -374,6 +374,23 @@ impl MandatedRole {
             MandatedRole::OrganisationCommitteeMember => "专职组织委员",
         }
     }
+
+    /// The label in the words of a unit of `kind`: a 街道's bodies are the 党工委 (with its 纪工委) and the
+    /// 办事处, 派出机关 of the county's party committee and government (policy section 二), not a 党委 and a 政府.
+    pub fn label_zh_for(self, kind: TownshipKind) -> &'static str {
+        match self {
+            _ if !kind.is_subdistrict() => self.label_zh(),
+            MandatedRole::PartyBuildingDeputySecretary => "不担任办事处主任的党工委副书记",
+            MandatedRole::DisciplineInspectionSecretary => "专职纪工委书记",
+            MandatedRole::OrganisationCommitteeMember => "党工委专职组织委员",
+        }
+    }
+
+    /// 纪委书记 and 组织委员 are 专职专岗 (policy section 一(二)): their holder holds no other post. The
+    /// party-building deputy secretary is only barred from the government head's post.
+    pub fn is_dedicated(self) -> bool {
+        matches!(self, MandatedRole::DisciplineInspectionSecretary | MandatedRole::OrganisationCommitteeMember)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

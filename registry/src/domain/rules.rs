@@ -1,12 +1,16 @@
 //! The policy's rules (DESIGN.md §4 "Compliance"): limits checked at write time, and the findings of a
 //! compliance report. States that arise from a reclassification (a township moved to class 3 that still has 11
 //! posts) are findings, not write errors.
+//!
+//! Every rule has a stable id (`offices.count`, `posts.dedicated_role` …). Where the policy document gives no
+//! figure or list and one is inferred, the code says 推定值，未经核实 and so does the finding's message.
 
-use super::count_u32;
+use std::collections::HashMap;
+
 use township_policy::{ClassLimits, Policy, TownshipClass};
 
-use super::catalogue::{Resolution, duty_areas_for};
-use super::model::{InstitutionKind, MandatedRole, TownshipFacts};
+use super::catalogue::{CatalogueEntry, CatalogueItemType, ItemDetails, Resolution, duty_areas_for};
+use super::model::{Institution, InstitutionKind, LeadershipPost, MandatedRole, Plaque, TownshipFacts, TownshipKind};
 use super::names::township_name;
 
 /// The limits that apply to a township of `class`. An unclassified township gets the most permissive limits
@@ -27,7 +31,9 @@ pub fn limits_for(policy: &Policy, class: Option<TownshipClass>) -> ClassLimits 
     }
 }
 
-/// The most institutions of `kind` a township of `class` may have.
+/// The most institutions of `kind` a township of `class` may have. Compliance flags a township over the same
+/// figure (`offices.count`, `public_institutions.max`, `law_enforcement.max`), both counting institutions in
+/// force only.
 pub fn institution_limit(policy: &Policy, class: Option<TownshipClass>, kind: InstitutionKind) -> u32 {
     let limits = limits_for(policy, class);
     match kind {
@@ -37,14 +43,167 @@ pub fn institution_limit(policy: &Policy, class: Option<TownshipClass>, kind: In
     }
 }
 
-/// The offices the policy names (section 三(一)), each recognised by a key phrase of its name.
-pub const MANDATED_OFFICES: [(&str, &str); 5] = [
-    ("党政办", "党政办公室"),
-    ("经济发展", "经济发展办公室(农业农村工作办公室)"),
-    ("社会事务", "社会事务办公室(卫生健康办公室)"),
-    ("自然资源", "自然资源和生态环境办公室"),
-    ("社会治安", "社会治安和应急管理办公室"),
+/// An office or public institution the policy names (section 三(一)), recognised by fragments of its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamedUnit {
+    /// As the policy names it for a 乡镇.
+    pub name: &'static str,
+    /// As a 街道 names it, or None when a 街道 need not set it up. The document lists the units of a 乡镇 only
+    /// and says of a 街道 just 街道机构也应进一步调整优化: every 街道 entry is inferred (推定值，未经核实).
+    pub subdistrict_name: Option<&'static str>,
+    /// Any of these in a name (brackets and spaces ignored) marks the unit, so that the bracketed alternative
+    /// (卫生健康办公室), a merged name (经济发展和自然资源办公室) and usual variants (党政综合办公室) count.
+    pub fragments: &'static [&'static str],
+    /// The named office a small township may fold this one into (规模较小乡镇要适当精简压缩机构). The document
+    /// names no such pair: inferred (推定值，未经核实).
+    pub small_township_merges_into: Option<&'static str>,
+}
+
+impl NamedUnit {
+    /// The unit's name for a township of `kind`, or None when that kind need not have it.
+    pub fn name_for(&self, kind: TownshipKind) -> Option<&'static str> {
+        if kind.is_subdistrict() { self.subdistrict_name } else { Some(self.name) }
+    }
+
+    pub fn recognises(&self, name: &str) -> bool {
+        let plain: String =
+            name.chars().filter(|c| !matches!(c, '(' | ')' | '（' | '）') && !c.is_whitespace()).collect();
+        self.fragments.iter().any(|fragment| plain.contains(fragment))
+    }
+}
+
+/// The party/government offices the policy names (section 三(一): 党政办公室 … 等5一6个党政机构).
+pub const NAMED_OFFICES: [NamedUnit; 5] = [
+    NamedUnit {
+        name: "党政办公室",
+        subdistrict_name: Some("党政办公室"),
+        fragments: &["党政办", "党政综合办"],
+        small_township_merges_into: None,
+    },
+    NamedUnit {
+        name: "经济发展办公室(农业农村工作办公室)",
+        // A 街道 serves economic development (服务经济发展) but has no farming to run.
+        subdistrict_name: Some("经济发展办公室"),
+        fragments: &["经济发展", "农业农村工作"],
+        small_township_merges_into: None,
+    },
+    NamedUnit {
+        name: "社会事务办公室(卫生健康办公室)",
+        subdistrict_name: Some("社会事务办公室(卫生健康办公室)"),
+        fragments: &["社会事务", "卫生健康"],
+        small_township_merges_into: None,
+    },
+    NamedUnit {
+        name: "自然资源和生态环境办公室",
+        // Land and ecology are rural work: a 街道 may leave them to the county's departments.
+        subdistrict_name: None,
+        fragments: &["自然资源", "生态环境"],
+        // Land use and ecology sit closest to rural economic work.
+        small_township_merges_into: Some("经济发展办公室(农业农村工作办公室)"),
+    },
+    NamedUnit {
+        name: "社会治安和应急管理办公室",
+        subdistrict_name: Some("社会治安和应急管理办公室"),
+        fragments: &["社会治安", "应急管理"],
+        small_township_merges_into: None,
+    },
 ];
+
+/// The three directly-affiliated public institutions the policy names (section 三(一): … 等3个直属事业单位).
+pub const NAMED_PUBLIC_INSTITUTIONS: [NamedUnit; 3] = [
+    NamedUnit {
+        name: "社会事务综合服务中心(文化综合服务站)",
+        // 街道 organise public services, culture included (组织公共服务 … 文化体育).
+        subdistrict_name: Some("社会事务综合服务中心(文化综合服务站)"),
+        fragments: &["社会事务综合服务", "文化综合服务"],
+        small_township_merges_into: None,
+    },
+    NamedUnit {
+        name: "农业综合服务中心",
+        subdistrict_name: None,
+        fragments: &["农业综合服务", "农业农村综合服务"],
+        small_township_merges_into: None,
+    },
+    NamedUnit {
+        name: "政务(便民)服务中心",
+        subdistrict_name: Some("政务(便民)服务中心"),
+        fragments: &["政务服务", "便民服务"],
+        small_township_merges_into: None,
+    },
+];
+
+/// The named offices a township of `kind` must have under `limits`, each with its name for that kind.
+/// A class whose minimum is below the number of named offices is one whose small townships streamline: it may
+/// fold as many mergeable offices into others as the gap, so that a class-3 township with its 4 offices breaks
+/// no rule. An unclassified township gets the most permissive minimum, as it does at write time.
+pub fn mandated_offices(kind: TownshipKind, limits: &ClassLimits) -> Vec<(&'static NamedUnit, &'static str)> {
+    let mut wanted: Vec<_> =
+        NAMED_OFFICES.iter().filter_map(|office| office.name_for(kind).map(|name| (office, name))).collect();
+    let mut may_merge = wanted.len().saturating_sub(limits.min_party_government_offices as usize);
+    wanted.retain(|(office, _)| {
+        let merged = may_merge > 0 && office.small_township_merges_into.is_some();
+        may_merge -= usize::from(merged);
+        !merged
+    });
+    wanted
+}
+
+/// The named public institutions a township of `kind` must have: a 街道 has no agriculture centre.
+pub fn mandated_public_institutions(kind: TownshipKind) -> Vec<(&'static NamedUnit, &'static str)> {
+    NAMED_PUBLIC_INSTITUTIONS.iter().filter_map(|unit| unit.name_for(kind).map(|name| (unit, name))).collect()
+}
+
+/// The titles of the government head's post: 镇长, 乡长 (民族乡 too), 街道办事处主任.
+const GOVERNMENT_HEAD_TITLES: [&str; 3] = ["镇长", "乡长", "办事处主任"];
+
+/// Whether a post's role text is the government head's post (政府正职): one of [`GOVERNMENT_HEAD_TITLES`] at
+/// the end of the role or of one part of a combined role (党委副书记、镇长), acting heads (代镇长) and longer
+/// forms (XX镇人民政府镇长, 街道办事处主任) included. A part with 副 is a deputy's (副镇长, 办事处副主任), and
+/// bracketed remarks are ignored (镇长（兼）).
+pub fn is_government_head(role: &str) -> bool {
+    without_brackets(role)
+        .split(|c: char| matches!(c, '、' | ',' | '，' | '/' | '／' | ';' | '；' | '兼') || c.is_whitespace())
+        .any(|part| !part.contains('副') && GOVERNMENT_HEAD_TITLES.iter().any(|title| part.ends_with(title)))
+}
+
+/// `text` without its bracketed remarks, ASCII or full-width.
+fn without_brackets(text: &str) -> String {
+    let mut depth = 0usize;
+    let mut kept = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '(' | '（' => depth += 1,
+            ')' | '）' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => kept.push(c),
+            _ => {}
+        }
+    }
+    kept
+}
+
+/// A post's holder, trimmed; None while vacant.
+fn holder(post: &LeadershipPost) -> Option<&str> {
+    post.holder.as_deref().map(str::trim).filter(|holder| !holder.is_empty())
+}
+
+/// How messages name a unit's party/government offices: a 街道's belong to its 党工委 and 办事处, 派出机关.
+fn offices_phrase(kind: TownshipKind) -> &'static str {
+    if kind.is_subdistrict() {
+        "offices of the 党工委 and 办事处 (派出机关)"
+    } else {
+        "party/government offices"
+    }
+}
+
+/// How messages name the government head's post of a unit of `kind`.
+fn head_phrase(kind: TownshipKind) -> &'static str {
+    match kind {
+        TownshipKind::Town => "镇长",
+        TownshipKind::Township | TownshipKind::EthnicTownship => "乡长",
+        TownshipKind::Subdistrict => "办事处主任 (head of the 办事处, 派出机关)",
+        TownshipKind::Other => "government head (政府正职)",
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -64,7 +223,48 @@ pub struct Finding {
     pub message: String,
 }
 
+/// The findings of one township as the rules add them.
+struct Report<'a> {
+    facts: &'a TownshipFacts,
+    township: String,
+    found: Vec<Finding>,
+}
+
+impl Report<'_> {
+    fn add(&mut self, rule: &'static str, severity: Severity, message: String) {
+        self.found.push(Finding {
+            rule,
+            severity,
+            township: self.township.clone(),
+            township_display_name: self.facts.township.name.clone(),
+            message,
+        });
+    }
+
+    fn kind(&self) -> TownshipKind {
+        self.facts.township.kind
+    }
+
+    fn of_kind(&self, kind: InstitutionKind) -> impl Iterator<Item = &Institution> {
+        self.facts.institutions.iter().filter(move |institution| institution.kind == kind)
+    }
+
+    fn post(&self, post: &LeadershipPost) -> String {
+        format!("{} ({}/posts/{})", post.role.trim(), self.township, post.id)
+    }
+
+    fn plaque(&self, plaque: &Plaque, institution: &Institution) -> String {
+        format!(
+            "plaque {} ({}/institutions/{}/plaques/{}) on {}",
+            plaque.name, self.township, institution.id, plaque.id, institution.name
+        )
+    }
+}
+
 /// Every rule `facts` breaks under `policy`, in a stable order.
+///
+/// `facts.institutions` holds the institutions in force only (`Store::township_facts`), as the write-time
+/// limits count them; a plaque of an ended institution is therefore not among the counted ones.
 pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
     let class = facts.class.as_ref().and_then(|c| c.effective_class());
     let limits = limits_for(policy, class);
@@ -72,109 +272,225 @@ pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
         Some(c) => format!("class {c}"),
         None => "an unclassified township".to_owned(),
     };
-    let mut found = Vec::new();
-    let mut add = |rule: &'static str, severity: Severity, message: String| {
-        found.push(Finding {
-            rule,
-            severity,
-            township: township_name(&facts.township.code),
-            township_display_name: facts.township.name.clone(),
-            message,
-        });
-    };
-    let count = |kind: InstitutionKind| count_u32(facts.institutions.iter().filter(|i| i.kind == kind).count());
+    let mut report = Report { facts, township: township_name(&facts.township.code), found: Vec::new() };
+    institutions(&mut report, &limits, &class_text);
+    plaques(&mut report, policy);
+    posts(&mut report, &limits, &class_text);
+    catalogue(&mut report);
+    report.found
+}
 
-    let offices = count(InstitutionKind::PartyGovernmentOffice);
-    if offices < limits.min_party_government_offices || offices > limits.max_party_government_offices {
-        add(
+fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
+    let kind = report.kind();
+    let offices = report.of_kind(InstitutionKind::PartyGovernmentOffice).count() as u32;
+    let (min, max) = (limits.min_party_government_offices, limits.max_party_government_offices);
+    if offices < min || offices > max {
+        // The document's only figure is 5–6 offices for a 乡镇 (section 三(一)).
+        let source = if kind.is_subdistrict() {
+            " (the document gives a 街道 no figure; the class's is applied, 推定值，未经核实)"
+        } else if (min, max) != (5, 6) {
+            " (not the document's 5–6: the policy's figure for streamlined townships, 推定值，未经核实)"
+        } else {
+            ""
+        };
+        let todo = if offices > max { "merge or abolish offices" } else { "set up the missing offices" };
+        report.add(
             "offices.count",
             Severity::Error,
-            format!(
-                "{offices} party/government offices; {class_text} must have {}–{}: {}",
-                limits.min_party_government_offices,
-                limits.max_party_government_offices,
-                if offices > limits.max_party_government_offices {
-                    "merge or abolish offices"
-                } else {
-                    "set up the missing offices"
-                }
-            ),
+            format!("{offices} {}; {class_text} must have {min}–{max}{source}: {todo}", offices_phrase(kind)),
         );
     }
-    for (key, full_name) in MANDATED_OFFICES {
-        let present =
-            facts.institutions.iter().any(|i| i.kind == InstitutionKind::PartyGovernmentOffice && i.name.contains(key));
-        if !present {
-            add(
+    let inferred = if kind.is_subdistrict() { " (a 街道's set is inferred, 推定值，未经核实)" } else { "" };
+    for (office, name) in mandated_offices(kind, limits) {
+        if !report.of_kind(InstitutionKind::PartyGovernmentOffice).any(|i| office.recognises(&i.name)) {
+            report.add(
                 "offices.mandated",
                 Severity::Warning,
-                format!("no {full_name}; set it up, or record the county's approved adjustment"),
+                format!("no {name}{inferred}; set it up, or record the county's approved adjustment"),
             );
         }
     }
-    let public = count(InstitutionKind::PublicInstitution);
+
+    let public = report.of_kind(InstitutionKind::PublicInstitution).count() as u32;
     if public > limits.max_public_institutions {
-        add(
+        report.add(
             "public_institutions.max",
             Severity::Error,
             format!("{public} public institutions; {class_text} may have at most {}", limits.max_public_institutions),
         );
     }
-    let enforcement = count(InstitutionKind::LawEnforcementUnit);
+    let mandated = mandated_public_institutions(kind);
+    let which = if kind.is_subdistrict() { "a 街道 needs" } else { "the policy names" };
+    for (unit, name) in &mandated {
+        if !report.of_kind(InstitutionKind::PublicInstitution).any(|i| unit.recognises(&i.name)) {
+            report.add(
+                "public_institutions.mandated",
+                Severity::Warning,
+                format!(
+                    "no {name}, one of the {} directly-affiliated public institutions (直属事业单位) {which}{inferred}; \
+                     set it up, or record the county's approved adjustment",
+                    mandated.len()
+                ),
+            );
+        }
+    }
+
+    let enforcement = report.of_kind(InstitutionKind::LawEnforcementUnit).count() as u32;
     if enforcement > limits.max_law_enforcement_units {
-        add(
+        report.add(
             "law_enforcement.max",
             Severity::Error,
             format!("{enforcement} law-enforcement units; at most {} allowed", limits.max_law_enforcement_units),
         );
     } else if enforcement == 0 {
-        add(
+        report.add(
             "law_enforcement.missing",
             Severity::Warning,
             "no comprehensive administrative law-enforcement brigade (综合行政执法大队)".to_owned(),
         );
     }
-    let plaques = count_u32(facts.plaques.len());
-    if plaques > policy.max_plaques_per_township {
-        add(
+}
+
+fn plaques(report: &mut Report, policy: &Policy) {
+    let facts = report.facts;
+    let institutions: HashMap<i64, &Institution> = facts.institutions.iter().map(|i| (i.id, i)).collect();
+    // A plaque hangs on an institution in force; one of an ended institution is history, neither counted nor
+    // judged.
+    let hanging: Vec<(&Plaque, &Institution)> = facts
+        .plaques
+        .iter()
+        .filter_map(|plaque| institutions.get(&plaque.institution_id).map(|institution| (plaque, *institution)))
+        .collect();
+    let count = hanging.len() as u32;
+    let max = policy.max_plaques_per_township;
+    if count > max {
+        report.add(
             "plaques.max",
             Severity::Error,
             format!(
-                "{plaques} plaques (加挂牌子); at most {} per township: remove {}",
-                policy.max_plaques_per_township,
-                plaques - policy.max_plaques_per_township
+                "{count} plaques (加挂牌子) on institutions in force; at most {max} per township: remove {}",
+                count - max
             ),
         );
     }
-    let posts = count_u32(facts.posts.len());
-    if posts > limits.leadership_posts {
-        add(
+    // 党政机构和事业单位可加挂牌子 (section 三(一)): no other kind.
+    for (plaque, institution) in &hanging {
+        if !matches!(institution.kind, InstitutionKind::PartyGovernmentOffice | InstitutionKind::PublicInstitution) {
+            let message = format!(
+                "{}, a {}: only 党政机构 and 事业单位 may carry plaques (加挂牌子); remove it or hang it on one of them",
+                report.plaque(plaque, institution),
+                institution.kind.label_zh()
+            );
+            report.add("plaques.institution_kind", Severity::Error, message);
+        }
+    }
+    for (plaque, institution) in &hanging {
+        if plaque.approving_document.trim().is_empty() {
+            let message = format!(
+                "{} has no approving document (批准文号); a plaque is hung only when the work needs it and it is \
+                 approved: record the document, or remove the plaque",
+                report.plaque(plaque, institution)
+            );
+            report.add("plaques.approving_document_missing", Severity::Warning, message);
+        }
+    }
+}
+
+fn posts(report: &mut Report, limits: &ClassLimits, class_text: &str) {
+    let kind = report.kind();
+    let facts = report.facts;
+    let posts = &facts.posts;
+    let count = posts.len() as u32;
+    if count > limits.leadership_posts {
+        report.add(
             "posts.quota",
             Severity::Error,
             format!(
-                "{posts} leadership posts; {class_text} is allowed {}{}: remove {}",
+                "{count} leadership posts; {class_text} is allowed {}{}: remove {}",
                 limits.leadership_posts,
                 if limits.leadership_posts_verified { "" } else { " (an inferred figure, unverified)" },
-                posts - limits.leadership_posts
+                count - limits.leadership_posts
             ),
         );
     }
     for role in MandatedRole::ALL {
-        let filled = facts.posts.iter().filter(|p| p.mandated_role == Some(role)).count();
+        let label = role.label_zh_for(kind);
+        let filled = posts.iter().filter(|p| p.mandated_role == Some(role)).count();
         if filled == 0 {
-            add("posts.mandated_role", Severity::Error, format!("no post is the {}; designate one", role.label_zh()));
+            report.add("posts.mandated_role", Severity::Error, format!("no post is the {label}; designate one"));
         } else if filled > 1 {
-            add(
+            report.add(
                 "posts.mandated_role",
                 Severity::Error,
-                format!("{filled} posts are marked {}; the policy asks for exactly one", role.label_zh()),
+                format!("{filled} posts are marked {label}; the policy asks for exactly one"),
             );
         }
     }
+
+    // 不担任政府正职的副书记: neither the post itself nor its holder may be the government head's.
+    let head = head_phrase(kind);
+    let deputy_label = MandatedRole::PartyBuildingDeputySecretary.label_zh_for(kind);
+    for deputy in posts.iter().filter(|p| p.mandated_role == Some(MandatedRole::PartyBuildingDeputySecretary)) {
+        let problem = if is_government_head(&deputy.role) {
+            Some(format!(
+                "post {} is marked the {deputy_label}, and its role is the {head}'s post: the party-building deputy \
+                 secretary must not be the {head}; mark another deputy secretary's post",
+                report.post(deputy)
+            ))
+        } else {
+            let held_by = holder(deputy);
+            posts
+                .iter()
+                .find(|p| p.id != deputy.id && held_by.is_some() && holder(p) == held_by && is_government_head(&p.role))
+                .map(|head_post| {
+                    format!(
+                        "{} holds both the {deputy_label} post {} and the {head} post {}: the party-building deputy \
+                         secretary must not be the {head}; give one of the posts another holder",
+                        held_by.unwrap_or_default(),
+                        report.post(deputy),
+                        report.post(head_post)
+                    )
+                })
+        };
+        if let Some(message) = problem {
+            report.add("posts.deputy_secretary_not_government_head", Severity::Error, message);
+        }
+    }
+
+    // 配强纪委书记和组织委员，做到专职专岗: a holder of either holds no other post, and nobody holds two
+    // mandated roles. Vacant posts have no holder to compare.
+    let mut holders: Vec<(&str, Vec<&LeadershipPost>)> = Vec::new();
+    for post in posts {
+        let Some(name) = holder(post) else { continue };
+        match holders.iter_mut().find(|(held_by, _)| *held_by == name) {
+            Some((_, held)) => held.push(post),
+            None => holders.push((name, vec![post])),
+        }
+    }
+    for (name, held) in holders.iter().filter(|(_, held)| held.len() > 1) {
+        let mandated: Vec<MandatedRole> = held.iter().filter_map(|p| p.mandated_role).collect();
+        if !mandated.iter().any(|role| role.is_dedicated()) && mandated.len() < 2 {
+            continue;
+        }
+        let roles: Vec<&str> = mandated.iter().map(|role| role.label_zh_for(kind)).collect();
+        let listed: Vec<String> = held.iter().map(|p| report.post(p)).collect();
+        let message = format!(
+            "{name} holds {} posts, {}: the {} must be held by someone with no other post (专职专岗); give the \
+             other posts other holders",
+            held.len(),
+            listed.join(", "),
+            roles.join(" and the ")
+        );
+        report.add("posts.dedicated_role", Severity::Error, message);
+    }
+}
+
+fn catalogue(report: &mut Report) {
+    let facts = report.facts;
     let kind = facts.township.kind;
     for area in duty_areas_for(kind) {
         if !facts.catalogue.iter().any(|entry| entry.item.duty_area == *area) {
-            add(
+            report.add(
                 "catalogue.duty_area_uncovered",
                 Severity::Warning,
                 format!(
@@ -186,15 +502,45 @@ pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
             );
         }
     }
+    // 完善乡镇(街道)权力清单、责任清单及其公共服务事项目录 (section 二): all three, for every township.
+    for item_type in CatalogueItemType::ALL {
+        if !facts.catalogue.iter().any(|entry| entry.item.item_type() == item_type) {
+            report.add(
+                "catalogue.list_missing",
+                Severity::Warning,
+                format!(
+                    "the township's catalogue has no {} ({}) item; every township needs a 权力清单, a 责任清单 and a \
+                     公共服务事项目录: add its items to the township's catalogue, or have the county add them to its \
+                     template",
+                    item_type.label_zh(),
+                    item_type.as_str()
+                ),
+            );
+        }
+    }
+    // 权责对应: each power comes with the responsibility for exercising it.
+    for entry in facts.catalogue.iter().filter(|entry| entry.item.item_type() == CatalogueItemType::Power) {
+        let code = entry.item.code.trim();
+        let linked = facts.catalogue.iter().any(|other| {
+            matches!(&other.item.details, ItemDetails::Responsibility { power_item_code: Some(linked), .. }
+                if linked.trim() == code)
+        });
+        if !linked {
+            report.add(
+                "catalogue.power_without_responsibility",
+                Severity::Warning,
+                format!(
+                    "{} is a power with no responsibility item linked to it (权责对应); add a responsibility item \
+                     with power_item_code {code} to the township's catalogue, or have the county add one to its \
+                     template",
+                    describe_entry(entry)
+                ),
+            );
+        }
+    }
     for entry in &facts.catalogue {
         let item = &entry.item;
-        let what = format!(
-            "{}catalogue item {} {} ({})",
-            if entry.inherited { "inherited " } else { "" },
-            item.code,
-            item.title,
-            item.resource_name()
-        );
+        let what = describe_entry(entry);
         let problem = match &entry.resolution {
             Resolution::Resolved(_) | Resolution::NotApplicable => continue,
             Resolution::Deleted { institution_id } => format!(
@@ -218,16 +564,28 @@ pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
                 item.responsible_institution_title, item.code
             ),
         };
-        add("catalogue.responsible_institution_missing", Severity::Error, problem);
+        report.add("catalogue.responsible_institution_missing", Severity::Error, problem);
     }
-    found
+}
+
+/// `inherited catalogue item GG-001 养老保险参保登记 (counties/430121/catalogueItems/3)`.
+fn describe_entry(entry: &CatalogueEntry) -> String {
+    let item = &entry.item;
+    format!(
+        "{}catalogue item {} {} ({})",
+        if entry.inherited { "inherited " } else { "" },
+        item.code,
+        item.title,
+        item.resource_name()
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::catalogue::{
-        CatalogueEntry, CatalogueItem, CatalogueOwner, DutyArea, HandlingMode, ItemDetails, SUBDISTRICT_DUTY_AREAS,
+        CatalogueEntry, CatalogueItem, CatalogueOwner, DutyArea, HandlingMode, ItemDetails, PowerCategory, PowerOrigin,
+        SUBDISTRICT_DUTY_AREAS, TOWNSHIP_DUTY_AREAS,
     };
     use crate::domain::model::{ClassRecord, Institution, LeadershipPost, Plaque, Township, TownshipKind};
     use crate::domain::names::TownshipCode;
@@ -237,8 +595,8 @@ mod tests {
         TownshipCode::parse("430102001").unwrap()
     }
 
-    fn facts(class: Option<u8>) -> TownshipFacts {
-        let office = |id: i64, name: &str, kind| Institution {
+    fn institution(id: i64, name: &str, kind: InstitutionKind) -> Institution {
+        Institution {
             id,
             township: code(),
             kind,
@@ -250,50 +608,94 @@ mod tests {
             created_at: 0,
             revision: 1,
             updated_at: 0,
-        };
-        let mut institutions: Vec<_> = MANDATED_OFFICES
+        }
+    }
+
+    fn plaque(id: i64, institution_id: i64, approving_document: &str) -> Plaque {
+        Plaque {
+            id,
+            institution_id,
+            township: code(),
+            name: format!("牌子{id}"),
+            approving_document: approving_document.to_owned(),
+            created_at: 0,
+            revision: 1,
+            updated_at: 0,
+        }
+    }
+
+    fn post(id: i64, role: &str, holder: Option<&str>, mandated_role: Option<MandatedRole>) -> LeadershipPost {
+        LeadershipPost {
+            id,
+            township: code(),
+            role: role.to_owned(),
+            holder: holder.map(str::to_owned),
+            mandated_role,
+            revision: 1,
+            updated_at: 0,
+        }
+    }
+
+    /// One item per duty area of `areas`, each the responsibility of institution 0 (党政办公室): the first a
+    /// power, the second the responsibility linked to it, the rest public services.
+    fn catalogue(areas: &[DutyArea], responsible: &Institution) -> Vec<CatalogueEntry> {
+        areas
             .iter()
             .enumerate()
-            .map(|(i, (_, name))| office(i64::try_from(i).unwrap(), name, InstitutionKind::PartyGovernmentOffice))
-            .collect();
-        institutions.push(office(10, "综合行政执法大队", InstitutionKind::LawEnforcementUnit));
-        // One public service item per duty area of a sub-district, each the responsibility of 党政办公室.
-        let catalogue = SUBDISTRICT_DUTY_AREAS
-            .iter()
-            .enumerate()
-            .map(|(i, area)| CatalogueEntry {
-                item: CatalogueItem {
-                    id: i64::try_from(i).unwrap() + 1,
-                    owner: CatalogueOwner::Township(code()),
-                    code: format!("GG-{i:03}"),
-                    title: format!("{}事项", area.label_zh()),
-                    duty_area: *area,
-                    responsible_institution_id: Some(0),
-                    responsible_institution_title: institutions[0].name.clone(),
-                    details: ItemDetails::PublicService {
+            .map(|(i, area)| {
+                let details = match i {
+                    0 => ItemDetails::Power {
+                        category: PowerCategory::Inspection,
+                        legal_basis: "《中国共产党支部工作条例(试行)》".to_owned(),
+                        origin: PowerOrigin::Statutory,
+                    },
+                    1 => ItemDetails::Responsibility {
+                        power_item_code: Some("GG-000".to_owned()),
+                        duties: "负责检查".to_owned(),
+                        accountability_cases: "未按规定检查的".to_owned(),
+                    },
+                    _ => ItemDetails::PublicService {
                         service_domain: "综合".to_owned(),
                         handling_mode: HandlingMode::Direct,
                     },
-                    created_at: 0,
-                    revision: 1,
-                    updated_at: 0,
-                },
-                inherited: false,
-                resolution: Resolution::Resolved(institutions[0].clone()),
+                };
+                CatalogueEntry {
+                    item: CatalogueItem {
+                        id: i as i64 + 1,
+                        owner: CatalogueOwner::Township(code()),
+                        code: format!("GG-{i:03}"),
+                        title: format!("{}事项", area.label_zh()),
+                        duty_area: *area,
+                        responsible_institution_id: Some(responsible.id),
+                        responsible_institution_title: responsible.name.clone(),
+                        details,
+                        created_at: 0,
+                        revision: 1,
+                        updated_at: 0,
+                    },
+                    inherited: false,
+                    resolution: Resolution::Resolved(responsible.clone()),
+                }
             })
+            .collect()
+    }
+
+    /// A 街道 of `class` set up as the policy says: the five named offices, the two public institutions a
+    /// 街道 needs, the brigade, the three mandated posts, and a catalogue covering its eight duty areas.
+    fn facts(class: Option<u8>) -> TownshipFacts {
+        let mut institutions: Vec<_> = NAMED_OFFICES
+            .iter()
+            .enumerate()
+            .map(|(i, office)| institution(i as i64, office.name, InstitutionKind::PartyGovernmentOffice))
             .collect();
+        institutions.push(institution(10, "综合行政执法大队", InstitutionKind::LawEnforcementUnit));
+        institutions.push(institution(11, "社会事务综合服务中心(文化综合服务站)", InstitutionKind::PublicInstitution));
+        institutions.push(institution(12, "政务(便民)服务中心", InstitutionKind::PublicInstitution));
+        let catalogue = catalogue(&SUBDISTRICT_DUTY_AREAS, &institutions[0]);
         let posts = MandatedRole::ALL
             .iter()
             .enumerate()
-            .map(|(i, role)| LeadershipPost {
-                id: i64::try_from(i).unwrap(),
-                township: code(),
-                role: role.label_zh().to_owned(),
-                holder: None,
-                mandated_role: Some(*role),
-                revision: 1,
-                updated_at: 0,
-            })
+            .map(|(i, role)| post(i as i64, role.label_zh(), None, Some(*role)))
             .collect();
         TownshipFacts {
             township: Township {
@@ -325,23 +727,42 @@ mod tests {
         }
     }
 
+    /// The same set up for a 镇: the agriculture centre and a catalogue of the six township duty areas.
+    fn town_facts(class: Option<u8>) -> TownshipFacts {
+        let mut facts = facts(class);
+        facts.township.name = "甲镇".to_owned();
+        facts.township.kind = TownshipKind::Town;
+        facts.institutions.push(institution(13, "农业综合服务中心", InstitutionKind::PublicInstitution));
+        facts.catalogue = catalogue(&TOWNSHIP_DUTY_AREAS, &facts.institutions[0]);
+        facts
+    }
+
     fn rules(found: &[Finding]) -> Vec<&'static str> {
         found.iter().map(|f| f.rule).collect()
     }
 
+    /// The findings of the rules whose id starts with `prefix`.
+    fn found_of(facts: &TownshipFacts, prefix: &str) -> Vec<Finding> {
+        findings(&Policy::builtin_default(), facts).into_iter().filter(|f| f.rule.starts_with(prefix)).collect()
+    }
+
+    fn without_office(facts: &mut TownshipFacts, fragment: &str) {
+        facts.institutions.retain(|i| !(i.kind == InstitutionKind::PartyGovernmentOffice && i.name.contains(fragment)));
+    }
+
     #[test]
     fn a_township_set_up_as_the_policy_says_has_no_findings() {
-        assert_eq!(findings(&Policy::builtin_default(), &facts(Some(2))), []);
+        for class in [None, Some(1), Some(2), Some(3)] {
+            assert_eq!(findings(&Policy::builtin_default(), &facts(class)), [], "街道 of {class:?}");
+            assert_eq!(findings(&Policy::builtin_default(), &town_facts(class)), [], "镇 of {class:?}");
+        }
     }
 
     #[test]
     fn posts_over_the_class_quota_after_a_downgrade_is_a_finding() {
         let mut facts = facts(Some(3));
         for id in 3..11 {
-            let mut post = facts.posts[0].clone();
-            post.id = id;
-            post.mandated_role = None;
-            facts.posts.push(post);
+            facts.posts.push(post(id, "副主任", None, None));
         }
         let found = findings(&Policy::builtin_default(), &facts);
         assert_eq!(rules(&found), ["posts.quota"]);
@@ -351,29 +772,271 @@ mod tests {
     #[test]
     fn more_than_three_plaques_is_a_finding() {
         let mut facts = facts(Some(2));
-        facts.plaques = (0..4)
-            .map(|id| Plaque {
-                id,
-                institution_id: 0,
-                township: code(),
-                name: format!("牌子{id}"),
-                approving_document: String::new(),
-                created_at: 0,
-                revision: 1,
-                updated_at: 0,
-            })
-            .collect();
-        assert_eq!(rules(&findings(&Policy::builtin_default(), &facts)), ["plaques.max"]);
+        facts.plaques = (0..4).map(|id| plaque(id, 0, "长编办发〔2024〕1号")).collect();
+        let found = findings(&Policy::builtin_default(), &facts);
+        assert_eq!(rules(&found), ["plaques.max"]);
+        assert!(found[0].message.contains("4 plaques (加挂牌子) on institutions in force; at most 3"));
     }
 
     #[test]
     fn a_missing_mandated_office_and_role_are_findings() {
         let mut facts = facts(Some(2));
-        facts.institutions.retain(|i| !i.name.contains("社会治安"));
+        without_office(&mut facts, "社会治安");
         facts.posts.retain(|p| p.mandated_role != Some(MandatedRole::DisciplineInspectionSecretary));
         let found = findings(&Policy::builtin_default(), &facts);
         assert_eq!(rules(&found), ["offices.count", "offices.mandated", "posts.mandated_role"]);
-        assert!(found[2].message.contains("专职纪委书记"));
+        assert!(found[2].message.contains("专职纪工委书记"), "a 街道's words: {}", found[2].message);
+    }
+
+    #[test]
+    fn rule_offices_mandated_by_class_and_kind() {
+        // A small (class-3) township may fold 自然资源和生态环境办公室 into the economic office: 4 offices suffice.
+        let mut small = town_facts(Some(3));
+        without_office(&mut small, "自然资源");
+        assert_eq!(found_of(&small, "offices."), []);
+        // So may an unclassified one, as the write-time limits allow it the lowest minimum of any class.
+        small.class = None;
+        assert_eq!(found_of(&small, "offices."), []);
+
+        // Class 1 and 2 keep all five named offices.
+        let mut large = town_facts(Some(2));
+        without_office(&mut large, "自然资源");
+        let found = found_of(&large, "offices.");
+        assert_eq!(rules(&found), ["offices.count", "offices.mandated"]);
+        assert!(found[0].message.starts_with("4 party/government offices; class 2 must have 5–6: set up"));
+        assert_eq!(
+            found[1].message,
+            "no 自然资源和生态环境办公室; set it up, or record the county's approved adjustment"
+        );
+        assert_eq!(found[1].severity, Severity::Warning);
+
+        // A class-3 township can merge only the mergeable office; it keeps the others.
+        let mut small = town_facts(Some(3));
+        without_office(&mut small, "社会治安");
+        let found = found_of(&small, "offices.");
+        assert_eq!(rules(&found), ["offices.mandated"]);
+        assert!(found[0].message.starts_with("no 社会治安和应急管理办公室;"), "{}", found[0].message);
+
+        // A 街道 needs no 自然资源和生态环境办公室 and no agriculture office: a fifth office of its own is fine.
+        let mut street = facts(Some(2));
+        without_office(&mut street, "自然资源");
+        street.institutions.push(institution(20, "城市管理办公室", InstitutionKind::PartyGovernmentOffice));
+        assert_eq!(found_of(&street, "offices."), []);
+        without_office(&mut street, "经济发展");
+        let found = found_of(&street, "offices.");
+        assert_eq!(rules(&found), ["offices.count", "offices.mandated"]);
+        assert!(found[0].message.contains("offices of the 党工委 and 办事处 (派出机关)"), "{}", found[0].message);
+        assert!(found[0].message.contains("the document gives a 街道 no figure"), "{}", found[0].message);
+        assert!(found[1].message.starts_with("no 经济发展办公室 (a 街道's set is inferred, 推定值，未经核实);"));
+    }
+
+    #[test]
+    fn rule_offices_mandated_recognises_usual_variants_of_the_names() {
+        let mut facts = town_facts(Some(2));
+        let renamed =
+            ["党政综合办公室", "农业农村工作办公室", "卫生健康办公室", "经济发展和自然资源办公室", "应急管理办公室"];
+        for (office, name) in facts.institutions.iter_mut().zip(renamed) {
+            office.name = name.to_owned();
+        }
+        assert_eq!(found_of(&facts, "offices."), []);
+        // 党建工作办公室 is no 党政办公室.
+        facts.institutions[0].name = "党建工作办公室".to_owned();
+        assert_eq!(rules(&found_of(&facts, "offices.")), ["offices.mandated"]);
+    }
+
+    #[test]
+    fn rule_offices_count_follows_the_class_and_flags_a_streamlined_figure_as_inferred() {
+        let mut facts = town_facts(Some(3));
+        facts.institutions.push(institution(20, "党建工作办公室", InstitutionKind::PartyGovernmentOffice));
+        let found = found_of(&facts, "offices.");
+        assert_eq!(rules(&found), ["offices.count"]);
+        let message = &found[0].message;
+        assert!(message.starts_with("6 party/government offices; class 3 must have 4–5"), "{message}");
+        assert!(message.contains("推定值，未经核实") && message.ends_with("merge or abolish offices"), "{message}");
+        facts.class = None;
+        assert_eq!(found_of(&facts, "offices."), [], "6 is the most any class allows");
+    }
+
+    #[test]
+    fn rule_public_institutions_mandated() {
+        let mut town = town_facts(Some(2));
+        town.institutions.retain(|i| !i.name.starts_with("社会事务综合"));
+        let found = found_of(&town, "public_institutions.");
+        assert_eq!(rules(&found), ["public_institutions.mandated"]);
+        assert_eq!(found[0].severity, Severity::Warning);
+        let message = &found[0].message;
+        assert!(
+            message.starts_with("no 社会事务综合服务中心(文化综合服务站), one of the 3 directly-affiliated public institutions (直属事业单位) the policy names;"),
+            "{message}"
+        );
+        assert!(!message.contains("推定值"), "the 乡镇 set is the document's: {message}");
+
+        // Every missing one is named; a 党群服务中心 is none of them.
+        town.institutions.retain(|i| i.kind != InstitutionKind::PublicInstitution);
+        town.institutions.push(institution(20, "党群服务中心", InstitutionKind::PublicInstitution));
+        assert_eq!(rules(&found_of(&town, "public_institutions.")), ["public_institutions.mandated"; 3]);
+
+        // The bracketed and short forms count.
+        for (i, name) in ["文化综合服务站", "农业农村综合服务中心", "政务（便民）服务中心"].into_iter().enumerate()
+        {
+            town.institutions.push(institution(21 + i as i64, name, InstitutionKind::PublicInstitution));
+        }
+        town.institutions.retain(|i| i.name != "党群服务中心");
+        assert_eq!(found_of(&town, "public_institutions."), []);
+        town.institutions.last_mut().unwrap().name = "便民服务中心".to_owned();
+        assert_eq!(found_of(&town, "public_institutions."), []);
+        // An office of the right name is not a public institution.
+        town.institutions.last_mut().unwrap().kind = InstitutionKind::PartyGovernmentOffice;
+        assert_eq!(rules(&found_of(&town, "public_institutions.")), ["public_institutions.mandated"]);
+
+        // A 街道 needs no agriculture centre; its set is inferred and says so.
+        let mut street = facts(Some(2));
+        assert_eq!(found_of(&street, "public_institutions."), []);
+        street.institutions.retain(|i| !i.name.starts_with("政务"));
+        let found = found_of(&street, "public_institutions.");
+        assert_eq!(rules(&found), ["public_institutions.mandated"]);
+        let message = &found[0].message;
+        assert!(message.contains("one of the 2 directly-affiliated public institutions (直属事业单位) a 街道 needs"));
+        assert!(message.contains("推定值，未经核实"), "{message}");
+    }
+
+    #[test]
+    fn rule_plaques_institution_kind() {
+        let mut facts = facts(Some(2));
+        // Offices and public institutions may carry plaques; the brigade (id 10) may not.
+        facts.plaques = vec![plaque(1, 0, "文号1"), plaque(2, 11, "文号2"), plaque(3, 10, "文号3")];
+        let found = findings(&Policy::builtin_default(), &facts);
+        assert_eq!(rules(&found), ["plaques.institution_kind"]);
+        assert_eq!(found[0].severity, Severity::Error);
+        let message = &found[0].message;
+        assert!(
+            message.starts_with(
+                "plaque 牌子3 (cities/4301/counties/430102/townships/430102001/institutions/10/plaques/3) on \
+                 综合行政执法大队, a 综合行政执法机构: only 党政机构 and 事业单位"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn rule_plaques_approving_document_missing() {
+        let mut facts = facts(Some(2));
+        facts.plaques = vec![plaque(1, 0, "长编办发〔2024〕1号"), plaque(2, 0, "  ")];
+        let found = findings(&Policy::builtin_default(), &facts);
+        assert_eq!(rules(&found), ["plaques.approving_document_missing"]);
+        assert_eq!(found[0].severity, Severity::Warning);
+        assert!(found[0].message.contains("plaques/2) on 党政办公室 has no approving document (批准文号)"));
+    }
+
+    #[test]
+    fn rule_plaques_max_counts_no_plaque_of_an_ended_institution() {
+        let mut facts = facts(Some(2));
+        // Institution 30 ended (valid_to in the past): the store leaves it out of the institutions in force,
+        // and its plaques (one with no document) raise nothing and leave room for three in force.
+        facts.plaques = (0..3).map(|id| plaque(id, 0, "文号")).collect();
+        facts.plaques.extend([plaque(7, 30, ""), plaque(8, 30, "文号")]);
+        assert_eq!(findings(&Policy::builtin_default(), &facts), []);
+        facts.plaques.push(plaque(9, 11, "文号"));
+        assert_eq!(rules(&findings(&Policy::builtin_default(), &facts)), ["plaques.max"]);
+    }
+
+    #[test]
+    fn government_head_is_recognised_from_the_role_text() {
+        for head in [
+            "镇长",
+            "乡长",
+            "街道办事处主任",
+            "办事处主任",
+            "党委副书记、镇长",
+            "代镇长",
+            "甲镇人民政府镇长",
+            "镇长（兼）",
+            "党委副书记 乡长",
+        ] {
+            assert!(is_government_head(head), "{head}");
+        }
+        for other in [
+            "副镇长",
+            "副镇长（副主任）",
+            "办事处副主任",
+            "常务副乡长",
+            "镇长助理",
+            "党委副书记（抓党建）",
+            "人大主席",
+            "人大工委主任",
+            "武装部长",
+            "",
+        ] {
+            assert!(!is_government_head(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn rule_posts_deputy_secretary_not_government_head() {
+        let mut town = town_facts(Some(2));
+        town.posts.push(post(5, "镇长", Some(" 李四 "), None));
+        town.posts.push(post(6, "副镇长", Some("王五"), None));
+        // The deputy secretary held by the 镇长's holder (names compared trimmed).
+        town.posts[0].holder = Some("李四".to_owned());
+        let found = findings(&Policy::builtin_default(), &town);
+        assert_eq!(rules(&found), ["posts.deputy_secretary_not_government_head"]);
+        assert_eq!(found[0].severity, Severity::Error);
+        let message = &found[0].message;
+        assert!(message.starts_with("李四 holds both the 不担任政府正职的党委副书记 post"), "{message}");
+        assert!(message.contains("and the 镇长 post 镇长 (cities/4301/counties/430102/townships/430102001/posts/5)"));
+        // Held by a deputy 镇长 instead: fine.
+        town.posts[0].holder = Some("王五".to_owned());
+        assert_eq!(findings(&Policy::builtin_default(), &town), []);
+        // The post itself is the head's.
+        town.posts[0].holder = None;
+        town.posts[0].role = "党委副书记、镇长".to_owned();
+        let found = findings(&Policy::builtin_default(), &town);
+        assert_eq!(rules(&found), ["posts.deputy_secretary_not_government_head"]);
+        assert!(found[0].message.contains("and its role is the 镇长's post"), "{}", found[0].message);
+
+        // A 街道 in its own words: the 党工委's deputy secretary and the 办事处's head.
+        let mut street = facts(Some(2));
+        street.posts[0].role = "党工委副书记、街道办事处主任".to_owned();
+        let found = findings(&Policy::builtin_default(), &street);
+        assert_eq!(rules(&found), ["posts.deputy_secretary_not_government_head"]);
+        let message = &found[0].message;
+        assert!(message.contains("marked the 不担任办事处主任的党工委副书记"), "{message}");
+        assert!(message.contains("办事处主任 (head of the 办事处, 派出机关)"), "{message}");
+    }
+
+    #[test]
+    fn rule_posts_dedicated_role() {
+        let mut town = town_facts(Some(2));
+        town.posts.push(post(5, "宣传委员", Some("赵六"), None));
+        town.posts.push(post(6, "人大主席", Some("孙七"), None));
+        town.posts.push(post(7, "武装部长", Some("孙七"), None));
+        // Two posts without a dedicated role, vacant posts: fine.
+        assert_eq!(findings(&Policy::builtin_default(), &town), []);
+
+        // The 纪委书记 also holds another post.
+        town.posts[1].holder = Some("赵六 ".to_owned());
+        let found = findings(&Policy::builtin_default(), &town);
+        assert_eq!(rules(&found), ["posts.dedicated_role"]);
+        assert_eq!(found[0].severity, Severity::Error);
+        let message = &found[0].message;
+        assert!(message.starts_with("赵六 holds 2 posts, 专职纪委书记 ("), "{message}");
+        assert!(
+            message.contains("the 专职纪委书记 must be held by someone with no other post (专职专岗)"),
+            "{message}"
+        );
+
+        // One holder of two mandated roles, the deputy secretary's and the 组织委员's.
+        town.posts[1].holder = None;
+        town.posts[0].holder = Some("周八".to_owned());
+        town.posts[2].holder = Some("周八".to_owned());
+        let found = findings(&Policy::builtin_default(), &town);
+        assert_eq!(rules(&found), ["posts.dedicated_role"]);
+        assert!(found[0].message.contains("the 不担任政府正职的党委副书记 and the 专职组织委员 must be held"));
+
+        // The deputy secretary may hold another post that is not the head's.
+        town.posts[2].holder = None;
+        town.posts[5].holder = Some("周八".to_owned());
+        assert_eq!(findings(&Policy::builtin_default(), &town), []);
     }
 
     #[test]
@@ -388,12 +1051,62 @@ mod tests {
 
         // A town carries the six township areas: the sub-district catalogue covers only party building.
         facts.township.kind = TownshipKind::Town;
+        facts.institutions.push(institution(13, "农业综合服务中心", InstitutionKind::PublicInstitution));
         let found = findings(&Policy::builtin_default(), &facts);
         assert_eq!(rules(&found), ["catalogue.duty_area_uncovered"; 5]);
         assert!(found[0].message.contains("促进经济发展"), "{}", found[0].message);
         facts.catalogue.clear();
         let found = findings(&Policy::builtin_default(), &facts);
         assert!(found[0].message.contains("加强基层党建"), "party building in a town's words: {}", found[0].message);
+    }
+
+    #[test]
+    fn rule_catalogue_list_missing() {
+        let mut facts = facts(Some(2));
+        facts.catalogue.retain(|e| e.item.item_type() != CatalogueItemType::Responsibility);
+        facts.catalogue.retain(|e| e.item.item_type() != CatalogueItemType::Power);
+        let found = findings(&Policy::builtin_default(), &facts);
+        // The power and responsibility items covered party building and serving economic development.
+        assert_eq!(
+            rules(&found),
+            [
+                "catalogue.duty_area_uncovered",
+                "catalogue.duty_area_uncovered",
+                "catalogue.list_missing",
+                "catalogue.list_missing"
+            ]
+        );
+        assert!(found[2..].iter().all(|f| f.severity == Severity::Warning));
+        assert!(found[2].message.starts_with("the township's catalogue has no 权力清单 (power) item;"));
+        assert!(found[3].message.starts_with("the township's catalogue has no 责任清单 (responsibility) item;"));
+        facts.catalogue.clear();
+        let found = found_of(&facts, "catalogue.list_missing");
+        assert_eq!(found.len(), 3);
+        assert!(found[2].message.contains("公共服务事项目录 (public_service)"), "{}", found[2].message);
+    }
+
+    #[test]
+    fn rule_catalogue_power_without_responsibility() {
+        let mut facts = facts(Some(2));
+        // The responsibility names another power: GG-000 is left without one.
+        let ItemDetails::Responsibility { power_item_code, .. } = &mut facts.catalogue[1].item.details else {
+            panic!("item 1 is the responsibility")
+        };
+        *power_item_code = Some("QL-999".to_owned());
+        facts.catalogue[0].inherited = true;
+        let found = findings(&Policy::builtin_default(), &facts);
+        assert_eq!(rules(&found), ["catalogue.power_without_responsibility"]);
+        assert_eq!(found[0].severity, Severity::Warning);
+        let message = &found[0].message;
+        assert!(message.starts_with("inherited catalogue item GG-000 加强党的建设事项 ("), "{message}");
+        assert!(message.contains("no responsibility item linked to it (权责对应)"), "{message}");
+        assert!(message.contains("with power_item_code GG-000"), "{message}");
+        // A standalone responsibility links no power either.
+        let ItemDetails::Responsibility { power_item_code, .. } = &mut facts.catalogue[1].item.details else {
+            unreachable!()
+        };
+        *power_item_code = None;
+        assert_eq!(rules(&findings(&Policy::builtin_default(), &facts)), ["catalogue.power_without_responsibility"]);
     }
 
     #[test]
@@ -431,5 +1144,54 @@ mod tests {
         assert_eq!(limits.leadership_posts, 13);
         assert_eq!(limits.max_party_government_offices, 6);
         assert_eq!(limits.min_party_government_offices, 4);
+    }
+
+    /// What the write-time limits accept compliance does not flag as over the limit, and one more is both
+    /// refused and flagged: for every class, unclassified included, and every kind of institution.
+    #[test]
+    fn the_write_time_limits_and_the_findings_agree() {
+        let policy = Policy::builtin_default();
+        let over_limit =
+            ["offices.count", "public_institutions.max", "law_enforcement.max", "plaques.max", "posts.quota"];
+        let kinds = [
+            (InstitutionKind::PartyGovernmentOffice, "offices.count"),
+            (InstitutionKind::PublicInstitution, "public_institutions.max"),
+            (InstitutionKind::LawEnforcementUnit, "law_enforcement.max"),
+        ];
+        for class in [None, Some(1), Some(2), Some(3)] {
+            for (kind, rule) in kinds {
+                let limit = institution_limit(&policy, class, kind) as i64;
+                let mut facts = town_facts(class);
+                let existing = facts.institutions.iter().filter(|i| i.kind == kind).count() as i64;
+                for id in existing..limit {
+                    facts.institutions.push(institution(100 + id, "办公室", kind));
+                }
+                let flagged = |facts: &TownshipFacts| {
+                    findings(&policy, facts)
+                        .into_iter()
+                        .map(|f| f.rule)
+                        .filter(|r| over_limit.contains(r))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(flagged(&facts), Vec::<&str>::new(), "{class:?} {kind:?} at its limit {limit}");
+                facts.institutions.push(institution(99, "办公室", kind));
+                assert_eq!(flagged(&facts), [rule], "{class:?} {kind:?} over its limit {limit}");
+            }
+            let mut facts = town_facts(class);
+            let plaques = policy.max_plaques_per_township as i64;
+            facts.plaques = (0..plaques).map(|id| plaque(id, 0, "文号")).collect();
+            assert_eq!(findings(&policy, &facts), []);
+            facts.plaques.push(plaque(plaques, 0, "文号"));
+            assert_eq!(rules(&findings(&policy, &facts)), ["plaques.max"]);
+
+            let mut facts = town_facts(class);
+            let quota = limits_for(&policy, class).leadership_posts as i64;
+            for id in 3..quota {
+                facts.posts.push(post(id, "副镇长", None, None));
+            }
+            assert_eq!(findings(&policy, &facts), []);
+            facts.posts.push(post(quota, "副镇长", None, None));
+            assert_eq!(rules(&findings(&policy, &facts)), ["posts.quota"]);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end: duty catalogues (DESIGN.md §1.3, §4). 长沙县 (430121) publishes a template; its towns inherit the
 //! items of a town's duty areas and its sub-districts those of a sub-district's; 黄兴镇 extends and overrides it;
-//! the compliance report names uncovered duty areas and items whose responsible institution is gone.
+//! the compliance report names uncovered duty areas, a missing list, a power with no responsibility, and items
+//! whose responsible institution is gone.
 
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -258,7 +259,7 @@ async fn compliance_names_uncovered_duty_areas_and_items_whose_institution_is_go
     create_item(&mut client, COUNTY, titled(power("QL-001", "党组织设置审批", A::PartyBuilding), "党政办公室"))
         .await
         .unwrap();
-    create_institution(&mut client, HUANGXING, "党政办公室", "").await;
+    let party_office = create_institution(&mut client, HUANGXING, "党政办公室", "").await;
     let economy = create_institution(&mut client, HUANGXING, "经济发展办公室(农业农村工作办公室)", "").await;
     let item = naming(
         public_service("JJ-001", "农业经营主体服务", A::EconomicDevelopment, pb::HandlingMode::Direct),
@@ -283,6 +284,33 @@ async fn compliance_names_uncovered_duty_areas_and_items_whose_institution_is_go
     );
     assert!(findings.iter().all(|f| f.severity() == pb::Severity::Warning && f.township_display_name == "黄兴镇"));
     assert!(findings[0].message.contains("have the county add one to its template"), "{}", findings[0].message);
+    // A power list and a public service catalogue, but no responsibility list: the county's power has none.
+    let lists: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.rule == "catalogue.list_missing" || f.rule == "catalogue.power_without_responsibility")
+        .map(|f| f.message.split(';').next().unwrap())
+        .collect();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    assert_eq!(lists[0], "the township's catalogue has no 责任清单 (responsibility) item");
+    assert!(lists[1].starts_with("inherited catalogue item QL-001 党组织设置审批 (cities/4301/counties/430121/"));
+    assert!(lists[1].ends_with("is a power with no responsibility item linked to it (权责对应)"), "{}", lists[1]);
+    let duty = pb::CatalogueItem {
+        code: "ZR-001".to_owned(),
+        title: "党组织设置审批责任".to_owned(),
+        duty_area: A::PartyBuilding.into(),
+        details: Some(pb::catalogue_item::Details::Responsibility(pb::ResponsibilityDetails {
+            power_item_code: "QL-001".to_owned(),
+            duties: "按规定审批党组织设置".to_owned(),
+            accountability_cases: "未按规定审批的".to_owned(),
+        })),
+        ..Default::default()
+    };
+    create_item(&mut client, HUANGXING, naming(duty, &party_office)).await.unwrap();
+    let findings = catalogue_findings(&mut client, HUANGXING).await;
+    assert!(
+        findings.iter().all(|f| f.rule == "catalogue.duty_area_uncovered"),
+        "the responsibility list exists and covers the power: {findings:?}"
+    );
 
     // The institution is abolished: the item stays, and the report names it.
     client.delete_institution(pb::DeleteInstitutionRequest { name: economy.name.clone() }).await.unwrap();

@@ -374,6 +374,18 @@ async fn write_rules_refuse_a_fourth_plaque_a_seventh_office_and_a_post_over_the
     assert_eq!(tenth.code(), Code::FailedPrecondition);
     assert!(tenth.message().contains('9'), "names the quota: {}", tenth.message());
 
+    // What the limits accepted, compliance does not call over them; the plaques lack an approving document.
+    let report = client
+        .get_compliance_report(pb::GetComplianceReportRequest { scope: township.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let rules: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
+    for over in ["offices.count", "offices.mandated", "plaques.max", "posts.quota"] {
+        assert!(!rules.contains(&over), "{over}: {rules:?}");
+    }
+    assert_eq!(rules.iter().filter(|r| **r == "plaques.approving_document_missing").count(), 3, "{rules:?}");
+
     let audit = client
         .list_audit_events(pb::ListAuditEventsRequest {
             resource_prefix: township.clone(),
