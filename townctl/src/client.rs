@@ -15,10 +15,10 @@ use township_proto::classifier::v1::classifier_service_client::ClassifierService
 use township_proto::registry::v1::registry_service_client::RegistryServiceClient;
 
 /// Large enough for a province's classification run (its inputs and results) in one message.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct Connection {
+pub(crate) struct Connection {
     /// The registry's gRPC endpoint; `https://` uses TLS.
     #[arg(long, global = true, env = "TOWNCTL_REGISTRY_URL", default_value = "http://127.0.0.1:50052")]
     pub registry: String,
@@ -43,7 +43,7 @@ fn default_actor() -> String {
 
 /// Adds the `x-actor` header the registry records in its audit log.
 #[derive(Debug, Clone)]
-pub struct Actor(AsciiMetadataValue);
+pub(crate) struct Actor(AsciiMetadataValue);
 
 impl tonic::service::Interceptor for Actor {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
@@ -52,11 +52,11 @@ impl tonic::service::Interceptor for Actor {
     }
 }
 
-pub type Registry = RegistryServiceClient<InterceptedService<Channel, Actor>>;
-pub type Classifier = ClassifierServiceClient<Channel>;
+pub(crate) type Registry = RegistryServiceClient<InterceptedService<Channel, Actor>>;
+pub(crate) type Classifier = ClassifierServiceClient<Channel>;
 
 impl Connection {
-    pub async fn registry(&self) -> anyhow::Result<Registry> {
+    pub(crate) async fn registry(&self) -> anyhow::Result<Registry> {
         // Metadata must be ASCII; a Chinese actor name is sent percent-encoded.
         let actor = AsciiMetadataValue::try_from(percent_encode(&self.actor))
             .with_context(|| format!("--actor {:?} cannot be sent as a header", self.actor))?;
@@ -66,7 +66,7 @@ impl Connection {
             .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
-    pub async fn classifier(&self) -> anyhow::Result<Classifier> {
+    pub(crate) async fn classifier(&self) -> anyhow::Result<Classifier> {
         let channel = self.channel("classifier", &self.classifier).await?;
         Ok(ClassifierServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -124,7 +124,7 @@ fn percent_encode(text: &str) -> String {
 /// answer instead of creating everything twice. The hash is keyed by this run of townctl: a later run sending the
 /// same records (the figures of an earlier import, after others replaced them) has them made again, not answered
 /// with what the registry remembers of the earlier run.
-pub fn with_request_id<M: prost::Message>(mut create: M, id: impl Fn(&mut M) -> &mut String) -> M {
+pub(crate) fn with_request_id<M: prost::Message>(mut create: M, id: impl Fn(&mut M) -> &mut String) -> M {
     *id(&mut create) = request_id(&create);
     create
 }
@@ -141,7 +141,7 @@ fn request_id(create: &impl prost::Message) -> String {
 }
 
 /// A failed call, worded for a person: the service's message and every field violation it listed.
-pub fn describe(status: &Status) -> String {
+pub(crate) fn describe(status: &Status) -> String {
     let mut text = format!("{:?}: {}", status.code(), status.message());
     if let Some(bad_request) = status.get_details_bad_request() {
         for violation in bad_request.field_violations {
@@ -154,23 +154,23 @@ pub fn describe(status: &Status) -> String {
 /// A failed call and what was being done, keeping the status for callers that tell codes apart.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} failed: {}", describe(status))]
-pub struct CallError {
+pub(crate) struct CallError {
     what: String,
     status: Status,
 }
 
 /// Turns a failed call into an error naming what was being done.
-pub fn call_error(what: impl std::fmt::Display) -> impl FnOnce(Status) -> anyhow::Error {
+pub(crate) fn call_error(what: impl std::fmt::Display) -> impl FnOnce(Status) -> anyhow::Error {
     move |status| CallError { what: what.to_string(), status }.into()
 }
 
 /// Whether the error is a call answered NOT_FOUND.
-pub fn is_not_found(error: &anyhow::Error) -> bool {
+pub(crate) fn is_not_found(error: &anyhow::Error) -> bool {
     error.downcast_ref::<CallError>().is_some_and(|e| e.status.code() == tonic::Code::NotFound)
 }
 
 /// A resource name from what a person types: a code (`4301`, `430102`, `430102001`) or a resource name.
-pub fn scope_name(text: &str) -> anyhow::Result<String> {
+pub(crate) fn scope_name(text: &str) -> anyhow::Result<String> {
     let text = text.trim().trim_end_matches('/');
     if text.starts_with("cities/") {
         return Ok(text.to_owned());
@@ -190,7 +190,7 @@ pub fn scope_name(text: &str) -> anyhow::Result<String> {
 }
 
 /// The city a scope belongs to: `cities/4301` for anything under it.
-pub fn city_of(scope: &str) -> String {
+pub(crate) fn city_of(scope: &str) -> String {
     scope.split('/').take(2).collect::<Vec<_>>().join("/")
 }
 

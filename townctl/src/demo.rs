@@ -13,13 +13,13 @@ use township_proto::registry::v1 as pb;
 use crate::client::{Registry, call_error, with_request_id};
 use crate::list;
 
-pub const CITIES_CSV: &str = include_str!("../../fixtures/divisions/hunan/cities.csv");
-pub const COUNTIES_CSV: &str = include_str!("../../fixtures/divisions/hunan/areas.csv");
-pub const TOWNSHIPS_CSV: &str = include_str!("../../fixtures/divisions/hunan/streets.csv");
+pub(crate) const CITIES_CSV: &str = include_str!("../../fixtures/divisions/hunan/cities.csv");
+pub(crate) const COUNTIES_CSV: &str = include_str!("../../fixtures/divisions/hunan/areas.csv");
+pub(crate) const TOWNSHIPS_CSV: &str = include_str!("../../fixtures/divisions/hunan/streets.csv");
 /// Hunan's province code: every division in the files above.
-pub const PROVINCE_PREFIX: &str = "43";
+pub(crate) const PROVINCE_PREFIX: &str = "43";
 /// The year of the division codes (NBS 2023), used as the data year of the generated indicators.
-pub const DATA_YEAR: i32 = 2023;
+pub(crate) const DATA_YEAR: i32 = 2023;
 
 /// A random stream for one township, independent of every other township's.
 fn stream(seed: u64, code: &str, purpose: u64) -> ChaCha8Rng {
@@ -28,7 +28,7 @@ fn stream(seed: u64, code: &str, purpose: u64) -> ChaCha8Rng {
 }
 
 /// The seeded sample indicators the tests and benchmarks also use, in the ranges SOURCE.md gives for Hunan.
-pub use township_registry::sample::indicators;
+pub(crate) use township_registry::sample::indicators;
 
 fn kind_of(township: &pb::Township) -> TownshipKind {
     TownshipKind::try_from(township.kind).unwrap_or(TownshipKind::Unspecified)
@@ -38,7 +38,7 @@ fn kind_of(township: &pb::Township) -> TownshipKind {
 const OFFICES: [&str; 5] =
     ["党政办公室", "经济发展办公室", "社会事务办公室", "自然资源和生态环境办公室", "社会治安和应急管理办公室"];
 
-pub fn institutions(seed: u64, township: &pb::Township) -> Vec<pb::CreateInstitutionRequest> {
+pub(crate) fn institutions(seed: u64, township: &pb::Township) -> Vec<pb::CreateInstitutionRequest> {
     let mut rng = stream(seed, &township.code, 2);
     let subdistrict = kind_of(township) == TownshipKind::Subdistrict;
     let mut wanted: Vec<(pb::InstitutionKind, &str, u32)> = Vec::new();
@@ -80,7 +80,7 @@ pub fn institutions(seed: u64, township: &pb::Township) -> Vec<pb::CreateInstitu
         .collect()
 }
 
-pub fn posts(seed: u64, township: &pb::Township) -> Vec<pb::CreateLeadershipPostRequest> {
+pub(crate) fn posts(seed: u64, township: &pb::Township) -> Vec<pb::CreateLeadershipPostRequest> {
     let mut rng = stream(seed, &township.code, 3);
     let head = match kind_of(township) {
         TownshipKind::Subdistrict => "街道办事处主任",
@@ -127,7 +127,7 @@ pub fn posts(seed: u64, township: &pb::Township) -> Vec<pb::CreateLeadershipPost
 
 /// A county's template: one item per duty area, each naming the office responsible by title. Every tenth
 /// county leaves 提升城镇管理水平 out, and every seventeenth names a station its townships do not have.
-pub fn county_template(county: &pb::County, index: usize) -> Vec<pb::CreateCatalogueItemRequest> {
+pub(crate) fn county_template(county: &pb::County, index: usize) -> Vec<pb::CreateCatalogueItemRequest> {
     use pb::DutyArea as A;
     let areas = [
         (A::PartyBuilding, "DJ", "基层党组织建设指导", "党政办"),
@@ -193,7 +193,7 @@ pub fn county_template(county: &pb::County, index: usize) -> Vec<pb::CreateCatal
 }
 
 /// Loads the whole demo: each city's records in one all-or-nothing batch per kind.
-pub async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::ProgressBar) -> anyhow::Result<()> {
+pub(crate) async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::ProgressBar) -> anyhow::Result<()> {
     registry
         .import_divisions(pb::ImportDivisionsRequest {
             cities_csv: CITIES_CSV.to_owned(),

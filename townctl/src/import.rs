@@ -28,7 +28,7 @@ use crate::sheet::{self, Columns, Field, Row};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Cities, counties and townships: columns code and name (the code's length gives the level).
     Divisions,
     /// Population (万人), fiscal revenue (万元) and land area (km²) per township and data year.
@@ -60,7 +60,7 @@ nothing. Exit status: 0 imported (or dry run clean), 1 failed, 2 bad rows (nothi
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = COLUMNS_HELP)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     kind: Kind,
     /// CSV (UTF-8, with or without BOM) or XLSX files.
     #[arg(required = true)]
@@ -112,7 +112,7 @@ struct Planned<T> {
     request: T,
 }
 
-pub async fn run(args: ImportArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: ImportArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
     let mut report = ImportReport {
         kind: args.kind,
         rows: 0,

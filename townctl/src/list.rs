@@ -29,7 +29,7 @@ where
     }
 }
 
-pub async fn cities(registry: &Registry) -> anyhow::Result<Vec<pb::City>> {
+pub(crate) async fn cities(registry: &Registry) -> anyhow::Result<Vec<pb::City>> {
     all_pages(registry, "the cities".to_owned(), |mut registry, page_token| async move {
         let page = registry.list_cities(pb::ListCitiesRequest { page_size: 1000, page_token }).await?.into_inner();
         Ok((page.cities, page.next_page_token))
@@ -37,7 +37,7 @@ pub async fn cities(registry: &Registry) -> anyhow::Result<Vec<pb::City>> {
     .await
 }
 
-pub async fn counties(registry: &Registry, city: &str) -> anyhow::Result<Vec<pb::County>> {
+pub(crate) async fn counties(registry: &Registry, city: &str) -> anyhow::Result<Vec<pb::County>> {
     all_pages(registry, format!("the counties of {city}"), |mut registry, page_token| async move {
         let request = pb::ListCountiesRequest { parent: city.to_owned(), page_size: 1000, page_token };
         let page = registry.list_counties(request).await?.into_inner();
@@ -47,7 +47,7 @@ pub async fn counties(registry: &Registry, city: &str) -> anyhow::Result<Vec<pb:
 }
 
 /// A city's or county's townships.
-pub async fn townships(registry: &Registry, parent: &str) -> anyhow::Result<Vec<pb::Township>> {
+pub(crate) async fn townships(registry: &Registry, parent: &str) -> anyhow::Result<Vec<pb::Township>> {
     all_pages(registry, format!("the townships of {parent}"), |mut registry, page_token| async move {
         let request = pb::ListTownshipsRequest { parent: parent.to_owned(), page_size: 1000, page_token };
         let page = registry.list_townships(request).await?.into_inner();
@@ -56,7 +56,7 @@ pub async fn townships(registry: &Registry, parent: &str) -> anyhow::Result<Vec<
     .await
 }
 
-pub async fn institutions(registry: &Registry, township: &str) -> anyhow::Result<Vec<pb::Institution>> {
+pub(crate) async fn institutions(registry: &Registry, township: &str) -> anyhow::Result<Vec<pb::Institution>> {
     all_pages(registry, format!("the institutions of {township}"), |mut registry, page_token| async move {
         let request = pb::ListInstitutionsRequest { parent: township.to_owned(), page_size: 1000, page_token };
         let page = registry.list_institutions(request).await?.into_inner();
@@ -65,7 +65,7 @@ pub async fn institutions(registry: &Registry, township: &str) -> anyhow::Result
     .await
 }
 
-pub async fn posts(registry: &Registry, township: &str) -> anyhow::Result<Vec<pb::LeadershipPost>> {
+pub(crate) async fn posts(registry: &Registry, township: &str) -> anyhow::Result<Vec<pb::LeadershipPost>> {
     all_pages(registry, format!("the posts of {township}"), |mut registry, page_token| async move {
         let request = pb::ListLeadershipPostsRequest { parent: township.to_owned(), page_size: 1000, page_token };
         let page = registry.list_leadership_posts(request).await?.into_inner();
@@ -75,7 +75,7 @@ pub async fn posts(registry: &Registry, township: &str) -> anyhow::Result<Vec<pb
 }
 
 /// A county's template, or a township's effective catalogue (inherited items marked).
-pub async fn catalogue(registry: &Registry, owner: &str) -> anyhow::Result<Vec<pb::CatalogueItem>> {
+pub(crate) async fn catalogue(registry: &Registry, owner: &str) -> anyhow::Result<Vec<pb::CatalogueItem>> {
     all_pages(registry, format!("the catalogue of {owner}"), |mut registry, page_token| async move {
         let request = pb::ListCatalogueItemsRequest {
             parent: owner.to_owned(),
@@ -90,7 +90,11 @@ pub async fn catalogue(registry: &Registry, owner: &str) -> anyhow::Result<Vec<p
 }
 
 /// Every class of a city's or county's townships (`data_year` 0: the latest year with indicators), by rank.
-pub async fn classes(registry: &Registry, parent: &str, data_year: i32) -> anyhow::Result<Vec<pb::TownshipClass>> {
+pub(crate) async fn classes(
+    registry: &Registry,
+    parent: &str,
+    data_year: i32,
+) -> anyhow::Result<Vec<pb::TownshipClass>> {
     let mut classes = all_pages(registry, format!("the classes of {parent}"), |mut registry, page_token| async move {
         let request =
             pb::ListTownshipClassesRequest { parent: parent.to_owned(), data_year, page_size: 1000, page_token };

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 
-pub struct ReportData {
+pub(crate) struct ReportData {
     pub title: String,
     pub scope: String,
     pub data_year: i32,
@@ -19,12 +19,12 @@ pub struct ReportData {
     pub findings: Vec<ReportFinding>,
 }
 
-pub struct Boundary {
+pub(crate) struct Boundary {
     pub label: String,
     pub score: f64,
 }
 
-pub struct ReportTownship {
+pub(crate) struct ReportTownship {
     pub code: String,
     pub name: String,
     pub county: String,
@@ -36,7 +36,7 @@ pub struct ReportTownship {
     pub previous_class: u8,
 }
 
-pub struct ReportFinding {
+pub(crate) struct ReportFinding {
     pub rule: String,
     /// false = warning.
     pub error: bool,
@@ -82,7 +82,7 @@ h2,h3{break-after:avoid}tr,svg,.card,.legend{break-inside:avoid}details::details
 "#;
 
 /// Renders the whole report as one HTML document.
-pub fn render(data: &ReportData) -> String {
+pub(crate) fn render(data: &ReportData) -> String {
     let mut out = String::with_capacity(64 * 1024 + data.townships.len() * 300 + data.findings.len() * 200);
     // Writing into a String cannot fail; the fmt::Result only exists to allow `?` below.
     let _ = write_report(&mut out, data);
@@ -203,14 +203,24 @@ fn histogram(scores: &[f64], bounds: &[f64]) -> Option<Hist> {
     let hi_raw = bounds.iter().fold(top, |a, &b| a.max(b));
     let width = nice_step((hi_raw - lo_raw) / 30.0).max(5.0);
     let lo = (lo_raw / width).floor() * width;
-    let regular = ((hi_raw - lo) / width).floor() as usize + 1;
+    let regular = bucket(hi_raw - lo, width) + 1;
     let open = max >= lo + regular as f64 * width;
     let mut counts = vec![0; regular + usize::from(open)];
     for s in v {
-        let i = (((s - lo) / width).floor().max(0.0) as usize).min(counts.len() - 1);
+        let i = bucket(s - lo, width).min(counts.len() - 1);
         counts[i] += 1;
     }
     Some(Hist { lo, width, counts, open })
+}
+
+/// The histogram bucket of a distance from the lowest bound: 0 below it.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a floored, non-negative bucket count of scores"
+)]
+fn bucket(distance: f64, width: f64) -> usize {
+    (distance / width).floor().max(0.0) as usize
 }
 
 fn write_histogram(out: &mut String, d: &ReportData) -> fmt::Result {
@@ -491,7 +501,7 @@ mod tests {
 
     #[test]
     fn no_external_resources() {
-        let ts = (0..50).map(|i| town(&i.to_string(), "镇", "县", 60.0 + i as f64 * 3.0, 2, 1)).collect();
+        let ts = (0..50).map(|i| town(&i.to_string(), "镇", "县", 60.0 + f64::from(i) * 3.0, 2, 1)).collect();
         let html = render(&data(ts, vec![finding("r", false, 1)])).replace("http://www.w3.org/2000/svg", "");
         for bad in ["http://", "https://", "//cdn", "<script", "<link", "src=", "@import", "url("] {
             assert!(!html.contains(bad), "found {bad}");
@@ -520,7 +530,7 @@ mod tests {
 
     #[test]
     fn long_tail_goes_into_open_bin() {
-        let mut scores: Vec<f64> = (0..200).map(|i| 60.0 + (i % 80) as f64).collect();
+        let mut scores: Vec<f64> = (0..200).map(|i| 60.0 + f64::from(i % 80)).collect();
         scores.push(900.0);
         let h = histogram(&scores, &[120.0, 80.0]).expect("non-empty");
         assert!(h.open);

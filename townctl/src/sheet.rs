@@ -8,25 +8,25 @@ use calamine::{Data, Reader as _};
 /// A sheet as read: headers and rows of text, each row with the number a spreadsheet program shows for it
 /// (the header row is 1).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Table {
+pub(crate) struct Table {
     pub headers: Vec<String>,
     pub rows: Vec<Row>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     pub number: usize,
     pub cells: Vec<String>,
 }
 
 impl Row {
-    pub fn get(&self, column: usize) -> &str {
+    pub(crate) fn get(&self, column: usize) -> &str {
         self.cells.get(column).map_or("", String::as_str)
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SheetError {
+pub(crate) enum SheetError {
     #[error("{path}: unsupported file type; use .csv (UTF-8) or .xlsx")]
     UnknownFormat { path: PathBuf },
     #[error("{path}: {message}")]
@@ -42,13 +42,13 @@ pub enum SheetError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Csv,
     Xlsx,
 }
 
 impl Format {
-    pub fn from_path(path: &Path) -> Result<Format, SheetError> {
+    pub(crate) fn from_path(path: &Path) -> Result<Format, SheetError> {
         let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_lowercase();
         match extension.as_str() {
             "csv" => Ok(Format::Csv),
@@ -58,7 +58,7 @@ impl Format {
     }
 }
 
-pub fn read_table(path: &Path, sheet: Option<&str>) -> Result<Table, SheetError> {
+pub(crate) fn read_table(path: &Path, sheet: Option<&str>) -> Result<Table, SheetError> {
     let read_error = |message: String| SheetError::Read { path: path.to_owned(), message };
     let numbered: Vec<(usize, Vec<String>)> = match Format::from_path(path)? {
         Format::Csv => {
@@ -72,7 +72,8 @@ pub fn read_table(path: &Path, sheet: Option<&str>) -> Result<Table, SheetError>
                 let record = record.map_err(|e| read_error(e.to_string()))?;
                 // The line the record starts on, counted from its byte offset (1 = the first line).
                 // (The reader reports the end of the previous record, so skip its line terminator first.)
-                let mut offset = record.position().map_or(0, |p| p.byte() as usize).min(text.len());
+                let mut offset =
+                    record.position().map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX)).min(text.len());
                 while matches!(text.get(offset), Some(b'\r' | b'\n')) {
                     offset += 1;
                 }
@@ -84,7 +85,7 @@ pub fn read_table(path: &Path, sheet: Option<&str>) -> Result<Table, SheetError>
                     .map(|cell| std::str::from_utf8(cell).map(|c| unescape_formula(c.trim()).to_owned()))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|_| SheetError::NotUtf8 { path: path.to_owned(), line })?;
-                rows.push((line as usize, cells));
+                rows.push((usize::try_from(line).unwrap_or(usize::MAX), cells));
             }
             rows
         }
@@ -129,6 +130,8 @@ fn cell_text(cell: &Data) -> String {
     match cell {
         Data::Empty => String::new(),
         Data::String(text) => text.trim().to_owned(),
+        // A whole number below 1e15 is exact as an i64: a code typed as a number reads back without ".0".
+        #[expect(clippy::cast_possible_truncation, reason = "a whole number below 1e15")]
         Data::Float(value) if value.fract() == 0.0 && value.abs() < 1e15 => format!("{}", *value as i64),
         Data::Float(value) => value.to_string(),
         Data::Int(value) => value.to_string(),
@@ -142,41 +145,41 @@ fn cell_text(cell: &Data) -> String {
 
 /// A column the importer wants, with the names people give it.
 #[derive(Debug, Clone, Copy)]
-pub struct Field {
+pub(crate) struct Field {
     pub key: &'static str,
     pub aliases: &'static [&'static str],
     pub required: bool,
 }
 
 impl Field {
-    pub const fn required(key: &'static str, aliases: &'static [&'static str]) -> Self {
+    pub(crate) const fn required(key: &'static str, aliases: &'static [&'static str]) -> Self {
         Field { key, aliases, required: true }
     }
 
-    pub const fn optional(key: &'static str, aliases: &'static [&'static str]) -> Self {
+    pub(crate) const fn optional(key: &'static str, aliases: &'static [&'static str]) -> Self {
         Field { key, aliases, required: false }
     }
 }
 
 /// Which column holds which field.
 #[derive(Debug, Clone)]
-pub struct Columns {
+pub(crate) struct Columns {
     positions: Vec<(&'static str, usize)>,
     ignored: Vec<String>,
 }
 
 impl Columns {
-    pub fn index(&self, key: &str) -> Option<usize> {
+    pub(crate) fn index(&self, key: &str) -> Option<usize> {
         self.positions.iter().find(|(k, _)| *k == key).map(|(_, i)| *i)
     }
 
     /// The row's value of `key`; empty when the file has no such column.
-    pub fn value<'r>(&self, row: &'r Row, key: &str) -> &'r str {
+    pub(crate) fn value<'r>(&self, row: &'r Row, key: &str) -> &'r str {
         self.index(key).map_or("", |i| row.get(i))
     }
 
     /// Headers no field claimed.
-    pub fn ignored(&self) -> &[String] {
+    pub(crate) fn ignored(&self) -> &[String] {
         &self.ignored
     }
 }
@@ -204,11 +207,11 @@ fn normalise(name: &str) -> String {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .problems.join("; "))]
-pub struct HeaderError {
+pub(crate) struct HeaderError {
     pub problems: Vec<String>,
 }
 
-pub fn map_columns(headers: &[String], fields: &[Field]) -> Result<Columns, HeaderError> {
+pub(crate) fn map_columns(headers: &[String], fields: &[Field]) -> Result<Columns, HeaderError> {
     let normalised: Vec<String> = headers.iter().map(|h| normalise(h)).collect();
     let mut positions = Vec::new();
     let mut problems = Vec::new();
@@ -245,7 +248,7 @@ pub fn map_columns(headers: &[String], fields: &[Field]) -> Result<Columns, Head
 
 /// A value to write.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub(crate) enum Cell {
     Text(String),
     Number(f64),
     Integer(i64),
@@ -253,14 +256,14 @@ pub enum Cell {
 }
 
 #[derive(Debug, Clone)]
-pub struct SheetData {
+pub(crate) struct SheetData {
     pub name: String,
     pub headers: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
 }
 
 /// Writes CSV or XLSX by the file's extension; a CSV holds one sheet.
-pub fn write_table(path: &Path, sheets: &[SheetData]) -> Result<(), SheetError> {
+pub(crate) fn write_table(path: &Path, sheets: &[SheetData]) -> Result<(), SheetError> {
     let write_error = |message: String| SheetError::Write { path: path.to_owned(), message };
     let bytes = match Format::from_path(path)? {
         Format::Csv => {
@@ -294,11 +297,16 @@ fn csv_bytes(sheet: &SheetData) -> Result<Vec<u8>, csv::Error> {
     writer.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
+#[expect(clippy::cast_possible_truncation, reason = "rows and columns are checked against the XLSX limits first")]
 fn xlsx_bytes(sheets: &[SheetData]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format as CellFormat, Workbook};
     let mut workbook = Workbook::new();
     let bold = CellFormat::new().set_bold();
     for sheet in sheets {
+        // XLSX holds 1,048,576 rows (the header is one) and 16,384 columns.
+        if sheet.rows.len() >= 1 << 20 || sheet.headers.len() > 1 << 14 {
+            return Err(rust_xlsxwriter::XlsxError::RowColumnLimitError);
+        }
         let worksheet = workbook.add_worksheet();
         let name: String = sheet.name.chars().filter(|c| !"[]:*?/\\".contains(*c)).take(31).collect::<String>();
         worksheet.set_name(if name.is_empty() { "sheet" } else { &name })?;
@@ -348,7 +356,7 @@ fn display_width(text: &str) -> usize {
 }
 
 /// Writes through a temporary file in the same directory, so that a failed write never leaves half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SheetError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SheetError> {
     let write_error = |message: String| SheetError::Write { path: path.to_owned(), message };
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,

@@ -28,7 +28,7 @@ const REGISTRY_CHILD: &str = "__serve-registry";
 const PARENT_PID_ENV: &str = "TOWNCTL_UP_PID";
 
 /// Runs a service when `townctl up` started this process as one; `None` for every ordinary command line.
-pub fn run_child_if_asked(args: &[OsString]) -> Option<ExitCode> {
+pub(crate) fn run_child_if_asked(args: &[OsString]) -> Option<ExitCode> {
     let which = args.get(1)?.to_str()?;
     let (name, main): (&str, fn(Vec<OsString>) -> ExitCode) = match which {
         CLASSIFIER_CHILD => ("classifier", township_classifier::cli::main),
@@ -53,7 +53,7 @@ pub fn run_child_if_asked(args: &[OsString]) -> Option<ExitCode> {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     /// Directory of the registry's SQLite database and of both services' logs; reused on the next start.
     #[arg(long, env = "TOWNCTL_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
@@ -127,7 +127,10 @@ impl Service {
     async fn stop(mut self) {
         #[cfg(target_os = "linux")]
         if let Some(pid) = self.child.id() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid.cast_signed()),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
         #[cfg(not(target_os = "linux"))]
         let _ = self.child.start_kill();
@@ -151,7 +154,7 @@ fn ensure_free(addr: SocketAddr, service: &str, flag: &str) -> anyhow::Result<()
     })
 }
 
-pub async fn run(args: UpArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: UpArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
     ensure_free(args.classifier_listen, "classifier", "--classifier-listen")?;
@@ -276,7 +279,7 @@ async fn wait_until_classified(registry: &mut Registry, data_year: i32) -> anyho
 }
 
 #[derive(Debug, serde::Serialize)]
-pub struct CitySummary {
+pub(crate) struct CitySummary {
     pub city: String,
     pub name: String,
     pub townships: usize,
@@ -287,7 +290,7 @@ pub struct CitySummary {
 }
 
 #[derive(Debug, serde::Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub data_year: i32,
     pub cities: Vec<CitySummary>,
     /// Findings per rule id, over every city.

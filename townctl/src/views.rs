@@ -23,7 +23,7 @@ fn class_text(class: u32) -> String {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ClassesArgs {
+pub(crate) struct ClassesArgs {
     /// A city or county: its code (4301, 430102) or resource name.
     scope: String,
     /// The data year; the latest with indicators when omitted.
@@ -58,7 +58,7 @@ fn class_row(class: &pb::TownshipClass) -> ClassRow {
     }
 }
 
-pub async fn classes(args: ClassesArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
+pub(crate) async fn classes(args: ClassesArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
     let scope = scope_name(&args.scope)?;
     let registry = connection.registry().await?;
     let rows: Vec<ClassRow> = list::classes(&registry, &scope, args.data_year).await?.iter().map(class_row).collect();
@@ -84,7 +84,7 @@ pub async fn classes(args: ClassesArgs, connection: &Connection, output: Output)
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ExplainArgs {
+pub(crate) struct ExplainArgs {
     /// The township: its 9-digit code or resource name.
     township: String,
     #[arg(long, default_value_t = 0)]
@@ -121,7 +121,7 @@ struct IndicatorLine {
 
 const CLASS_WORDS: [&str; 4] = ["未分类", "一类", "二类", "三类"];
 
-pub async fn explain(args: ExplainArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
+pub(crate) async fn explain(args: ExplainArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
     let township = scope_name(&args.township)?;
     anyhow::ensure!(township.contains("/townships/"), "{} is not a township: give its 9-digit code", args.township);
     let code = code_of(&township).to_owned();
@@ -243,7 +243,7 @@ fn explanation_text(e: &Explanation) -> String {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ComplianceArgs {
+pub(crate) struct ComplianceArgs {
     /// A township, county or city: its code or resource name.
     scope: String,
     /// Only error-level findings.
@@ -280,7 +280,7 @@ fn is_error(finding: &pb::Finding) -> bool {
     finding.severity == pb::Severity::Error as i32
 }
 
-pub async fn compliance_report(registry: &mut Registry, scope: &str) -> anyhow::Result<pb::ComplianceReport> {
+pub(crate) async fn compliance_report(registry: &mut Registry, scope: &str) -> anyhow::Result<pb::ComplianceReport> {
     Ok(registry
         .get_compliance_report(pb::GetComplianceReportRequest { scope: scope.to_owned() })
         .await
@@ -288,7 +288,11 @@ pub async fn compliance_report(registry: &mut Registry, scope: &str) -> anyhow::
         .into_inner())
 }
 
-pub async fn compliance(args: ComplianceArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
+pub(crate) async fn compliance(
+    args: ComplianceArgs,
+    connection: &Connection,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
     let scope = scope_name(&args.scope)?;
     let mut registry = connection.registry().await?;
     let report = compliance_report(&mut registry, &scope).await?;
@@ -343,7 +347,7 @@ pub async fn compliance(args: ComplianceArgs, connection: &Connection, output: O
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ExportKind {
+pub(crate) enum ExportKind {
     /// Score, rank and class of each township (one row per township).
     Classes,
     /// Institutions of each township, in the columns `townctl import institutions` reads.
@@ -353,7 +357,7 @@ pub enum ExportKind {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     what: ExportKind,
     /// A city or county (code or resource name); a township for institutions and catalogue.
     scope: String,
@@ -381,7 +385,7 @@ fn text(value: impl Into<String>) -> Cell {
     Cell::Text(value.into())
 }
 
-pub async fn export(args: ExportArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
+pub(crate) async fn export(args: ExportArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
     let scope = scope_name(&args.scope)?;
     let mut registry = connection.registry().await?;
     let sheet = match args.what {
@@ -464,12 +468,12 @@ pub async fn export(args: ExportArgs, connection: &Connection) -> anyhow::Result
 }
 
 #[derive(Debug, clap::Args)]
-pub struct WatchArgs {
+pub(crate) struct WatchArgs {
     /// A city (code or resource name); every city when omitted.
     city: Option<String>,
 }
 
-pub async fn watch(args: WatchArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
+pub(crate) async fn watch(args: WatchArgs, connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
     let city = match &args.city {
         Some(city) => city_of(&scope_name(city)?),
         None => String::new(),
@@ -513,7 +517,7 @@ pub async fn watch(args: WatchArgs, connection: &Connection, output: Output) -> 
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// A city or county: its code or resource name.
     scope: String,
     /// The HTML file to write.
@@ -523,7 +527,7 @@ pub struct ReportArgs {
     data_year: i32,
 }
 
-pub async fn report(args: ReportArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
+pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow::Result<ExitCode> {
     let scope = scope_name(&args.scope)?;
     anyhow::ensure!(!scope.contains("/townships/"), "a report covers a city or a county, not one township");
     let mut registry = connection.registry().await?;
@@ -620,8 +624,10 @@ pub async fn report(args: ReportArgs, connection: &Connection) -> anyhow::Result
 
 /// Minutes are enough for a report's date line; no date crate for one line.
 fn now_utc() -> String {
-    let seconds =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
     let t = prost_types::Timestamp { seconds, nanos: 0 };
     let text = t.to_string(); // RFC 3339, e.g. 2026-11-28T18:05:00Z
     format!("{} UTC", text.get(..16).unwrap_or(&text).replace('T', " "))
@@ -637,7 +643,7 @@ struct Status {
 }
 
 /// Health of both services; fails naming the one that does not answer.
-pub async fn status(connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
+pub(crate) async fn status(connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
     let mut classifier = connection.classifier().await?;
     let policy = classifier
         .get_default_policy(cpb::GetDefaultPolicyRequest {})

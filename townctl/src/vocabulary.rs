@@ -6,54 +6,56 @@ use township_proto::registry::v1 as pb;
 
 use crate::sheet::Field;
 
-pub const DIVISION_CODE: Field = Field::required("code", &["代码", "区划代码", "统计用区划代码", "division code"]);
-pub const DIVISION_NAME: Field = Field::required("name", &["名称", "区划名称", "division name"]);
-pub const DIVISIONS: &[Field] = &[DIVISION_CODE, DIVISION_NAME];
+pub(crate) const DIVISION_CODE: Field =
+    Field::required("code", &["代码", "区划代码", "统计用区划代码", "division code"]);
+pub(crate) const DIVISION_NAME: Field = Field::required("name", &["名称", "区划名称", "division name"]);
+pub(crate) const DIVISIONS: &[Field] = &[DIVISION_CODE, DIVISION_NAME];
 
-pub const TOWNSHIP_CODE: Field = Field::required(
+pub(crate) const TOWNSHIP_CODE: Field = Field::required(
     "township_code",
     &["乡镇代码", "乡镇（街道）代码", "乡镇(街道)代码", "township code", "code", "代码", "区划代码"],
 );
-pub const DATA_YEAR: Field = Field::optional("data_year", &["年度", "数据年度", "年份", "year"]);
-pub const POPULATION: Field = Field::required("population", &["人口", "户籍人口", "常住人口", "人口数"]);
-pub const FISCAL_REVENUE: Field = Field::required("fiscal_revenue", &["财政收入", "一般公共预算收入", "revenue"]);
-pub const LAND_AREA: Field = Field::required("land_area", &["国土面积", "面积", "行政区域面积", "area"]);
-pub const SOURCE: Field = Field::optional("source", &["来源", "数据来源"]);
-pub const INDICATORS: &[Field] = &[TOWNSHIP_CODE, DATA_YEAR, POPULATION, FISCAL_REVENUE, LAND_AREA, SOURCE];
+pub(crate) const DATA_YEAR: Field = Field::optional("data_year", &["年度", "数据年度", "年份", "year"]);
+pub(crate) const POPULATION: Field = Field::required("population", &["人口", "户籍人口", "常住人口", "人口数"]);
+pub(crate) const FISCAL_REVENUE: Field =
+    Field::required("fiscal_revenue", &["财政收入", "一般公共预算收入", "revenue"]);
+pub(crate) const LAND_AREA: Field = Field::required("land_area", &["国土面积", "面积", "行政区域面积", "area"]);
+pub(crate) const SOURCE: Field = Field::optional("source", &["来源", "数据来源"]);
+pub(crate) const INDICATORS: &[Field] = &[TOWNSHIP_CODE, DATA_YEAR, POPULATION, FISCAL_REVENUE, LAND_AREA, SOURCE];
 
-pub const INSTITUTION_KIND: Field = Field::required("kind", &["类别", "机构类别", "类型", "type"]);
-pub const INSTITUTION_NAME: Field = Field::required("name", &["机构名称", "名称", "institution"]);
-pub const STAFFING_QUOTA: Field =
+pub(crate) const INSTITUTION_KIND: Field = Field::required("kind", &["类别", "机构类别", "类型", "type"]);
+pub(crate) const INSTITUTION_NAME: Field = Field::required("name", &["机构名称", "名称", "institution"]);
+pub(crate) const STAFFING_QUOTA: Field =
     Field::optional("staffing_quota", &["编制", "编制数", "核定编制", "quota", "staffing"]);
-pub const APPROVING_DOCUMENT: Field = Field::optional("approving_document", &["批准文号", "文号", "document"]);
-pub const VALID_FROM: Field = Field::optional("valid_from", &["设立日期", "起始日期", "from"]);
-pub const VALID_TO: Field = Field::optional("valid_to", &["撤销日期", "终止日期", "to"]);
-pub const INSTITUTIONS: &[Field] =
+pub(crate) const APPROVING_DOCUMENT: Field = Field::optional("approving_document", &["批准文号", "文号", "document"]);
+pub(crate) const VALID_FROM: Field = Field::optional("valid_from", &["设立日期", "起始日期", "from"]);
+pub(crate) const VALID_TO: Field = Field::optional("valid_to", &["撤销日期", "终止日期", "to"]);
+pub(crate) const INSTITUTIONS: &[Field] =
     &[TOWNSHIP_CODE, INSTITUTION_KIND, INSTITUTION_NAME, STAFFING_QUOTA, APPROVING_DOCUMENT, VALID_FROM, VALID_TO];
 
-pub const ROLE: Field = Field::required("role", &["职务", "领导职务", "post"]);
-pub const HOLDER: Field = Field::optional("holder", &["姓名", "任职人", "name"]);
-pub const MANDATED_ROLE: Field = Field::optional("mandated_role", &["规定职务", "指定职务", "mandated"]);
-pub const POSTS: &[Field] = &[TOWNSHIP_CODE, ROLE, HOLDER, MANDATED_ROLE];
+pub(crate) const ROLE: Field = Field::required("role", &["职务", "领导职务", "post"]);
+pub(crate) const HOLDER: Field = Field::optional("holder", &["姓名", "任职人", "name"]);
+pub(crate) const MANDATED_ROLE: Field = Field::optional("mandated_role", &["规定职务", "指定职务", "mandated"]);
+pub(crate) const POSTS: &[Field] = &[TOWNSHIP_CODE, ROLE, HOLDER, MANDATED_ROLE];
 
 /// A county (its template) or a township (its own items); catalogue exports call it `township_code`.
-pub const OWNER_CODE: Field =
+pub(crate) const OWNER_CODE: Field =
     Field::required("owner_code", &["所属代码", "县乡代码", "owner", TOWNSHIP_CODE.key, "county_code"]);
-pub const ITEM_CODE: Field = Field::required("code", &["事项编码", "编码", "item code"]);
-pub const TITLE: Field = Field::required("title", &["事项名称", "名称", "item"]);
-pub const ITEM_TYPE: Field = Field::required("type", &["事项类型", "清单类型", "item type"]);
-pub const DUTY_AREA: Field = Field::required("duty_area", &["职责领域", "职能领域", "area"]);
-pub const RESPONSIBLE_INSTITUTION: Field =
+pub(crate) const ITEM_CODE: Field = Field::required("code", &["事项编码", "编码", "item code"]);
+pub(crate) const TITLE: Field = Field::required("title", &["事项名称", "名称", "item"]);
+pub(crate) const ITEM_TYPE: Field = Field::required("type", &["事项类型", "清单类型", "item type"]);
+pub(crate) const DUTY_AREA: Field = Field::required("duty_area", &["职责领域", "职能领域", "area"]);
+pub(crate) const RESPONSIBLE_INSTITUTION: Field =
     Field::required("responsible_institution", &["责任机构", "承办机构", "institution"]);
-pub const LEGAL_BASIS: Field = Field::optional("legal_basis", &["法律依据", "设定依据", "basis"]);
-pub const POWER_CATEGORY: Field = Field::optional("power_category", &["权力类别", "category"]);
-pub const POWER_ORIGIN: Field = Field::optional("power_origin", &["权力来源", "origin"]);
-pub const POWER_ITEM_CODE: Field = Field::optional("power_item_code", &["对应权力事项编码", "linked power"]);
-pub const DUTIES: Field = Field::optional("duties", &["职责", "具体职责"]);
-pub const ACCOUNTABILITY_CASES: Field = Field::optional("accountability_cases", &["追责情形", "问责情形"]);
-pub const SERVICE_DOMAIN: Field = Field::optional("service_domain", &["服务领域", "domain"]);
-pub const HANDLING_MODE: Field = Field::optional("handling_mode", &["办理方式", "mode"]);
-pub const CATALOGUE: &[Field] = &[
+pub(crate) const LEGAL_BASIS: Field = Field::optional("legal_basis", &["法律依据", "设定依据", "basis"]);
+pub(crate) const POWER_CATEGORY: Field = Field::optional("power_category", &["权力类别", "category"]);
+pub(crate) const POWER_ORIGIN: Field = Field::optional("power_origin", &["权力来源", "origin"]);
+pub(crate) const POWER_ITEM_CODE: Field = Field::optional("power_item_code", &["对应权力事项编码", "linked power"]);
+pub(crate) const DUTIES: Field = Field::optional("duties", &["职责", "具体职责"]);
+pub(crate) const ACCOUNTABILITY_CASES: Field = Field::optional("accountability_cases", &["追责情形", "问责情形"]);
+pub(crate) const SERVICE_DOMAIN: Field = Field::optional("service_domain", &["服务领域", "domain"]);
+pub(crate) const HANDLING_MODE: Field = Field::optional("handling_mode", &["办理方式", "mode"]);
+pub(crate) const CATALOGUE: &[Field] = &[
     OWNER_CODE,
     ITEM_CODE,
     TITLE,
@@ -71,11 +73,11 @@ pub const CATALOGUE: &[Field] = &[
 ];
 
 /// The township's name beside its code in exports, for people; imports ignore it.
-pub const TOWNSHIP: &str = "township";
-pub const CLASS_EXPORT: [&str; 8] =
+pub(crate) const TOWNSHIP: &str = "township";
+pub(crate) const CLASS_EXPORT: [&str; 8] =
     ["code", "name", "data_year", "score", "rank", "class", "previous_class", "computed_class"];
 /// The columns `import institutions` reads, and the township's name.
-pub const INSTITUTION_EXPORT: [&str; 8] = [
+pub(crate) const INSTITUTION_EXPORT: [&str; 8] = [
     TOWNSHIP_CODE.key,
     TOWNSHIP,
     INSTITUTION_KIND.key,
@@ -86,7 +88,7 @@ pub const INSTITUTION_EXPORT: [&str; 8] = [
     VALID_TO.key,
 ];
 /// The columns `import catalogue` reads, the township's name, and whether the item is the county's.
-pub const CATALOGUE_EXPORT: [&str; 8] = [
+pub(crate) const CATALOGUE_EXPORT: [&str; 8] = [
     TOWNSHIP_CODE.key,
     TOWNSHIP,
     ITEM_CODE.key,
@@ -96,12 +98,12 @@ pub const CATALOGUE_EXPORT: [&str; 8] = [
     RESPONSIBLE_INSTITUTION.key,
     "source",
 ];
-pub const INHERITED: &str = "县级模板 inherited";
-pub const OWN: &str = "本级 own";
+pub(crate) const INHERITED: &str = "县级模板 inherited";
+pub(crate) const OWN: &str = "本级 own";
 
 /// One value of an enum: its Chinese label, its English name (`_` for spaces), and other words for it.
 #[derive(Debug)]
-pub struct Term<E> {
+pub(crate) struct Term<E> {
     value: E,
     zh: &'static str,
     en: &'static str,
@@ -116,7 +118,7 @@ const fn term<E>(value: E, zh: &'static str, en: &'static str, also: &'static [&
 /// export writes "权力 power"); case, spaces and `-` against `_` do not matter, and the proto names
 /// (`DUTY_AREA_PARTY_BUILDING`) are read too.
 #[derive(Debug)]
-pub struct Vocabulary<E: 'static> {
+pub(crate) struct Vocabulary<E: 'static> {
     proto_name: fn(&str) -> Option<E>,
     terms: &'static [Term<E>],
 }
@@ -126,7 +128,7 @@ fn fold(word: &str) -> String {
 }
 
 impl<E: Copy + Into<i32>> Vocabulary<E> {
-    pub fn parse(&self, text: &str) -> Option<E> {
+    pub(crate) fn parse(&self, text: &str) -> Option<E> {
         let text = text.trim();
         let lookup = |word: &str| {
             let word = fold(word);
@@ -144,17 +146,17 @@ impl<E: Copy + Into<i32>> Vocabulary<E> {
     }
 
     /// The Chinese label of a proto value; empty for a value without one.
-    pub fn zh(&self, value: i32) -> &'static str {
+    pub(crate) fn zh(&self, value: i32) -> &'static str {
         self.term(value).map_or("", |t| t.zh)
     }
 
     /// "权力 power": the Chinese label and the English name.
-    pub fn bilingual(&self, value: i32) -> String {
+    pub(crate) fn bilingual(&self, value: i32) -> String {
         self.term(value).map_or_else(String::new, |t| format!("{} {}", t.zh, t.en.replace('_', " ")))
     }
 
     /// The labels, for a message: "党政机构, 事业单位 or 综合行政执法机构".
-    pub fn expected(&self) -> String {
+    pub(crate) fn expected(&self) -> String {
         let labels: Vec<&str> = self.terms.iter().map(|t| t.zh).filter(|zh| !zh.is_empty()).collect();
         match labels.split_last() {
             Some((last, [])) => (*last).to_owned(),
@@ -164,7 +166,7 @@ impl<E: Copy + Into<i32>> Vocabulary<E> {
     }
 }
 
-pub const INSTITUTION_KINDS: Vocabulary<pb::InstitutionKind> = {
+pub(crate) const INSTITUTION_KINDS: Vocabulary<pb::InstitutionKind> = {
     use pb::InstitutionKind as K;
     Vocabulary {
         proto_name: K::from_str_name,
@@ -182,7 +184,7 @@ pub const INSTITUTION_KINDS: Vocabulary<pb::InstitutionKind> = {
 };
 
 /// The roles the policy mandates; a post without one is `Unspecified` (an empty cell).
-pub const MANDATED_ROLES: Vocabulary<pb::MandatedRole> = {
+pub(crate) const MANDATED_ROLES: Vocabulary<pb::MandatedRole> = {
     use pb::MandatedRole as M;
     Vocabulary {
         proto_name: M::from_str_name,
@@ -200,7 +202,7 @@ pub const MANDATED_ROLES: Vocabulary<pb::MandatedRole> = {
     }
 };
 
-pub const ITEM_TYPES: Vocabulary<pb::CatalogueItemType> = {
+pub(crate) const ITEM_TYPES: Vocabulary<pb::CatalogueItemType> = {
     use pb::CatalogueItemType as T;
     Vocabulary {
         proto_name: T::from_str_name,
@@ -213,7 +215,7 @@ pub const ITEM_TYPES: Vocabulary<pb::CatalogueItemType> = {
 };
 
 /// Party building is worded 加强基层党建 for townships and 加强党的建设 for sub-districts: both read.
-pub const DUTY_AREAS: Vocabulary<pb::DutyArea> = {
+pub(crate) const DUTY_AREAS: Vocabulary<pb::DutyArea> = {
     use pb::DutyArea as A;
     Vocabulary {
         proto_name: A::from_str_name,
@@ -240,7 +242,7 @@ pub const DUTY_AREAS: Vocabulary<pb::DutyArea> = {
     }
 };
 
-pub const POWER_CATEGORIES: Vocabulary<pb::PowerCategory> = {
+pub(crate) const POWER_CATEGORIES: Vocabulary<pb::PowerCategory> = {
     use pb::PowerCategory as P;
     Vocabulary {
         proto_name: P::from_str_name,
@@ -259,7 +261,7 @@ pub const POWER_CATEGORIES: Vocabulary<pb::PowerCategory> = {
     }
 };
 
-pub const POWER_ORIGINS: Vocabulary<pb::PowerOrigin> = {
+pub(crate) const POWER_ORIGINS: Vocabulary<pb::PowerOrigin> = {
     use pb::PowerOrigin as O;
     Vocabulary {
         proto_name: O::from_str_name,
@@ -271,7 +273,7 @@ pub const POWER_ORIGINS: Vocabulary<pb::PowerOrigin> = {
     }
 };
 
-pub const HANDLING_MODES: Vocabulary<pb::HandlingMode> = {
+pub(crate) const HANDLING_MODES: Vocabulary<pb::HandlingMode> = {
     use pb::HandlingMode as H;
     Vocabulary {
         proto_name: H::from_str_name,

@@ -314,7 +314,7 @@ fn institutions_workbook(path: &Path) {
     sheet.set_name("机构").unwrap();
     for (column, header) in ["乡镇代码", "类别", "机构名称", "编制（名）", "批准文号"].iter().enumerate()
     {
-        sheet.write_string(0, column as u16, *header).unwrap();
+        sheet.write_string(0, u16::try_from(column).unwrap(), *header).unwrap();
     }
     let rows = [
         (430102001.0, "党政机构", "党政办公室", 6.0, "长编办发〔2024〕1号"),
@@ -324,7 +324,7 @@ fn institutions_workbook(path: &Path) {
         (430102002.0, "党政机构", "党政办公室", 5.0, "长编办发〔2024〕2号"),
     ];
     for (index, (code, kind, name, quota, document)) in rows.iter().enumerate() {
-        let row = index as u32 + 1;
+        let row = u32::try_from(index).unwrap() + 1;
         sheet.write_number(row, 0, *code).unwrap();
         sheet.write_string(row, 1, *kind).unwrap();
         sheet.write_string(row, 2, *name).unwrap();

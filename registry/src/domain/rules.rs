@@ -5,6 +5,7 @@
 //! Every rule has a stable id (`offices.count`, `posts.dedicated_role` …). Where the policy document gives no
 //! figure or list and one is inferred, the code says 推定值，未经核实 and so does the finding's message.
 
+use super::count_u32;
 use std::collections::HashMap;
 
 use township_policy::{ClassLimits, Policy, TownshipClass};
@@ -282,7 +283,7 @@ pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
 
 fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
     let kind = report.kind();
-    let offices = report.of_kind(InstitutionKind::PartyGovernmentOffice).count() as u32;
+    let offices = count_u32(report.of_kind(InstitutionKind::PartyGovernmentOffice).count());
     let (min, max) = (limits.min_party_government_offices, limits.max_party_government_offices);
     if offices < min || offices > max {
         // The document's only figure is 5–6 offices for a 乡镇 (section 三(一)).
@@ -311,7 +312,7 @@ fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
         }
     }
 
-    let public = report.of_kind(InstitutionKind::PublicInstitution).count() as u32;
+    let public = count_u32(report.of_kind(InstitutionKind::PublicInstitution).count());
     if public > limits.max_public_institutions {
         report.add(
             "public_institutions.max",
@@ -335,7 +336,7 @@ fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
         }
     }
 
-    let enforcement = report.of_kind(InstitutionKind::LawEnforcementUnit).count() as u32;
+    let enforcement = count_u32(report.of_kind(InstitutionKind::LawEnforcementUnit).count());
     if enforcement > limits.max_law_enforcement_units {
         report.add(
             "law_enforcement.max",
@@ -361,7 +362,7 @@ fn plaques(report: &mut Report, policy: &Policy) {
         .iter()
         .filter_map(|plaque| institutions.get(&plaque.institution_id).map(|institution| (plaque, *institution)))
         .collect();
-    let count = hanging.len() as u32;
+    let count = count_u32(hanging.len());
     let max = policy.max_plaques_per_township;
     if count > max {
         report.add(
@@ -400,7 +401,7 @@ fn posts(report: &mut Report, limits: &ClassLimits, class_text: &str) {
     let kind = report.kind();
     let facts = report.facts;
     let posts = &facts.posts;
-    let count = posts.len() as u32;
+    let count = count_u32(posts.len());
     if count > limits.leadership_posts {
         report.add(
             "posts.quota",
@@ -661,7 +662,7 @@ mod tests {
                 };
                 CatalogueEntry {
                     item: CatalogueItem {
-                        id: i as i64 + 1,
+                        id: i64::try_from(i).unwrap() + 1,
                         owner: CatalogueOwner::Township(code()),
                         code: format!("GG-{i:03}"),
                         title: format!("{}事项", area.label_zh()),
@@ -686,7 +687,9 @@ mod tests {
         let mut institutions: Vec<_> = NAMED_OFFICES
             .iter()
             .enumerate()
-            .map(|(i, office)| institution(i as i64, office.name, InstitutionKind::PartyGovernmentOffice))
+            .map(|(i, office)| {
+                institution(i64::try_from(i).unwrap(), office.name, InstitutionKind::PartyGovernmentOffice)
+            })
             .collect();
         institutions.push(institution(10, "综合行政执法大队", InstitutionKind::LawEnforcementUnit));
         institutions.push(institution(11, "社会事务综合服务中心(文化综合服务站)", InstitutionKind::PublicInstitution));
@@ -695,7 +698,7 @@ mod tests {
         let posts = MandatedRole::ALL
             .iter()
             .enumerate()
-            .map(|(i, role)| post(i as i64, role.label_zh(), None, Some(*role)))
+            .map(|(i, role)| post(i64::try_from(i).unwrap(), role.label_zh(), None, Some(*role)))
             .collect();
         TownshipFacts {
             township: Township {
@@ -879,7 +882,11 @@ mod tests {
         // The bracketed and short forms count.
         for (i, name) in ["文化综合服务站", "农业农村综合服务中心", "政务（便民）服务中心"].into_iter().enumerate()
         {
-            town.institutions.push(institution(21 + i as i64, name, InstitutionKind::PublicInstitution));
+            town.institutions.push(institution(
+                21 + i64::try_from(i).unwrap(),
+                name,
+                InstitutionKind::PublicInstitution,
+            ));
         }
         town.institutions.retain(|i| i.name != "党群服务中心");
         assert_eq!(found_of(&town, "public_institutions."), []);
@@ -1160,9 +1167,10 @@ mod tests {
         ];
         for class in [None, Some(1), Some(2), Some(3)] {
             for (kind, rule) in kinds {
-                let limit = institution_limit(&policy, class, kind) as i64;
+                let limit = i64::from(institution_limit(&policy, class, kind));
                 let mut facts = town_facts(class);
-                let existing = facts.institutions.iter().filter(|i| i.kind == kind).count() as i64;
+                let existing = facts.institutions.iter().filter(|i| i.kind == kind).count();
+                let existing = i64::try_from(existing).unwrap();
                 for id in existing..limit {
                     facts.institutions.push(institution(100 + id, "办公室", kind));
                 }
@@ -1178,14 +1186,14 @@ mod tests {
                 assert_eq!(flagged(&facts), [rule], "{class:?} {kind:?} over its limit {limit}");
             }
             let mut facts = town_facts(class);
-            let plaques = policy.max_plaques_per_township as i64;
+            let plaques = i64::from(policy.max_plaques_per_township);
             facts.plaques = (0..plaques).map(|id| plaque(id, 0, "文号")).collect();
             assert_eq!(findings(&policy, &facts), []);
             facts.plaques.push(plaque(plaques, 0, "文号"));
             assert_eq!(rules(&findings(&policy, &facts)), ["plaques.max"]);
 
             let mut facts = town_facts(class);
-            let quota = limits_for(&policy, class).leadership_posts as i64;
+            let quota = i64::from(limits_for(&policy, class).leadership_posts);
             for id in 3..quota {
                 facts.posts.push(post(id, "副镇长", None, None));
             }

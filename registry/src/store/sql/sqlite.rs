@@ -107,7 +107,7 @@ async fn check_pragmas(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
     if foreign_keys != 1 {
         wrong.push(format!("foreign_keys is {foreign_keys}, not 1 (ON)"));
     }
-    if busy_timeout != BUSY_TIMEOUT.as_millis() as i64 {
+    if u128::try_from(busy_timeout).ok() != Some(BUSY_TIMEOUT.as_millis()) {
         wrong.push(format!("busy_timeout is {busy_timeout} ms, not {} ms", BUSY_TIMEOUT.as_millis()));
     }
     if wrong.is_empty() {

@@ -1,5 +1,6 @@
 //! [`HierarchyRepo`]: the division import, cities, counties and townships.
 
+use crate::domain::count_u32;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
@@ -123,9 +124,9 @@ impl HierarchyRepo for ThisStore {
         }
         tx.commit().await?;
         Ok(ImportCounts {
-            cities: cities.len() as u32,
-            counties: counties.len() as u32,
-            townships: townships.len() as u32,
+            cities: count_u32(cities.len()),
+            counties: count_u32(counties.len()),
+            townships: count_u32(townships.len()),
         })
     }
 

@@ -103,7 +103,7 @@ impl OutboxRepo for ThisStore {
         .bind(&run.policy_fingerprint)
         .bind(now)
         .bind(worker)
-        .bind(moved.len() as i64)
+        .bind(i64::try_from(moved.len()).unwrap_or(i64::MAX))
         .bind(json(&run.lines))
         .bind(&run.response)
         .fetch_one(&mut *tx)
