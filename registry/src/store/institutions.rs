@@ -32,7 +32,10 @@ pub trait InstitutionRepo: Send + Sync {
     ) -> StoreResult<Institution>;
     /// Deletes the institution and its plaques.
     async fn delete_institution(&self, township: &TownshipCode, id: i64, actor: &str) -> StoreResult<()>;
-    /// Refused with `LimitExceeded` when the institution's township already has `max_per_township` plaques.
+    /// Refused with `LimitExceeded` when the institution's township already has `max_per_township` plaques on
+    /// institutions in force (an ended institution's plaques are history and do not count), and with
+    /// `FailedPrecondition` when the institution is not a party/government office or public institution (党政机构和
+    /// 事业单位可加挂牌子) or is no longer in force.
     async fn create_plaque(
         &self,
         township: &TownshipCode,

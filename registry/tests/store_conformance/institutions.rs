@@ -14,6 +14,7 @@ conformance!(
     concurrent_creates_respect_the_limit,
     institution_updates_check_the_revision_and_end_without_orphaning,
     plaque_and_catalogue_item_updates_check_the_revision,
+    plaques_hang_only_on_offices_and_public_institutions_in_force,
 );
 
 async fn plaque_limit_names_existing_plaques(db: TestDb) {
@@ -238,4 +239,56 @@ async fn plaque_and_catalogue_item_updates_check_the_revision(db: TestDb) {
         store.update_catalogue_item(&dangling, updated.revision, ACTOR).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+async fn plaques_hang_only_on_offices_and_public_institutions_in_force(db: TestDb) {
+    let store = &*db.store;
+    import_fixture(store).await;
+    let township = code("430102003");
+    let plaque = |institution_id: i64, name: &str| NewPlaque {
+        institution_id,
+        name: name.into(),
+        approving_document: "编委〔2024〕2号".into(),
+    };
+    let brigade = store
+        .create_institution(
+            &new_institution("430102003", InstitutionKind::LawEnforcementUnit, "综合行政执法大队"),
+            1,
+            ACTOR,
+        )
+        .await
+        .unwrap();
+    match store.create_plaque(&township, &plaque(brigade.id, "执法中队"), 3, ACTOR).await {
+        Err(StoreError::FailedPrecondition(message)) => assert!(message.contains("综合行政执法大队"), "{message}"),
+        other => panic!("expected FailedPrecondition, got {other:?}"),
+    }
+    let kind = InstitutionKind::PublicInstitution;
+    let ended = NewInstitution { valid_to: Some("2001-12-31".into()), ..new_institution("430102003", kind, "旧站") };
+    let ended = store.create_institution(&ended, 5, ACTOR).await.unwrap();
+    match store.create_plaque(&township, &plaque(ended.id, "旧牌子"), 3, ACTOR).await {
+        Err(StoreError::FailedPrecondition(message)) => assert!(message.contains("no longer in force"), "{message}"),
+        other => panic!("expected FailedPrecondition, got {other:?}"),
+    }
+
+    // Three plaques, then their institution ends: they are history, and three new ones may hang elsewhere.
+    let centre = store.create_institution(&new_institution("430102003", kind, "便民服务中心"), 5, ACTOR).await.unwrap();
+    for name in ["牌子一", "牌子二", "牌子三"] {
+        store.create_plaque(&township, &plaque(centre.id, name), 3, ACTOR).await.unwrap();
+    }
+    let office = store
+        .create_institution(
+            &new_institution("430102003", InstitutionKind::PartyGovernmentOffice, "党政办公室"),
+            6,
+            ACTOR,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_plaque(&township, &plaque(office.id, "牌子四"), 3, ACTOR).await,
+        Err(StoreError::LimitExceeded(_))
+    ));
+    let centre = store.get_institution(&township, centre.id).await.unwrap();
+    let ending = Institution { valid_to: Some("2002-06-30".into()), ..centre.clone() };
+    store.update_institution(&ending, centre.revision, 5, ACTOR).await.unwrap();
+    store.create_plaque(&township, &plaque(office.id, "牌子四"), 3, ACTOR).await.unwrap();
 }

@@ -8,7 +8,7 @@ use super::rows::{INSTITUTION_COLUMNS, PLAQUE_COLUMNS, institution_from_row, pla
 use super::support::{audit, check_revision, ensure_scope, institution_resource, lock_township, plaque_resource};
 use super::{Conn, ThisStore};
 use crate::domain::catalogue::in_force;
-use crate::domain::model::{Institution, NewInstitution, NewPlaque, Plaque, TimestampMs};
+use crate::domain::model::{Institution, InstitutionKind, NewInstitution, NewPlaque, Plaque, TimestampMs};
 use crate::domain::names::{Scope, TownshipCode};
 use crate::store::sql::{after_id_ascending, iso_date, json, list_or_none, page_by, page_limit};
 use crate::store::{InstitutionRepo, Page, PageRequest, StoreError, StoreResult};
@@ -363,11 +363,33 @@ pub(super) async fn insert_plaque(
     now: TimestampMs,
 ) -> StoreResult<Plaque> {
     lock_township(tx, township).await?;
-    find_institution(tx, township, plaque.institution_id).await?;
-    let rows = sqlx::query("SELECT name FROM plaques WHERE township = $1 ORDER BY id")
-        .bind(township.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
+    let institution = find_institution(tx, township, plaque.institution_id).await?;
+    let today = iso_date(now);
+    // 党政机构和事业单位可加挂牌子: a plaque hangs on an office or a public institution still in force.
+    if !matches!(institution.kind, InstitutionKind::PartyGovernmentOffice | InstitutionKind::PublicInstitution) {
+        return Err(StoreError::FailedPrecondition(format!(
+            "township {township}: {} is a {} ({}); only 党政机构 and 事业单位 may carry plaques (加挂牌子)",
+            institution.name,
+            institution.kind.label_zh(),
+            institution.kind.as_str()
+        )));
+    }
+    if !in_force(&institution, &today) {
+        return Err(StoreError::FailedPrecondition(format!(
+            "township {township}: {} is no longer in force (ended {}); a plaque hangs on an institution in force",
+            institution.name,
+            institution.valid_to.as_deref().unwrap_or_default()
+        )));
+    }
+    // The plaques of ended institutions are history: they do not count, as compliance does not count them.
+    let rows = sqlx::query(
+        "SELECT p.name FROM plaques p JOIN institutions i ON i.id = p.institution_id WHERE p.township = $1 \
+         AND (i.valid_to IS NULL OR i.valid_to >= $2) ORDER BY p.id",
+    )
+    .bind(township.as_str())
+    .bind(&today)
+    .fetch_all(&mut *tx)
+    .await?;
     if rows.len() as u64 >= u64::from(max_per_township) {
         let names = rows.iter().map(|row| row.try_get("name")).collect::<Result<Vec<String>, _>>()?;
         return Err(StoreError::LimitExceeded(format!(
