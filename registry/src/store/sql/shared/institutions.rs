@@ -5,7 +5,9 @@ use sqlx::Row;
 use township_runtime::now_ms;
 
 use super::rows::{INSTITUTION_COLUMNS, PLAQUE_COLUMNS, institution_from_row, plaque_from_row};
-use super::support::{audit, check_revision, ensure_scope, institution_resource, lock_township, plaque_resource};
+use super::support::{
+    audit, check_revision, ensure_scope, institution_resource, lock_township, plaque_resource, township_records,
+};
 use super::{Conn, ThisStore};
 use crate::domain::catalogue::in_force;
 use crate::domain::model::{Institution, InstitutionKind, NewInstitution, NewPlaque, Plaque, TimestampMs};
@@ -33,18 +35,10 @@ impl InstitutionRepo for ThisStore {
     }
 
     async fn list_institutions(&self, township: &TownshipCode, page: &PageRequest) -> StoreResult<Page<Institution>> {
-        let limit = page_limit(page);
-        let after = after_id_ascending(page)?;
-        let mut conn = self.read.acquire().await?;
         let sql = format!(
             "SELECT {INSTITUTION_COLUMNS} FROM institutions i WHERE i.township = $1 AND i.id > $2 ORDER BY i.id LIMIT $3"
         );
-        let rows = sqlx::query(&sql).bind(township.as_str()).bind(after).bind(limit + 1).fetch_all(&mut *conn).await?;
-        if rows.is_empty() {
-            ensure_scope(&mut conn, &Scope::Township(township.clone())).await?;
-        }
-        let institutions = rows.iter().map(institution_from_row).collect::<StoreResult<Vec<_>>>()?;
-        Ok(page_by(institutions, limit, |institution| institution.id.to_string()))
+        township_records(self, &sql, township, page, institution_from_row, |institution| institution.id).await
     }
 
     async fn update_institution(

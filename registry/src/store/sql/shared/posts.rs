@@ -5,11 +5,11 @@ use sqlx::Row;
 use township_runtime::now_ms;
 
 use super::rows::{POST_COLUMNS, post_from_row};
-use super::support::{audit, ensure_scope, lock_township, post_resource};
+use super::support::{audit, lock_township, post_resource, township_records};
 use super::{Conn, ThisStore};
 use crate::domain::model::{LeadershipPost, MandatedRole, NewPost, TimestampMs};
-use crate::domain::names::{Scope, TownshipCode};
-use crate::store::sql::{after_id_ascending, json, list_or_none, page_by, page_limit};
+use crate::domain::names::TownshipCode;
+use crate::store::sql::{json, list_or_none};
 use crate::store::{Page, PageRequest, PostRepo, StoreError, StoreResult};
 
 #[async_trait]
@@ -22,18 +22,10 @@ impl PostRepo for ThisStore {
     }
 
     async fn list_posts(&self, township: &TownshipCode, page: &PageRequest) -> StoreResult<Page<LeadershipPost>> {
-        let limit = page_limit(page);
-        let after = after_id_ascending(page)?;
-        let mut conn = self.read.acquire().await?;
         let sql = format!(
             "SELECT {POST_COLUMNS} FROM leadership_posts p WHERE p.township = $1 AND p.id > $2 ORDER BY p.id LIMIT $3"
         );
-        let rows = sqlx::query(&sql).bind(township.as_str()).bind(after).bind(limit + 1).fetch_all(&mut *conn).await?;
-        if rows.is_empty() {
-            ensure_scope(&mut conn, &Scope::Township(township.clone())).await?;
-        }
-        let posts = rows.iter().map(post_from_row).collect::<StoreResult<Vec<_>>>()?;
-        Ok(page_by(posts, limit, |post| post.id.to_string()))
+        township_records(self, &sql, township, page, post_from_row, |post| post.id).await
     }
 
     async fn get_post(&self, township: &TownshipCode, id: i64) -> StoreResult<LeadershipPost> {

@@ -3,13 +3,35 @@
 //! revision check of the updates, and the resource names the audit events and errors use.
 
 use super::rows::{TOWNSHIP_COLUMNS, township_from_row};
-use super::{Conn, FOR_UPDATE};
+use super::{Conn, DbRow, FOR_UPDATE, ThisStore};
 use crate::domain::model::{CohortKey, IndicatorObservation, TimestampMs, Township};
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode, city_name, township_name};
-use crate::store::{StoreError, StoreResult};
+use crate::store::sql::{after_id_ascending, page_by, page_limit};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 // ------------------------------------------------------------------------------------------------------------
 // Statements and checks used by several entities
+
+/// One page of a township's records in id order (institutions, posts): `sql` selects them by township (`$1`),
+/// after an id (`$2`), at most `$3`. An empty page of a township that does not exist is `NotFound`.
+pub(super) async fn township_records<T>(
+    store: &ThisStore,
+    sql: &str,
+    township: &TownshipCode,
+    page: &PageRequest,
+    from_row: fn(&DbRow) -> StoreResult<T>,
+    id: fn(&T) -> i64,
+) -> StoreResult<Page<T>> {
+    let limit = page_limit(page);
+    let after = after_id_ascending(page)?;
+    let mut conn = store.read.acquire().await?;
+    let rows = sqlx::query(sql).bind(township.as_str()).bind(after).bind(limit + 1).fetch_all(&mut *conn).await?;
+    if rows.is_empty() {
+        ensure_scope(&mut conn, &Scope::Township(township.clone())).await?;
+    }
+    let records = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
+    Ok(page_by(records, limit, |record| id(record).to_string()))
+}
 
 /// Writes one audit event, in the caller's transaction.
 pub(super) async fn audit(
