@@ -4,14 +4,32 @@
 
 use township_policy::{ClassLimits, Policy, TownshipClass};
 
-use crate::domain::model::InstitutionKind;
+use crate::domain::model::{ClassRecord, InstitutionKind};
 use crate::domain::names::{CityCode, TownshipCode};
 use crate::domain::rules;
 use crate::store::{Store, StoreResult};
 
-/// The data year a request means: `requested` when given (non-zero), else the city's latest with observations.
+/// The data year a request means: `requested` when given (non-zero), else the city's latest with observations
+/// (for the classification pipeline's views: cohort status, previews).
 pub async fn data_year(store: &dyn Store, city: &CityCode, requested: i32) -> StoreResult<Option<i32>> {
     if requested > 0 { Ok(Some(requested)) } else { store.latest_data_year(city).await }
+}
+
+/// The data year a class read or override means: `requested` when given (non-zero), else the city's current
+/// year ([`crate::domain::years::current_year`]); None when the city has no current year.
+pub async fn class_year(store: &dyn Store, city: &CityCode, requested: i32) -> StoreResult<Option<i32>> {
+    if requested > 0 { Ok(Some(requested)) } else { store.current_data_year(city).await }
+}
+
+/// A township's official class (DESIGN.md §3): the override, else the computed class, in its city's current
+/// year; None when the city has no current year or the township is not classified in it. Every consumer asks
+/// this: the write-time limits here, compliance (whose facts the store gathers with the same current year),
+/// and the class views without a year.
+pub async fn official_class(store: &dyn Store, township: &TownshipCode) -> StoreResult<Option<ClassRecord>> {
+    match store.current_data_year(&township.city()).await? {
+        Some(year) => store.get_class(township, year).await,
+        None => Ok(None),
+    }
 }
 
 /// The policy a city's cohorts are classified with, and its stored version (0 = the default).
@@ -25,8 +43,9 @@ pub async fn effective_policy(store: &dyn Store, default: &Policy, city: &CityCo
 /// A township's class in force and the limits of that class under its city's effective policy.
 #[derive(Debug, Clone)]
 pub struct TownshipLimits {
-    /// The effective class (override, else computed) in the city's latest data year; None before the first
-    /// classification, when the most permissive limits of any class apply.
+    /// The official class ([`official_class`]: override, else computed, in the city's current year); None while
+    /// the city has no current year or the township is unclassified in it, when the most permissive limits of any
+    /// class apply.
     pub class: Option<TownshipClass>,
     pub policy: Policy,
 }
@@ -34,10 +53,7 @@ pub struct TownshipLimits {
 impl TownshipLimits {
     pub async fn now(store: &dyn Store, default_policy: &Policy, township: &TownshipCode) -> StoreResult<Self> {
         let city = township.city();
-        let class = match data_year(store, &city, 0).await? {
-            Some(year) => store.get_class(township, year).await?.and_then(|record| record.effective_class()),
-            None => None,
-        };
+        let class = official_class(store, township).await?.and_then(|record| record.effective_class());
         let (policy, _) = effective_policy(store, default_policy, &city).await?;
         Ok(Self { class, policy })
     }

@@ -26,7 +26,7 @@ fn class_text(class: u32) -> String {
 pub(crate) struct ClassesArgs {
     /// A city or county: its code (4301, 430102) or resource name.
     scope: String,
-    /// The data year; the latest with indicators when omitted.
+    /// The data year; the city's current year (the one whose classes are official) when omitted.
     #[arg(long, default_value_t = 0)]
     data_year: i32,
 }

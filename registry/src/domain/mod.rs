@@ -4,6 +4,7 @@ pub mod catalogue;
 pub mod model;
 pub mod names;
 pub mod rules;
+pub mod years;
 
 /// A count as the `u32` the contract carries; a count beyond `u32::MAX` (never met: a city has a few hundred
 /// townships) saturates rather than wrapping.

@@ -429,7 +429,8 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TownshipFacts {
     pub township: Township,
-    /// The class of the latest data year, if classified.
+    /// The township's class in its city's current year ([`super::years::current_year`]), if classified: the
+    /// official class the rules judge by. None when the city has no current year.
     pub class: Option<ClassRecord>,
     pub institutions: Vec<Institution>,
     pub plaques: Vec<Plaque>,

@@ -28,6 +28,17 @@ impl RegistryApi {
         Ok(crate::limits::data_year(self.store(), city, requested).await?)
     }
 
+    /// The data year a class read or override means: the given one, or the city's current year.
+    async fn class_year(&self, city: &CityCode, requested: i32) -> Result<Option<i32>, Status> {
+        if requested < 0 {
+            return Err(invalid(
+                "data_year",
+                format!("must be a year such as 2023 or 0 for the current year, got {requested}"),
+            ));
+        }
+        Ok(crate::limits::class_year(self.store(), city, requested).await?)
+    }
+
     async fn cohort_state(&self, city: &CityCode, data_year: i32) -> Result<Option<CohortState>, Status> {
         let cohort = CohortKey { city: city.clone(), data_year };
         Ok(self.store().cohort_job(&cohort).await?.map(|job| job.state))
@@ -42,8 +53,12 @@ impl RegistryApi {
         let request = request.into_inner();
         let code = names::parse_township(&request.township).map_err(name_error("township"))?;
         let township = self.store().get_township(&code).await?;
-        let Some(year) = self.data_year(&code.city(), request.data_year).await? else {
-            return Err(Status::not_found(format!("township {code} has no indicators yet, so no class")));
+        let Some(year) = self.class_year(&code.city(), request.data_year).await? else {
+            return Err(Status::not_found(format!(
+                "township {code}: city {} has no current year (no data year covers every township in force and \
+                 none was adopted), so no official class; name a data_year, or see ListDataYears",
+                code.city()
+            )));
         };
         let state = self.cohort_state(&code.city(), year).await?;
         let record = self.store().get_class(&code, year).await?;
@@ -69,7 +84,7 @@ impl RegistryApi {
         let request = request.into_inner();
         let scope = names::parse_scope(&request.parent).map_err(name_error("parent"))?;
         let city = scope.city();
-        let Some(year) = self.data_year(&city, request.data_year).await? else {
+        let Some(year) = self.class_year(&city, request.data_year).await? else {
             return Ok(Response::new(pb::ListTownshipClassesResponse::default()));
         };
         let state = self.cohort_state(&city, year).await?;
@@ -181,8 +196,11 @@ impl RegistryApi {
             return Err(invalid_all(violations));
         };
         let township = self.store().get_township(&code).await?;
-        let Some(year) = self.data_year(&code.city(), request.data_year).await? else {
-            return Err(failed_precondition(format!("township {code}: record indicators before overriding its class")));
+        let Some(year) = self.class_year(&code.city(), request.data_year).await? else {
+            return Err(failed_precondition(format!(
+                "township {code}: city {} has no current year to override the class in; name a data_year",
+                code.city()
+            )));
         };
         let class_override = ClassOverride {
             class,
@@ -207,8 +225,8 @@ impl RegistryApi {
         let request = request.into_inner();
         let code = names::parse_township(&request.township).map_err(name_error("township"))?;
         let township = self.store().get_township(&code).await?;
-        let Some(year) = self.data_year(&code.city(), request.data_year).await? else {
-            return Err(Status::not_found(format!("township {code} has no class to clear")));
+        let Some(year) = self.class_year(&code.city(), request.data_year).await? else {
+            return Err(Status::not_found(format!("township {code} has no class to clear in a current year")));
         };
         let (record, change) = self.store().clear_override(&code, year, &actor).await?;
         if let Some(change) = change {

@@ -384,3 +384,38 @@ pub fn catalogue_item_to_proto(entry: CatalogueEntry, kind: Option<TownshipKind>
         update_time: timestamp(item.updated_at),
     }
 }
+
+pub fn year_state_to_proto(state: crate::domain::years::YearState) -> pb::DataYearState {
+    use crate::domain::years::YearState;
+    match state {
+        YearState::Current => pb::DataYearState::Current,
+        YearState::Adopted => pb::DataYearState::Adopted,
+        YearState::Complete => pb::DataYearState::Complete,
+        YearState::Provisional => pb::DataYearState::Provisional,
+    }
+}
+
+pub fn adoption_to_proto(adoption: crate::domain::years::YearAdoption) -> pb::DataYearAdoption {
+    pb::DataYearAdoption {
+        city: city_name(&adoption.city),
+        data_year: adoption.data_year,
+        document_number: adoption.document_number,
+        adopted_on: adoption.adopted_on,
+        reason: adoption.reason,
+        townships_without_data: adoption.townships_without_data.iter().map(township_name).collect(),
+        townships_in_force: adoption.townships_in_force,
+        adopted_by: adoption.adopted_by,
+        adopt_time: timestamp(adoption.adopted_at),
+    }
+}
+
+pub fn data_year_to_proto(year: crate::domain::years::DataYear, current: Option<i32>) -> pb::DataYear {
+    pb::DataYear {
+        data_year: year.data_year,
+        townships_with_data: year.townships_with_data,
+        townships_in_force: year.townships_in_force,
+        coverage: year.coverage(),
+        state: year_state_to_proto(year.state(current)).into(),
+        adoption: year.adoption.map(adoption_to_proto),
+    }
+}

@@ -15,6 +15,7 @@ mod institutions;
 mod policies;
 mod posts;
 mod request;
+mod years;
 
 use std::{pin::Pin, time::Duration};
 
@@ -110,6 +111,9 @@ delegate_to_handlers! {
     clear_class_override(ClearClassOverrideRequest) -> pb::TownshipClass;
     preview_classification(PreviewClassificationRequest) -> pb::PreviewClassificationResponse;
     watch_class_changes(WatchClassChangesRequest) -> ChangeStream;
+    // years
+    adopt_data_year(AdoptDataYearRequest) -> pb::DataYearAdoption;
+    list_data_years(ListDataYearsRequest) -> pb::ListDataYearsResponse;
     // institutions
     create_institution(CreateInstitutionRequest) -> pb::Institution;
     batch_create_institutions(BatchCreateInstitutionsRequest) -> pb::BatchCreateInstitutionsResponse;

@@ -10,8 +10,8 @@ use crate::domain::names::Scope;
 /// and effective catalogue.
 #[async_trait]
 pub trait FactsRepo: Send + Sync {
-    /// Facts of every township in scope (city, county or one township), in code order, with the class of
-    /// each township's latest classified data year and the institutions still in force (no `valid_to`, or
+    /// Facts of every township in scope (city, county or one township), in code order, with its class in
+    /// the city's current year (none when the city has no current year: see [`crate::store::YearRepo`]) and the institutions still in force (no `valid_to`, or
     /// `valid_to` today or later), and its effective catalogue with each item's responsible institution resolved.
     async fn township_facts(&self, scope: &Scope) -> StoreResult<Vec<TownshipFacts>>;
 }

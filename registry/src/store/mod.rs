@@ -1,6 +1,6 @@
 //! Persistence: one [`Store`], made of one repository trait per entity ([`HierarchyRepo`], [`IndicatorRepo`],
 //! [`PolicyRepo`], [`OutboxRepo`], [`ClassRepo`], [`InstitutionRepo`], [`PostRepo`], [`CatalogueRepo`],
-//! [`FactsRepo`], [`AuditRepo`], and [`CreateRepo`] for the creates across entities), implemented for SQLite
+//! [`FactsRepo`], [`YearRepo`], [`AuditRepo`], and [`CreateRepo`] for the creates across entities), implemented for SQLite
 //! (the embedded default) and PostgreSQL, chosen by the database URL ([`open`]). Every write method commits
 //! before it returns, and writes its audit events in the same transaction as the change.
 
@@ -16,6 +16,7 @@ mod outbox;
 mod policies;
 mod posts;
 mod sql;
+mod years;
 
 pub use audit::AuditRepo;
 pub use catalogue::CatalogueRepo;
@@ -29,6 +30,7 @@ pub use outbox::{OutboxRepo, StoredRun};
 pub use policies::PolicyRepo;
 pub use posts::PostRepo;
 pub use sql::{PostgresStore, SqliteStore};
+pub use years::YearRepo;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -139,6 +141,7 @@ pub trait Store:
     + PostRepo
     + CatalogueRepo
     + FactsRepo
+    + YearRepo
     + AuditRepo
     + CreateRepo
     + Send
@@ -157,6 +160,7 @@ impl<T> Store for T where
         + PostRepo
         + CatalogueRepo
         + FactsRepo
+        + YearRepo
         + AuditRepo
         + CreateRepo
         + Send

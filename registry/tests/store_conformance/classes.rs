@@ -33,7 +33,11 @@ async fn runs_report_only_moved_classes(db: TestDb) {
     assert_eq!(class.effective_class(), Some(1));
     assert_eq!(class.indices, values(90.0, 90.0, 90.0));
     let steady = store.get_class(&code("430102001"), 2023).await.unwrap().unwrap();
-    assert_eq!((steady.computed_class, steady.previous_class), (Some(1), Some(1)));
+    assert_eq!(
+        (steady.computed_class, steady.previous_class),
+        (Some(1), None),
+        "never changed since its first class: nothing before the latest change"
+    );
     assert_eq!(store.get_class(&code("430102003"), 2023).await.unwrap(), None);
     assert!(matches!(store.get_class(&code("430102999"), 2023).await, Err(StoreError::NotFound(_))));
 
@@ -70,6 +74,17 @@ async fn runs_report_only_moved_classes(db: TestDb) {
     );
     assert_eq!(store.get_class(&code("430102001"), 2023).await.unwrap().unwrap().computed_class, Some(1));
     assert_eq!(store.list_runs(&city(), &page(10)).await.unwrap().items.len(), 2);
+
+    // A run that moves nothing keeps each class's previous class: the class before the latest change.
+    let steady_run = new_run(
+        2023,
+        job.generation,
+        vec![line("430102001", 1, 90.0), line("430102002", 1, 90.0), line("430103001", 3, 70.0)],
+    );
+    assert_eq!(store.complete_run(&steady_run, "worker-1").await.unwrap().changes, []);
+    let class = store.get_class(&code("430102002"), 2023).await.unwrap().unwrap();
+    assert_eq!((class.computed_class, class.previous_class), (Some(1), Some(2)), "not the previous run's class");
+    assert_eq!(store.get_class(&code("430102001"), 2023).await.unwrap().unwrap().previous_class, None);
 }
 
 async fn overrides_keep_the_computed_class(db: TestDb) {
@@ -87,7 +102,7 @@ async fn overrides_keep_the_computed_class(db: TestDb) {
     let (record, change) = store.set_override(&township, 2023, &class_override, ACTOR).await.unwrap();
     assert_eq!(record.computed_class, Some(2));
     assert_eq!(record.class_override.as_ref(), Some(&class_override));
-    assert_eq!(record.effective_class(), Some(1));
+    assert_eq!((record.effective_class(), record.previous_class), (Some(1), Some(2)));
     let change = change.expect("the effective class moved");
     assert_eq!((change.previous_class, change.new_class, change.cause), (Some(2), 1, ChangeCause::Override));
     assert_eq!(change.township_name, "文艺路街道");
@@ -105,6 +120,7 @@ async fn overrides_keep_the_computed_class(db: TestDb) {
 
     let (cleared, change) = store.clear_override(&township, 2023, ACTOR).await.unwrap();
     assert_eq!((cleared.class_override.clone(), cleared.computed_class), (None, Some(3)));
+    assert_eq!(cleared.previous_class, Some(1), "the override's class, before the latest change");
     let change = change.unwrap();
     assert_eq!((change.previous_class, change.new_class, change.cause), (Some(1), 3, ChangeCause::Override));
     assert_eq!(store.get_class(&township, 2023).await.unwrap().unwrap(), cleared);

@@ -5,6 +5,7 @@
 mod batches;
 mod binaries;
 mod catalogues;
+mod data_years;
 mod policies_and_overrides;
 mod python_interop;
 mod scenarios;

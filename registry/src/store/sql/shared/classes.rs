@@ -116,6 +116,10 @@ impl ClassRepo for ThisStore {
             insert_history(&mut tx, &change).await?;
             Some(change)
         };
+        let after = ClassRecord {
+            previous_class: change.as_ref().map_or(after.previous_class, |change| change.previous_class),
+            ..after
+        };
         let resource = class_resource(township, data_year);
         audit(&mut tx, actor, now, "SetClassOverride", &resource, before.map(|b| json(&b)), Some(json(&after))).await?;
         tx.commit().await?;
@@ -138,7 +142,7 @@ impl ClassRepo for ThisStore {
             // Nothing to clear: nothing changes, nothing to audit.
             return Ok((before, None));
         };
-        let after = ClassRecord { class_override: None, ..before.clone() };
+        let mut after = ClassRecord { class_override: None, ..before.clone() };
         if after.computed_class.is_none() {
             // The row existed only for the override: without it the township is unclassified that year.
             sqlx::query("DELETE FROM township_classes WHERE township = $1 AND data_year = $2")
@@ -172,6 +176,7 @@ impl ClassRepo for ThisStore {
                     changed_at: now,
                 };
                 insert_history(&mut tx, &change).await?;
+                after.previous_class = change.previous_class;
                 Some(change)
             }
             _ => None,
@@ -219,6 +224,8 @@ async fn find_class(conn: &mut Conn, township: &TownshipCode, data_year: i32) ->
         .transpose()
 }
 
+/// Records a moved class in the history and, on the township's class row of that year, its class before this
+/// latest change (`previous_class`, as registry.proto defines it).
 pub(super) async fn insert_history(conn: &mut Conn, change: &ClassChange) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO class_history (township, data_year, previous_class, new_class, score, cause, run_id, changed_at) \
@@ -234,5 +241,11 @@ pub(super) async fn insert_history(conn: &mut Conn, change: &ClassChange) -> Sto
     .bind(change.changed_at)
     .execute(&mut *conn)
     .await?;
+    sqlx::query("UPDATE township_classes SET previous_class = $1 WHERE township = $2 AND data_year = $3")
+        .bind(change.previous_class.map(i64::from))
+        .bind(change.township.as_str())
+        .bind(i64::from(change.data_year))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use super::rows::{
     catalogue_item_from_row, class_from_row, institution_from_row, plaque_from_row, post_from_row, township_from_row,
 };
 use super::support::ensure_scope;
+use super::years::current_year_in;
 use crate::domain::catalogue::{CatalogueItem, effective_catalogue};
 use crate::domain::model::{Institution, TownshipFacts};
 use crate::domain::names::{CountyCode, Scope, TownshipCode};
@@ -21,7 +22,7 @@ use crate::store::{FactsRepo, StoreResult};
 impl FactsRepo for ThisStore {
     async fn township_facts(&self, scope: &Scope) -> StoreResult<Vec<TownshipFacts>> {
         let (column, value) = scope_filter(scope);
-        // Eight queries for the whole scope, in one snapshot.
+        // A few queries for the whole scope, in one snapshot.
         let mut tx = self.begin_snapshot().await?;
         let sql = format!("SELECT {TOWNSHIP_COLUMNS} FROM townships t WHERE t.{column} = $1 ORDER BY t.code");
         let rows = sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await?;
@@ -45,20 +46,23 @@ impl FactsRepo for ThisStore {
         }
         let slot = |code: &TownshipCode| index.get(code).copied();
 
-        let sql = format!(
-            "SELECT {CLASS_COLUMNS} FROM township_classes c JOIN townships t ON t.code = c.township \
-             WHERE t.{column} = $1 AND (c.computed_class IS NOT NULL OR c.override_class IS NOT NULL) \
-             AND c.data_year = (SELECT MAX(l.data_year) FROM township_classes l WHERE l.township = c.township \
-             AND (l.computed_class IS NOT NULL OR l.override_class IS NOT NULL))"
-        );
-        for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
-            let class = class_from_row(&row)?;
-            if let Some(i) = slot(&class.township) {
-                facts[i].class = Some(class);
+        // The official class: the one of the city's current year (the same function the write-time limits use),
+        // decided in this snapshot.
+        let today = iso_date(now_ms());
+        if let Some(current) = current_year_in(&mut tx, &scope.city(), &today).await? {
+            let sql = format!(
+                "SELECT {CLASS_COLUMNS} FROM township_classes c JOIN townships t ON t.code = c.township \
+                 WHERE t.{column} = $1 AND c.data_year = $2 \
+                 AND (c.computed_class IS NOT NULL OR c.override_class IS NOT NULL)"
+            );
+            for row in sqlx::query(&sql).bind(value).bind(i64::from(current)).fetch_all(&mut *tx).await? {
+                let class = class_from_row(&row)?;
+                if let Some(i) = slot(&class.township) {
+                    facts[i].class = Some(class);
+                }
             }
         }
         // Only institutions still in force count, as they do for the write-time limits.
-        let today = iso_date(now_ms());
         let sql = format!(
             "SELECT {INSTITUTION_COLUMNS} FROM institutions i JOIN townships t ON t.code = i.township \
              WHERE t.{column} = $1 AND (i.valid_to IS NULL OR i.valid_to >= $2) ORDER BY i.township, i.id"

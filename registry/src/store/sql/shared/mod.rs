@@ -20,6 +20,7 @@ mod policies;
 mod posts;
 mod rows;
 mod support;
+mod years;
 
 use super::{Db, FOR_UPDATE, SKIP_LOCKED, ThisStore};
 

@@ -110,14 +110,15 @@ impl OutboxRepo for ThisStore {
         .await?;
         let run_id: i64 = row.try_get("id")?;
 
+        // previous_class is the class before the latest change: a new row starts without one, an existing row
+        // keeps its own, and insert_history below sets it for every class that moves.
         for line in &run.lines {
-            let previous = old_classes.get(line.township.as_str()).copied().flatten();
             sqlx::query(
                 "INSERT INTO township_classes (township, data_year, computed_class, previous_class, score, class_rank, \
                  index_population, index_fiscal_revenue, index_land_area, run_id, explanation, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                  ON CONFLICT (township, data_year) DO UPDATE SET computed_class = excluded.computed_class, \
-                 previous_class = excluded.previous_class, score = excluded.score, class_rank = excluded.class_rank, \
+                 score = excluded.score, class_rank = excluded.class_rank, \
                  index_population = excluded.index_population, index_fiscal_revenue = excluded.index_fiscal_revenue, \
                  index_land_area = excluded.index_land_area, run_id = excluded.run_id, \
                  explanation = excluded.explanation, updated_at = excluded.updated_at",
@@ -125,7 +126,7 @@ impl OutboxRepo for ThisStore {
             .bind(line.township.as_str())
             .bind(i64::from(cohort.data_year))
             .bind(i64::from(line.class))
-            .bind(previous.map(i64::from))
+            .bind(None::<i64>)
             .bind(line.score)
             .bind(i64::from(line.rank))
             .bind(line.indices.population)

@@ -58,7 +58,7 @@ fn county_code(text: &str) -> StoreResult<CountyCode> {
     CountyCode::parse(text).map_err(|e| corrupt(e.0))
 }
 
-fn township_code(text: &str) -> StoreResult<TownshipCode> {
+pub(super) fn township_code(text: &str) -> StoreResult<TownshipCode> {
     TownshipCode::parse(text).map_err(|e| corrupt(e.0))
 }
 
@@ -70,7 +70,7 @@ pub(super) fn optional_class(value: Option<i64>) -> StoreResult<Option<TownshipC
     value.map(class_value).transpose()
 }
 
-fn unsigned(value: i64, what: &str) -> StoreResult<u32> {
+pub(super) fn unsigned(value: i64, what: &str) -> StoreResult<u32> {
     u32::try_from(value).map_err(|_| corrupt(format!("{what} {value}")))
 }
 
