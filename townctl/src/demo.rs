@@ -38,6 +38,9 @@ fn kind_of(township: &pb::Township) -> TownshipKind {
 const OFFICES: [&str; 5] =
     ["党政办公室", "经济发展办公室", "社会事务办公室", "自然资源和生态环境办公室", "社会治安和应急管理办公室"];
 
+/// The policy's 社会事务综合服务中心(文化综合服务站), as towns and 街道 alike name it.
+const SOCIAL_AFFAIRS_CENTRE: &str = "社会事务综合服务中心(文化综合服务站)";
+
 pub(crate) fn institutions(seed: u64, township: &pb::Township) -> Vec<pb::CreateInstitutionRequest> {
     let mut rng = stream(seed, &township.code, 2);
     let subdistrict = kind_of(township) == TownshipKind::Subdistrict;
@@ -51,10 +54,12 @@ pub(crate) fn institutions(seed: u64, township: &pb::Township) -> Vec<pb::Create
     if rng.random_bool(0.12) {
         wanted.push((pb::InstitutionKind::PartyGovernmentOffice, "党建工作办公室", 4));
     }
+    // The directly-affiliated public institutions the policy names (`public_institutions.mandated`): a 乡镇 has
+    // all three, a 街道 no agriculture centre but a community-governance one in its place.
     let centres: [&str; 3] = if subdistrict {
-        ["党群服务中心", "政务服务中心", "社区治理服务中心"]
+        [SOCIAL_AFFAIRS_CENTRE, "政务服务中心", "社区治理服务中心"]
     } else {
-        ["党群服务中心", "政务服务中心", "农业综合服务中心"]
+        [SOCIAL_AFFAIRS_CENTRE, "政务服务中心", "农业综合服务中心"]
     };
     for centre in centres {
         wanted.push((pb::InstitutionKind::PublicInstitution, centre, rng.random_range(3..12)));
@@ -125,9 +130,11 @@ pub(crate) fn posts(seed: u64, township: &pb::Township) -> Vec<pb::CreateLeaders
         .collect()
 }
 
-/// A county's template: one item per duty area, each naming the office responsible by title. Every tenth
-/// county leaves 提升城镇管理水平 out, and every seventeenth names a station its townships do not have.
-pub(crate) fn county_template(county: &pb::County, index: usize) -> Vec<pb::CreateCatalogueItemRequest> {
+/// A county's template: one item per duty area, each naming the office responsible by title, and after each
+/// power item the responsibility item for exercising it (权责对应), linked by the power's code. Every tenth
+/// county leaves 提升城镇管理水平 out, every seventeenth names a station its townships do not have, and a seeded
+/// few (about one in twenty, drawn from the county's own stream) leave their powers without responsibility items.
+pub(crate) fn county_template(seed: u64, county: &pb::County, index: usize) -> Vec<pb::CreateCatalogueItemRequest> {
     use pb::DutyArea as A;
     let areas = [
         (A::PartyBuilding, "DJ", "基层党组织建设指导", "党政办"),
@@ -140,56 +147,63 @@ pub(crate) fn county_template(county: &pb::County, index: usize) -> Vec<pb::Crea
         (A::OrganisePublicService, "ZZ", "最低生活保障申请受理", "政务服务中心"),
         (A::PublicManagement, "GL", "市容环境卫生管理", "综合行政执法"),
         (A::SuperviseLawEnforcement, "JD", "违法建设巡查报告", "综合行政执法"),
-        (A::MobiliseSocialParticipation, "DY", "志愿服务组织动员", "党群服务中心"),
-        (A::GuideGrassrootsAutonomy, "ZZ2", "社区居民自治指导", "社会事务"),
+        (A::MobiliseSocialParticipation, "DY", "志愿服务组织动员", "社会事务综合服务中心"),
+        // 社会事务办 rather than 社会事务: the latter is also in 社会事务综合服务中心's name, which would stand in
+        // for the 社会事务办公室 a seeded few townships lack.
+        (A::GuideGrassrootsAutonomy, "ZZ2", "社区居民自治指导", "社会事务办"),
         (A::MaintainPublicSafety, "AQ", "安全生产检查", "社会治安"),
     ];
-    areas
-        .into_iter()
-        .filter(|(area, ..)| !(index % 10 == 3 && *area == A::TownManagement))
-        .enumerate()
-        .map(|(number, (area, prefix, title, office))| {
-            let office = if index % 17 == 5 && area == A::PublicService { "农村经营管理站" } else { office };
-            let (item_type, details) = match number % 3 {
-                0 => (
-                    pb::CatalogueItemType::Power,
-                    pb::catalogue_item::Details::Power(pb::PowerDetails {
-                        category: pb::PowerCategory::Confirmation as i32,
-                        legal_basis: "《湖南省乡镇权力清单（2024年版）》".to_owned(),
-                        origin: pb::PowerOrigin::Devolved as i32,
-                    }),
-                ),
-                1 => (
-                    pb::CatalogueItemType::Responsibility,
-                    pb::catalogue_item::Details::Responsibility(pb::ResponsibilityDetails {
-                        power_item_code: String::new(),
-                        duties: format!("负责{title}，按月报告县级主管部门"),
-                        accountability_cases: "未按规定履职造成不良后果的".to_owned(),
-                    }),
-                ),
-                _ => (
-                    pb::CatalogueItemType::PublicService,
-                    pb::catalogue_item::Details::PublicService(pb::PublicServiceDetails {
-                        service_domain: "便民服务".to_owned(),
-                        handling_mode: pb::HandlingMode::Direct as i32,
-                    }),
-                ),
-            };
-            pb::CreateCatalogueItemRequest {
-                parent: county.name.clone(),
-                catalogue_item: Some(pb::CatalogueItem {
-                    item_type: item_type as i32,
-                    code: format!("{prefix}-{:03}", number + 1),
-                    title: title.to_owned(),
-                    duty_area: area as i32,
-                    responsible_institution_title: office.to_owned(),
-                    details: Some(details),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }
+    let companions = !stream(seed, &county.code, 4).random_bool(0.05);
+    let item = |area: A, code: String, title: String, office: &str, details| pb::CreateCatalogueItemRequest {
+        parent: county.name.clone(),
+        catalogue_item: Some(pb::CatalogueItem {
+            item_type: match &details {
+                pb::catalogue_item::Details::Power(_) => pb::CatalogueItemType::Power,
+                pb::catalogue_item::Details::Responsibility(_) => pb::CatalogueItemType::Responsibility,
+                pb::catalogue_item::Details::PublicService(_) => pb::CatalogueItemType::PublicService,
+            } as i32,
+            code,
+            title,
+            duty_area: area as i32,
+            responsible_institution_title: office.to_owned(),
+            details: Some(details),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let responsibility = |duties: String, power_item_code: String| {
+        pb::catalogue_item::Details::Responsibility(pb::ResponsibilityDetails {
+            power_item_code,
+            duties,
+            accountability_cases: "未按规定履职造成不良后果的".to_owned(),
         })
-        .collect()
+    };
+    let mut items = Vec::new();
+    let kept = areas.into_iter().filter(|(area, ..)| !(index % 10 == 3 && *area == A::TownManagement));
+    for (number, (area, prefix, title, office)) in kept.enumerate() {
+        let office = if index % 17 == 5 && area == A::PublicService { "农村经营管理站" } else { office };
+        let code = format!("{prefix}-{:03}", number + 1);
+        let details = match number % 3 {
+            0 => pb::catalogue_item::Details::Power(pb::PowerDetails {
+                category: pb::PowerCategory::Confirmation as i32,
+                legal_basis: "《湖南省乡镇权力清单（2024年版）》".to_owned(),
+                origin: pb::PowerOrigin::Devolved as i32,
+            }),
+            1 => responsibility(format!("负责{title}，按月报告县级主管部门"), String::new()),
+            _ => pb::catalogue_item::Details::PublicService(pb::PublicServiceDetails {
+                service_domain: "便民服务".to_owned(),
+                handling_mode: pb::HandlingMode::Direct as i32,
+            }),
+        };
+        let power = matches!(details, pb::catalogue_item::Details::Power(_));
+        items.push(item(area, code.clone(), title.to_owned(), office, details));
+        if power && companions {
+            // Same area and office as its power, after it in the batch: the registry checks the link on write.
+            let details = responsibility(format!("依法实施{title}，对实施过程和结果负责"), code.clone());
+            items.push(item(area, format!("{code}-ZR"), format!("{title}（履职责任）"), office, details));
+        }
+    }
+    items
 }
 
 /// Loads the whole demo: each city's records in one all-or-nothing batch per kind.
@@ -228,7 +242,7 @@ pub(crate) async fn load(registry: &mut Registry, seed: u64, progress: &indicati
             .map_err(call_error(format!("creating the leadership posts of {}", city.display_name)))?;
         let mut requests = Vec::new();
         for county in list::counties(registry, &city.name).await? {
-            requests.extend(county_template(&county, county_index));
+            requests.extend(county_template(seed, &county, county_index));
             county_index += 1;
         }
         registry
@@ -272,5 +286,85 @@ mod tests {
         assert_eq!(CITIES_CSV.lines().count() - 1, 14);
         // 1,947 townships plus 61 development zones and farms (SOURCE.md).
         assert_eq!(TOWNSHIPS_CSV.lines().count() - 1, 1947 + 61);
+    }
+
+    #[test]
+    fn every_kind_of_township_gets_the_public_institutions_the_policy_names() {
+        use township_registry::domain::model::TownshipKind as Kind;
+        use township_registry::domain::rules::mandated_public_institutions;
+        let kinds = [
+            (TownshipKind::Town, Kind::Town),
+            (TownshipKind::Township, Kind::Township),
+            (TownshipKind::EthnicTownship, Kind::EthnicTownship),
+            (TownshipKind::Subdistrict, Kind::Subdistrict),
+            (TownshipKind::Other, Kind::Other),
+        ];
+        for (proto_kind, kind) in kinds {
+            for code in ["430102001", "430181110", "433130203"] {
+                let township = pb::Township {
+                    name: format!("townships/{code}"),
+                    code: code.to_owned(),
+                    kind: proto_kind as i32,
+                    ..Default::default()
+                };
+                let names: Vec<String> = institutions(2023, &township)
+                    .into_iter()
+                    .filter_map(|request| request.institution)
+                    .filter(|i| i.kind == pb::InstitutionKind::PublicInstitution as i32)
+                    .map(|i| i.display_name)
+                    .collect();
+                for (unit, name) in mandated_public_institutions(kind) {
+                    assert!(names.iter().any(|n| unit.recognises(n)), "{kind:?} {code} lacks {name}: {names:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn template_powers_come_with_their_responsibilities_but_in_a_seeded_few_counties() {
+        let counties: Vec<pb::County> = COUNTIES_CSV
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let code = line.split(',').next().unwrap().to_owned();
+                pb::County { name: format!("counties/{code}"), code, ..Default::default() }
+            })
+            .collect();
+        let mut without = 0;
+        for (index, county) in counties.iter().enumerate() {
+            let items: Vec<pb::CatalogueItem> =
+                county_template(2023, county, index).into_iter().filter_map(|r| r.catalogue_item).collect();
+            let powers: Vec<&pb::CatalogueItem> =
+                items.iter().filter(|i| i.item_type == pb::CatalogueItemType::Power as i32).collect();
+            assert!(!powers.is_empty());
+            let linked = |power: &pb::CatalogueItem| {
+                items.iter().find(|i| {
+                    matches!(&i.details, Some(pb::catalogue_item::Details::Responsibility(r))
+                        if r.power_item_code == power.code)
+                })
+            };
+            if linked(powers[0]).is_none() {
+                without += 1;
+                assert!(powers.iter().all(|p| linked(p).is_none()), "{}: all companions or none", county.code);
+                continue;
+            }
+            for power in powers {
+                let companion = linked(power).unwrap_or_else(|| panic!("{} {} has none", county.code, power.code));
+                assert_eq!(companion.duty_area, power.duty_area);
+                assert_eq!(companion.responsible_institution_title, power.responsible_institution_title);
+                assert_eq!(companion.code, format!("{}-ZR", power.code));
+            }
+        }
+        // About one county in twenty keeps its powers without responsibilities, for the report to show.
+        assert!((1..=counties.len() / 8).contains(&without), "{without} of {} counties", counties.len());
+        assert_eq!(county_template(2023, &counties[7], 7), county_template(2023, &counties[7], 7));
+    }
+
+    #[test]
+    fn the_template_titles_resolve_to_the_demos_institutions() {
+        // DY names the social-affairs centre; ZZ2 the social-affairs office, not the centre.
+        assert!(SOCIAL_AFFAIRS_CENTRE.contains("社会事务综合服务中心"));
+        assert!(!SOCIAL_AFFAIRS_CENTRE.contains("社会事务办"));
+        assert!(OFFICES[2].contains("社会事务办"));
     }
 }
