@@ -131,6 +131,10 @@ pub(super) fn mask_paths(mask: Option<prost_types::FieldMask>) -> Result<Vec<Str
     if mask.paths.len() > 20 {
         return Err(invalid("update_mask", format!("{} paths; at most 20", mask.paths.len())));
     }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = mask.paths.iter().find(|path| !seen.insert(path.as_str())) {
+        return Err(invalid("update_mask", format!("{} is named twice; name each field once", quoted(twice))));
+    }
     Ok(mask.paths)
 }
 

@@ -141,6 +141,15 @@ async fn updates_take_an_update_mask_and_refuse_a_stale_etag() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "kind is not updatable: {status:?}");
+    let status = client
+        .update_institution(pb::UpdateInstitutionRequest {
+            institution: Some(updated.clone()),
+            update_mask: mask(&["staffing_quota", "staffing_quota"]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("\"staffing_quota\" is named twice"), "{}", status.message());
 
     // A plaque: created, read by name, its document added.
     let plaque = client
