@@ -33,7 +33,7 @@ pub struct RequestKey {
     pub request_id: String,
     /// The RPC, e.g. `CreateInstitution`: one id names one request of one method.
     pub method: String,
-    /// SHA-256 of the request without its id.
+    /// SHA-256 of the encoded request (its id included: it is the same on both sides of a comparison).
     pub fingerprint: String,
 }
 
