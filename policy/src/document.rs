@@ -88,6 +88,13 @@ pub struct ClassLimits {
     pub max_party_government_offices: u32,
     pub max_public_institutions: u32,
     pub max_law_enforcement_units: u32,
+    /// Staffing norm (编制) per township of the class: 行政编制 across its party/government bodies and offices.
+    /// None: the policy sets no norm and nothing is checked against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub administrative_staff: Option<u32>,
+    /// Staffing norm per township of the class: 事业编制 across its public institutions and law-enforcement unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_institution_staff: Option<u32>,
 }
 
 /// A classification policy document.

@@ -52,6 +52,8 @@ pub fn policy_from_proto(
                 max_party_government_offices: limits.max_party_government_offices,
                 max_public_institutions: limits.max_public_institutions,
                 max_law_enforcement_units: limits.max_law_enforcement_units,
+                administrative_staff: limits.administrative_staff,
+                public_institution_staff: limits.public_institution_staff,
             }),
             Err(_) => violations.push(FieldViolation::new(
                 format!("{path}.class_limits[{index}].township_class"),
@@ -147,6 +149,8 @@ pub fn policy_to_proto(policy: &Policy) -> pb::Policy {
                 max_party_government_offices: l.max_party_government_offices,
                 max_public_institutions: l.max_public_institutions,
                 max_law_enforcement_units: l.max_law_enforcement_units,
+                administrative_staff: l.administrative_staff,
+                public_institution_staff: l.public_institution_staff,
             })
             .collect(),
         max_plaques_per_township: Some(policy.max_plaques_per_township),

@@ -29,6 +29,8 @@ pub fn limits_for(policy: &Policy, class: Option<TownshipClass>) -> ClassLimits 
         max_party_government_offices: all.iter().map(|l| l.max_party_government_offices).max().unwrap_or(u32::MAX),
         max_public_institutions: all.iter().map(|l| l.max_public_institutions).max().unwrap_or(u32::MAX),
         max_law_enforcement_units: all.iter().map(|l| l.max_law_enforcement_units).max().unwrap_or(u32::MAX),
+        administrative_staff: all.iter().filter_map(|l| l.administrative_staff).max(),
+        public_institution_staff: all.iter().filter_map(|l| l.public_institution_staff).max(),
     }
 }
 
