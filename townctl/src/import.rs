@@ -10,7 +10,9 @@
 //! rows and the rest sent again, until the registry takes them or none is left. A call that fails on the way
 //! (registry unreachable, answer lost) is made again with the same `request_id`, so it is never written twice.
 
+mod coverage;
 mod kinds;
+mod units;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -31,7 +33,8 @@ use crate::sheet::{self, Columns, Field, Row};
 pub(crate) enum Kind {
     /// Cities, counties and townships: columns code and name (the code's length gives the level).
     Divisions,
-    /// Population (万人), fiscal revenue (万元) and land area (km²) per township and data year.
+    /// Population (万人), fiscal revenue (万元) and land area (km²) per township and data year; a unit the header
+    /// states (人口（人）, 面积（公顷）, …) is converted.
     Indicators,
     /// Party/government offices, public institutions and law-enforcement units of townships.
     Institutions,
@@ -46,7 +49,10 @@ const COLUMNS_HELP: &str = "\
 Columns (* required; other names accepted, e.g. 人口（万人） for population):
   divisions     code* (4, 6 or 9 digits: city, county, township), name*
   indicators    township_code* (乡镇代码), population* (人口, 万人), fiscal_revenue* (财政收入, 万元),
-                land_area* (国土面积, km²), data_year (年度; or --data-year), source (来源)
+                land_area* (国土面积, km²), data_year (年度; or --data-year), source (来源),
+                township_name (名称: checked against the registry's name for the code)
+                A unit in the header is converted: 人口（人）, 财政收入（元）/（千元）/（亿元）,
+                面积（公顷）/（亩）/（平方米）; a value no township has in its unit is a bad row.
   institutions  township_code*, kind* (党政机构 | 事业单位 | 综合行政执法机构), name* (机构名称),
                 staffing_quota (编制), approving_document (批准文号), valid_from, valid_to (YYYY-MM-DD)
   posts         township_code*, role* (职务), holder (姓名), mandated_role (抓党建副书记 | 纪委书记 | 组织委员)
@@ -80,6 +86,10 @@ pub(crate) struct ImportArgs {
     /// Where the indicators come from, recorded with each observation.
     #[arg(long, default_value = "")]
     source: String,
+    /// Import indicator rows whose township name differs from the registry's name for the code (each is listed
+    /// as a warning) instead of refusing them.
+    #[arg(long)]
+    accept_name_mismatch: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -103,6 +113,24 @@ struct ImportReport {
     committed: bool,
     skip_bad_rows: bool,
     ignored_columns: Vec<String>,
+    /// Columns in another unit than the stored one, converted.
+    conversions: Vec<Conversion>,
+    /// Rows imported with something to know (a name that differs from the registry's, with
+    /// --accept-name-mismatch).
+    warnings: Vec<BadRow>,
+    /// The data years an indicator import touches, after it (with --dry-run: as they would be).
+    data_years: Vec<coverage::YearCoverage>,
+    /// How to adopt a year, when a city touched has no current year.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adopt_hint: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Conversion {
+    file: String,
+    column: String,
+    /// "in 人, converted to 万人 (÷10,000)".
+    conversion: String,
 }
 
 /// One checked row on its way to the registry.
@@ -123,6 +151,10 @@ pub(crate) async fn run(args: ImportArgs, connection: &Connection, output: Outpu
         committed: false,
         skip_bad_rows: args.skip_bad_rows,
         ignored_columns: Vec::new(),
+        conversions: Vec::new(),
+        warnings: Vec::new(),
+        data_years: Vec::new(),
+        adopt_hint: None,
     };
     match args.kind {
         Kind::Divisions => import::<kinds::Divisions>(&args, connection, &mut report).await?,
@@ -145,6 +177,15 @@ fn report_text(report: &ImportReport) -> String {
         text.push_str(&format!(" (columns ignored: {})", report.ignored_columns.join(", ")));
     }
     text.push('\n');
+    for conversion in &report.conversions {
+        text.push_str(&format!("{}: column {:?} {}\n", conversion.file, conversion.column, conversion.conversion));
+    }
+    if !report.warnings.is_empty() {
+        text.push_str(&format!("{} warning(s):\n", report.warnings.len()));
+        for warning in &report.warnings {
+            text.push_str(&format!("  {} row {}: {}\n", warning.file, warning.row, warning.reason));
+        }
+    }
     if !report.bad_rows.is_empty() {
         text.push_str(&format!("{} bad row(s):\n", report.bad_rows.len()));
         for bad in &report.bad_rows {
@@ -167,6 +208,20 @@ fn report_text(report: &ImportReport) -> String {
         text.push_str(&format!("Imported: wrote {written}, {} unchanged.\n", report.unchanged));
     } else {
         text.push_str("Nothing was written: fix the rows above and import again, or use --skip-bad-rows.\n");
+    }
+    if !report.data_years.is_empty() {
+        let refused = !report.bad_rows.is_empty() && !report.skip_bad_rows;
+        text.push_str(match (report.dry_run, refused) {
+            (true, true) => "Data years after the import with --skip-bad-rows (dry run):\n",
+            (true, false) => "Data years after the import (dry run):\n",
+            (false, _) => "Data years, as the registry reports them now:\n",
+        });
+        for year in &report.data_years {
+            text.push_str(&format!("  {}\n", year.line()));
+        }
+    }
+    if let Some(hint) = &report.adopt_hint {
+        text.push_str(hint);
     }
     text
 }
@@ -197,6 +252,8 @@ impl<'a> Cells<'a> {
 /// What a kind makes of one row.
 enum Plan<T> {
     Create(T),
+    /// To be created, with a warning to list beside it.
+    CreateWithWarning(T, String),
     /// Registered already, with the same values: left alone.
     Unchanged,
     Bad(String),
@@ -210,6 +267,11 @@ trait ImportKind: Sized {
     /// The most records one call takes.
     const BATCH_LIMIT: usize;
 
+    /// Checks a file's columns before anyone is contacted: Err refuses the file. Answers what to tell of them.
+    fn check_columns(_columns: &Columns) -> Result<Vec<(String, String)>, String> {
+        Ok(Vec::new())
+    }
+
     /// Reads what the rows are checked against (what is registered) before the first row.
     async fn prepare(registry: &Registry, args: &ImportArgs, rows: &[Cells<'_>]) -> anyhow::Result<Self>;
 
@@ -221,6 +283,18 @@ trait ImportKind: Sized {
 
     /// One batch call; answers how many of the records were already registered as they are.
     async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status>;
+
+    /// What the import did beyond its rows, told in the report: `accepted` are the requests written (or, in a
+    /// dry run, that would be).
+    async fn summarise(
+        &self,
+        _registry: &Registry,
+        _connection: &Connection,
+        _accepted: &[Self::Request],
+        _report: &mut ImportReport,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
 
     /// The requests of the chunk a refusal names, each with the reason its row is listed with.
     fn refused(status: &Status, _chunk: &[Planned<Self::Request>]) -> BTreeMap<usize, String> {
@@ -240,6 +314,10 @@ async fn import<K: ImportKind>(
         let table = sheet::read_table(path, args.sheet.as_deref())?;
         let columns = sheet::map_columns(&table.headers, K::COLUMNS)
             .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+        let file = path.display().to_string();
+        for (column, conversion) in K::check_columns(&columns).map_err(|error| anyhow::anyhow!("{file}: {error}"))? {
+            report.conversions.push(Conversion { file: file.clone(), column, conversion });
+        }
         report.ignored_columns.extend(columns.ignored().iter().cloned());
         report.rows += table.rows.len();
         tables.push((path.display().to_string(), columns, table.rows));
@@ -257,13 +335,23 @@ async fn import<K: ImportKind>(
         progress.inc(1);
         match kind.plan(&registry, row).await? {
             Plan::Create(request) => planned.push(Planned { file: row.file.to_owned(), row: row.number(), request }),
+            Plan::CreateWithWarning(request, warning) => {
+                report.warnings.push(BadRow { file: row.file.to_owned(), row: row.number(), reason: warning });
+                planned.push(Planned { file: row.file.to_owned(), row: row.number(), request });
+            }
             Plan::Unchanged => report.unchanged += 1,
             Plan::Bad(reason) => bad(report, row.file, row.number(), reason),
         }
     }
     let sent = send_rows::<K>(&registry, args, report, planned).await;
     progress.finish_and_clear();
-    sent
+    let accepted = sent?;
+    // A refused file wrote nothing; a dry run tells what the import would do, with --skip-bad-rows if need be.
+    let refused = !report.bad_rows.is_empty() && !args.skip_bad_rows;
+    if args.dry_run || !refused {
+        kind.summarise(&registry, connection, &accepted, report).await?;
+    }
+    Ok(())
 }
 
 /// The `google.rpc.ErrorInfo` metadata key of the refused request of a batch.
@@ -348,7 +436,7 @@ async fn send_rows<K: ImportKind>(
     args: &ImportArgs,
     report: &mut ImportReport,
     planned: Vec<Planned<K::Request>>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<K::Request>> {
     let mut write = !args.dry_run && (report.bad_rows.is_empty() || args.skip_bad_rows);
     let chunks = chunked(planned, K::BATCH_LIMIT, |request| K::group(request).to_owned());
     let chunk_count = chunks.len();
@@ -383,19 +471,20 @@ async fn send_rows<K: ImportKind>(
         report.written += chunk.len() - unchanged;
         checked.push(chunk);
     }
+    let accepted = || checked.iter().flatten().map(|p| p.request.clone()).collect();
     if !write {
-        return Ok(());
+        return Ok(accepted());
     }
     if chunk_count == 1 {
         report.committed = report.written > 0;
-        return Ok(());
+        return Ok(accepted());
     }
     let mut written = 0;
-    for (number, chunk) in checked.into_iter().enumerate() {
+    for (number, chunk) in checked.iter().enumerate() {
         if chunk.is_empty() {
             continue;
         }
-        if let Err(status) = send::<K>(registry, &chunk, false).await {
+        if let Err(status) = send::<K>(registry, chunk, false).await {
             report.committed = written > 0;
             anyhow::bail!(
                 "chunk {} of {chunk_count} was refused after the whole file had been checked (changed meanwhile?); \
@@ -408,7 +497,7 @@ async fn send_rows<K: ImportKind>(
         written += chunk.len();
     }
     report.committed = report.written > 0;
-    Ok(())
+    Ok(accepted())
 }
 
 /// Splits the rows into chunks of at most `limit`, never splitting a group unless it alone exceeds the limit.

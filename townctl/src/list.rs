@@ -89,7 +89,8 @@ pub(crate) async fn catalogue(registry: &Registry, owner: &str) -> anyhow::Resul
     .await
 }
 
-/// Every class of a city's or county's townships (`data_year` 0: the latest year with indicators), by rank.
+/// Every class of a city's or county's townships (`data_year` 0: the city's current year; none when it has
+/// none), by rank.
 pub(crate) async fn classes(
     registry: &Registry,
     parent: &str,

@@ -16,6 +16,7 @@ mod sheet;
 mod up;
 mod views;
 mod vocabulary;
+mod years;
 
 use std::process::ExitCode;
 

@@ -165,6 +165,7 @@ impl Field {
 #[derive(Debug, Clone)]
 pub(crate) struct Columns {
     positions: Vec<(&'static str, usize)>,
+    headers: Vec<String>,
     ignored: Vec<String>,
 }
 
@@ -178,17 +179,20 @@ impl Columns {
         self.index(key).map_or("", |i| row.get(i))
     }
 
+    /// The header of the column that holds `key`, as the file writes it.
+    pub(crate) fn header(&self, key: &str) -> Option<&str> {
+        self.index(key).and_then(|i| self.headers.get(i)).map(String::as_str)
+    }
+
     /// Headers no field claimed.
     pub(crate) fn ignored(&self) -> &[String] {
         &self.ignored
     }
 }
 
-/// Compares names the way people write them: case, width (（）→()), spaces, `_`/`-` and a trailing unit in
-/// parentheses do not matter: "人口（万人）" is "人口", "Fiscal Revenue" is "fiscal_revenue".
-fn normalise(name: &str) -> String {
-    let half_width: String = name
-        .trim()
+/// Full-width ASCII (（）, ＡＢＣ, the ideographic space) as half-width.
+fn half_width(name: &str) -> String {
+    name.trim()
         .chars()
         .map(|c| match c {
             '（' => '(',
@@ -197,10 +201,32 @@ fn normalise(name: &str) -> String {
             '\u{3000}' => ' ',
             other => other,
         })
-        .collect();
-    let without_unit = match half_width.find('(') {
-        Some(open) if half_width.trim_end().ends_with(')') && open > 0 => &half_width[..open],
-        _ => half_width.as_str(),
+        .collect()
+}
+
+/// Where a header's trailing unit in parentheses opens: `人口（万人）` → the `(` after 人口.
+fn unit_start(half_width: &str) -> Option<usize> {
+    match half_width.find('(') {
+        Some(open) if half_width.trim_end().ends_with(')') && open > 0 => Some(open),
+        _ => None,
+    }
+}
+
+/// The unit a header states in trailing parentheses, full- or half-width: `人口（人）` → `人`; None without one.
+pub(crate) fn header_unit(header: &str) -> Option<String> {
+    let text = half_width(header);
+    let open = unit_start(&text)?;
+    let unit = text[open + 1..].trim_end().strip_suffix(')')?.trim();
+    (!unit.is_empty()).then(|| unit.to_owned())
+}
+
+/// Compares names the way people write them: case, width (（）→()), spaces, `_`/`-` and a trailing unit in
+/// parentheses do not matter: "人口（万人）" is "人口", "Fiscal Revenue" is "fiscal_revenue".
+fn normalise(name: &str) -> String {
+    let half_width = half_width(name);
+    let without_unit = match unit_start(&half_width) {
+        Some(open) => &half_width[..open],
+        None => half_width.as_str(),
     };
     without_unit.chars().filter(|c| !c.is_whitespace() && *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
 }
@@ -243,7 +269,7 @@ pub(crate) fn map_columns(headers: &[String], fields: &[Field]) -> Result<Column
         return Err(HeaderError { problems });
     }
     let ignored = headers.iter().zip(&claimed).filter(|(h, c)| !**c && !h.is_empty()).map(|(h, _)| h.clone()).collect();
-    Ok(Columns { positions, ignored })
+    Ok(Columns { positions, headers: headers.to_vec(), ignored })
 }
 
 /// A value to write.

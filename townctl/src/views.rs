@@ -14,6 +14,25 @@ use crate::report;
 use crate::sheet::{Cell, SheetData};
 use crate::vocabulary as words;
 
+/// Why a view of the official classes (`data_year` 0) of a scope has none: its city has no current year. None
+/// when it has one, or a year was asked.
+async fn no_current_year(
+    registry: &Registry,
+    connection: &Connection,
+    scope: &str,
+    data_year: i32,
+) -> anyhow::Result<Option<String>> {
+    if data_year != 0 {
+        return Ok(None);
+    }
+    let city = city_of(scope);
+    let (_, current_year) = crate::years::data_years(registry, &city).await?;
+    if current_year != 0 {
+        return Ok(None);
+    }
+    Ok(Some(crate::years::no_current_year(registry, &connection.registry, &city).await?))
+}
+
 fn code_of(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
@@ -62,6 +81,18 @@ pub(crate) async fn classes(args: ClassesArgs, connection: &Connection, output: 
     let scope = scope_name(&args.scope)?;
     let registry = connection.registry().await?;
     let rows: Vec<ClassRow> = list::classes(&registry, &scope, args.data_year).await?.iter().map(class_row).collect();
+    if rows.is_empty()
+        && let Some(hint) = no_current_year(&registry, connection, &scope, args.data_year).await?
+    {
+        // Scripts still read an empty list; people read why it is empty.
+        if output.json {
+            eprint!("{hint}");
+            output.print(&rows, String::new)?;
+        } else {
+            print!("{hint}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     output.print(&rows, || {
         let mut t = table(&["code", "name", "score", "rank", "class", "before", "note"]);
         for row in &rows {
@@ -126,11 +157,22 @@ pub(crate) async fn explain(args: ExplainArgs, connection: &Connection, output: 
     anyhow::ensure!(township.contains("/townships/"), "{} is not a township: give its 9-digit code", args.township);
     let code = code_of(&township).to_owned();
     let mut registry = connection.registry().await?;
-    let class = registry
+    let class = match registry
         .get_township_class(pb::GetTownshipClassRequest { township: township.clone(), data_year: args.data_year })
         .await
-        .map_err(call_error(format!("reading the class of {township}")))?
-        .into_inner();
+    {
+        Ok(class) => class.into_inner(),
+        Err(status) if status.code() == tonic::Code::NotFound => {
+            let error = call_error(format!("reading the class of {township}"))(status);
+            // An unknown township is what the registry said; a known one may lack a class for want of a year.
+            let exists = registry.get_township(pb::GetTownshipRequest { name: township.clone() }).await.is_ok();
+            match no_current_year(&registry, connection, &township, args.data_year).await {
+                Ok(Some(hint)) if exists => anyhow::bail!("{township} has no official class.\n{hint}"),
+                _ => return Err(error),
+            }
+        }
+        Err(status) => return Err(call_error(format!("reading the class of {township}"))(status)),
+    };
     let run = registry
         .get_classification_run(pb::GetClassificationRunRequest { name: class.run.clone() })
         .await
@@ -532,6 +574,11 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
     anyhow::ensure!(!scope.contains("/townships/"), "a report covers a city or a county, not one township");
     let mut registry = connection.registry().await?;
     let classes = list::classes(&registry, &scope, args.data_year).await?;
+    if classes.is_empty()
+        && let Some(hint) = no_current_year(&registry, connection, &scope, args.data_year).await?
+    {
+        anyhow::bail!("no report written: {hint}");
+    }
     let city = city_of(&scope);
     let counties: BTreeMap<String, String> =
         list::counties(&registry, &city).await?.into_iter().map(|c| (c.code, c.display_name)).collect();
@@ -622,15 +669,25 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
     Ok(ExitCode::SUCCESS)
 }
 
-/// Minutes are enough for a report's date line; no date crate for one line.
-fn now_utc() -> String {
+/// RFC 3339 of now, e.g. 2026-11-28T18:05:00Z; no date crate for a date line.
+fn now_rfc3339() -> String {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0);
-    let t = prost_types::Timestamp { seconds, nanos: 0 };
-    let text = t.to_string(); // RFC 3339, e.g. 2026-11-28T18:05:00Z
+    prost_types::Timestamp { seconds, nanos: 0 }.to_string()
+}
+
+/// Minutes are enough for a report's date line.
+fn now_utc() -> String {
+    let text = now_rfc3339();
     format!("{} UTC", text.get(..16).unwrap_or(&text).replace('T', " "))
+}
+
+/// Today's date (UTC, YYYY-MM-DD), as the registry dates what is in force.
+pub(crate) fn today_utc() -> String {
+    let text = now_rfc3339();
+    text.get(..10).unwrap_or(&text).to_owned()
 }
 
 #[derive(Debug, serde::Serialize)]

@@ -21,7 +21,13 @@ pub(crate) const FISCAL_REVENUE: Field =
     Field::required("fiscal_revenue", &["财政收入", "一般公共预算收入", "revenue"]);
 pub(crate) const LAND_AREA: Field = Field::required("land_area", &["国土面积", "面积", "行政区域面积", "area"]);
 pub(crate) const SOURCE: Field = Field::optional("source", &["来源", "数据来源"]);
-pub(crate) const INDICATORS: &[Field] = &[TOWNSHIP_CODE, DATA_YEAR, POPULATION, FISCAL_REVENUE, LAND_AREA, SOURCE];
+/// The township's name beside its code: checked against the registry's name for the code.
+pub(crate) const TOWNSHIP_NAME: Field = Field::optional(
+    "township_name",
+    &["名称", "乡镇名称", "乡镇（街道）名称", "乡镇(街道)名称", "乡镇", "township", "township name", "name"],
+);
+pub(crate) const INDICATORS: &[Field] =
+    &[TOWNSHIP_CODE, TOWNSHIP_NAME, DATA_YEAR, POPULATION, FISCAL_REVENUE, LAND_AREA, SOURCE];
 
 pub(crate) const INSTITUTION_KIND: Field = Field::required("kind", &["类别", "机构类别", "类型", "type"]);
 pub(crate) const INSTITUTION_NAME: Field = Field::required("name", &["机构名称", "名称", "institution"]);

@@ -1,17 +1,18 @@
 //! The five kinds of rows `townctl import` reads: what each checks a row against, what it sends, and what
 //! "unchanged" means for it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tonic::Status;
 use tonic_types::StatusExt as _;
 use township_proto::classifier::v1::IndicatorValues;
 use township_proto::registry::v1 as pb;
 
-use super::{Cells, ImportArgs, ImportKind, Plan, Planned, refusal_reasons};
-use crate::client::{Registry, is_not_found, scope_name, with_request_id};
+use super::units::{self, ColumnUnit, Measure};
+use super::{Cells, ImportArgs, ImportKind, ImportReport, Plan, Planned, coverage, refusal_reasons};
+use crate::client::{Connection, Registry, is_not_found, scope_name, with_request_id};
 use crate::list;
-use crate::sheet::Field;
+use crate::sheet::{Columns, Field, header_unit};
 use crate::vocabulary::{self as words, *};
 
 /// The largest batch of records the registry takes in one call.
@@ -65,12 +66,12 @@ fn cities_of<'a>(codes: impl Iterator<Item = &'a str>) -> BTreeSet<String> {
     codes.filter_map(|code| code.get(..4).map(str::to_owned)).collect()
 }
 
-/// The townships of the registry under the cities the rows name: one listing per city.
-async fn known_townships(registry: &Registry, rows: &[Cells<'_>]) -> anyhow::Result<HashSet<String>> {
-    let mut known = HashSet::new();
+/// The townships of the registry under the cities the rows name, by code: one listing per city.
+async fn known_townships(registry: &Registry, rows: &[Cells<'_>]) -> anyhow::Result<HashMap<String, pb::Township>> {
+    let mut known = HashMap::new();
     for city in cities_of(rows.iter().map(|row| row.get(TOWNSHIP_CODE))) {
         match list::townships(registry, &format!("cities/{city}")).await {
-            Ok(townships) => known.extend(townships.into_iter().map(|t| t.code)),
+            Ok(townships) => known.extend(townships.into_iter().map(|t| (t.code.clone(), t))),
             // A city the registry does not know: its townships are reported row by row.
             Err(error) if is_not_found(&error) => {}
             Err(error) => return Err(error),
@@ -80,9 +81,14 @@ async fn known_townships(registry: &Registry, rows: &[Cells<'_>]) -> anyhow::Res
 }
 
 /// A row naming a township the registry does not have is bad.
-fn unknown_township(known: &HashSet<String>, code: &Option<String>, errors: &mut Vec<String>, advice: &str) {
+fn unknown_township(
+    known: &HashMap<String, pb::Township>,
+    code: &Option<String>,
+    errors: &mut Vec<String>,
+    advice: &str,
+) {
     if let Some(code) = code
-        && !known.contains(code)
+        && !known.contains_key(code)
     {
         errors.push(format!("township {code} is not in the registry{advice}"));
     }
@@ -211,13 +217,59 @@ impl ImportKind for Divisions {
     }
 }
 
+/// The indicator columns with the measure of each: its field, and the units and values it takes.
+const MEASURED: [(Field, &Measure); 3] =
+    [(POPULATION, &units::POPULATION), (FISCAL_REVENUE, &units::FISCAL_REVENUE), (LAND_AREA, &units::LAND_AREA)];
+
+/// The unit each indicator column of a file is in, from its header; Err names a column in a unit that cannot be
+/// converted.
+fn column_units(columns: &Columns) -> Result<[ColumnUnit; 3], String> {
+    let unit = |(field, measure): (Field, &'static Measure)| {
+        let header = columns.header(field.key).unwrap_or(field.key);
+        measure.column_unit(header, header_unit(header).as_deref())
+    };
+    Ok([unit(MEASURED[0])?, unit(MEASURED[1])?, unit(MEASURED[2])?])
+}
+
+/// A value of the row in the stored unit, checked for what a township can have.
+fn measured(row: Cells, field: Field, unit: &ColumnUnit, errors: &mut Vec<String>) -> Option<f64> {
+    let raw = number(row, field, errors)?;
+    unit.read(raw).map_err(|reason| errors.push(reason)).ok()
+}
+
+/// A name as compared: without spaces, full-width brackets as half-width.
+fn fold_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            other => other,
+        })
+        .collect()
+}
+
+/// Whether the sheet's name is the registry's: the same once spaces and bracket widths are ignored, or the same
+/// without its 镇, 乡 or 街道 (大瑶 for 大瑶镇), or with 办事处 (文艺路街道办事处 for 文艺路街道).
+fn same_name(registered: &str, sheet: &str) -> bool {
+    let (registered, sheet) = (fold_name(registered), fold_name(sheet));
+    registered == sheet
+        || ["镇", "乡", "街道"].iter().any(|suffix| registered.strip_suffix(suffix) == Some(sheet.as_str()))
+        || sheet.strip_suffix("办事处") == Some(registered.as_str())
+}
+
 /// Indicator observations; the registry leaves alone one equal to the latest of its township and year.
 pub(super) struct Indicators {
-    known: HashSet<String>,
+    known: HashMap<String, pb::Township>,
     /// The row each township and year first appears in.
     seen: HashMap<(String, i32), usize>,
     data_year: Option<i32>,
     source: String,
+    accept_name_mismatch: bool,
+    /// The units of each file's indicator columns, by file.
+    units: HashMap<String, [ColumnUnit; 3]>,
+    /// The data years of each city the rows name, before the import.
+    before: HashMap<String, coverage::Before>,
 }
 
 impl ImportKind for Indicators {
@@ -225,9 +277,40 @@ impl ImportKind for Indicators {
     const COLUMNS: &'static [Field] = words::INDICATORS;
     const BATCH_LIMIT: usize = OBSERVATION_BATCH_LIMIT;
 
+    fn check_columns(columns: &Columns) -> Result<Vec<(String, String)>, String> {
+        let units = column_units(columns)?;
+        Ok(MEASURED
+            .iter()
+            .zip(units)
+            .filter_map(|((field, _), unit)| {
+                Some((columns.header(field.key).unwrap_or(field.key).to_owned(), unit.conversion()?))
+            })
+            .collect())
+    }
+
     async fn prepare(registry: &Registry, args: &ImportArgs, rows: &[Cells<'_>]) -> anyhow::Result<Self> {
         let known = known_townships(registry, rows).await?;
-        Ok(Self { known, seen: HashMap::new(), data_year: args.data_year, source: args.source.clone() })
+        let mut units = HashMap::new();
+        for row in rows {
+            if !units.contains_key(row.file) {
+                let file_units = column_units(row.columns).map_err(|error| anyhow::anyhow!("{}: {error}", row.file))?;
+                units.insert(row.file.to_owned(), file_units);
+            }
+        }
+        let mut before = HashMap::new();
+        for city in cities_of(known.keys().map(String::as_str)) {
+            let city = format!("cities/{city}");
+            before.insert(city.clone(), coverage::before(registry, &city).await?);
+        }
+        Ok(Self {
+            known,
+            seen: HashMap::new(),
+            data_year: args.data_year,
+            source: args.source.clone(),
+            accept_name_mismatch: args.accept_name_mismatch,
+            units,
+            before,
+        })
     }
 
     async fn plan(&mut self, _: &Registry, row: Cells<'_>) -> anyhow::Result<Plan<pb::IndicatorObservation>> {
@@ -245,12 +328,29 @@ impl ImportKind for Indicators {
                 None
             })
         };
+        let [population_unit, revenue_unit, area_unit] = &self.units[row.file];
         let values = (
-            number(row, POPULATION, &mut errors),
-            number(row, FISCAL_REVENUE, &mut errors),
-            number(row, LAND_AREA, &mut errors),
+            measured(row, POPULATION, population_unit, &mut errors),
+            measured(row, FISCAL_REVENUE, revenue_unit, &mut errors),
+            measured(row, LAND_AREA, area_unit, &mut errors),
         );
         unknown_township(&self.known, &code, &mut errors, " (import its divisions first)");
+        let mut warning = None;
+        let sheet_name = row.get(TOWNSHIP_NAME);
+        if let Some(code) = &code
+            && let Some(township) = self.known.get(code)
+            && !sheet_name.is_empty()
+            && !same_name(&township.display_name, sheet_name)
+        {
+            let mismatch = format!("{code} is {} in the registry, the sheet says {sheet_name}", township.display_name);
+            if self.accept_name_mismatch {
+                warning = Some(format!("{mismatch}; imported for {code} (--accept-name-mismatch)"));
+            } else {
+                errors.push(format!(
+                    "{mismatch}; correct the code or the name, or import with --accept-name-mismatch if the code is right"
+                ));
+            }
+        }
         if let (Some(code), Some(year)) = (&code, data_year)
             && let Some(first) = self.seen.insert((code.clone(), year), row.number())
         {
@@ -265,13 +365,31 @@ impl ImportKind for Indicators {
             "" => self.source.clone(),
             given => given.to_owned(),
         };
-        Ok(Plan::Create(pb::IndicatorObservation {
+        let observation = pb::IndicatorObservation {
             township: township_name(&code),
             data_year,
             values: Some(IndicatorValues { population, fiscal_revenue, land_area }),
             source,
             ..Default::default()
-        }))
+        };
+        Ok(match warning {
+            Some(warning) => Plan::CreateWithWarning(observation, warning),
+            None => Plan::Create(observation),
+        })
+    }
+
+    async fn summarise(
+        &self,
+        registry: &Registry,
+        connection: &Connection,
+        accepted: &[pb::IndicatorObservation],
+        report: &mut ImportReport,
+    ) -> anyhow::Result<()> {
+        report.data_years = coverage::after(registry, &self.before, &self.known, accepted, !report.dry_run).await?;
+        if let Some(year) = report.data_years.iter().find(|year| year.current_year == 0) {
+            report.adopt_hint = Some(crate::years::adopt_hint(&connection.registry, &year.city, year.data_year));
+        }
+        Ok(())
     }
 
     fn group(observation: &pb::IndicatorObservation) -> &str {
@@ -293,7 +411,7 @@ impl ImportKind for Indicators {
 
 /// Institutions, keyed by township and name.
 pub(super) struct Institutions {
-    known: HashSet<String>,
+    known: HashMap<String, pb::Township>,
     /// Each township's registered institutions, listed when a row first names it.
     registered: HashMap<String, Vec<pb::Institution>>,
     /// The row each township and name first appears in.
@@ -404,7 +522,7 @@ fn mandated_role(text: &str) -> Result<pb::MandatedRole, String> {
 
 /// Leadership posts. Two identical rows (two 副镇长 not yet named) are two posts.
 pub(super) struct Posts {
-    known: HashSet<String>,
+    known: HashMap<String, pb::Township>,
     /// Registered posts per township, counted by (role, holder, mandated role): only as many rows as are
     /// registered count as unchanged.
     registered: HashMap<String, HashMap<(String, String, i32), usize>>,
