@@ -433,6 +433,11 @@ pub(crate) async fn export(args: ExportArgs, connection: &Connection) -> anyhow:
     let sheet = match args.what {
         ExportKind::Classes => {
             let classes = list::classes(&registry, &scope, args.data_year).await?;
+            if classes.is_empty()
+                && let Some(hint) = no_current_year(&registry, connection, &scope, args.data_year).await?
+            {
+                anyhow::bail!("nothing exported: {hint}");
+            }
             SheetData {
                 name: "classes".to_owned(),
                 headers: words::CLASS_EXPORT.map(String::from).to_vec(),

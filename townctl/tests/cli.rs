@@ -841,4 +841,9 @@ async fn class_views_without_a_current_year_say_why_and_list_the_years() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no current year"), "{}", describe(&output));
     assert!(!html.exists(), "no empty report");
+    let xlsx = dir.path().join("classes.xlsx");
+    let output = townctl(&services.registry, &["export", "classes", "4301", "-o", xlsx.to_str().unwrap()]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("2023: 4 of 172 townships"), "{}", describe(&output));
+    assert!(!xlsx.exists(), "no empty export");
 }
