@@ -8,6 +8,7 @@ use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 use township_policy::Policy;
 use township_runtime::GrpcServer;
 
+use crate::audit::{CheckpointConfig, run_checkpoints};
 use crate::classification::Classifier;
 use crate::outbox::{self, Outbox, WorkerConfig};
 use crate::service::RegistryApi;
@@ -21,6 +22,8 @@ pub struct RegistryConfig {
     pub shutdown_grace: Duration,
     /// Names this replica's leases in the outbox.
     pub worker_id: String,
+    /// Signs the audit log's head; None leaves the log chained but unsigned (warned at start).
+    pub audit_checkpoints: Option<CheckpointConfig>,
 }
 
 /// Opens (and migrates) the database, then serves on `server` until `shutdown` is cancelled. Health stays
@@ -41,6 +44,22 @@ pub async fn run(config: RegistryConfig, server: GrpcServer, shutdown: Cancellat
         .tcp_keepalive(Some(Duration::from_secs(30)))
         .connect_lazy();
     let classifier = Classifier::new(channel, config.max_message_bytes);
+    let checkpoints = match config.audit_checkpoints.clone() {
+        Some(checkpoint_config) => {
+            tracing::info!(file = %checkpoint_config.file.display(), "audit checkpoints are signed");
+            Some(AbortOnDropHandle::new(tokio::spawn(run_checkpoints(
+                store.clone(),
+                checkpoint_config,
+                shutdown.clone(),
+            ))))
+        }
+        None => {
+            tracing::warn!(
+                "audit checkpoints are NOT signed (no --audit-signing-key): the chain alone cannot show a cut tail"
+            );
+            None
+        }
+    };
     let outbox = Outbox::new(store, Policy::builtin_default());
 
     let stop_worker = CancellationToken::new();
@@ -59,6 +78,12 @@ pub async fn run(config: RegistryConfig, server: GrpcServer, shutdown: Cancellat
     stop_worker.cancel();
     if let Err(error) = worker.await {
         tracing::error!(%error, "the outbox worker panicked");
+    }
+    // The checkpoint task signs once more on shutdown, after the last write has committed.
+    if let Some(checkpoints) = checkpoints
+        && let Err(error) = checkpoints.await
+    {
+        tracing::error!(%error, "the audit checkpoint task panicked");
     }
     served
 }

@@ -1,7 +1,7 @@
 //! The command line of the `registry` binary: serves `township.registry.v1.RegistryService` and runs the reclassification worker,
 //! or checks a running registry's health.
 
-use std::{net::SocketAddr, process::ExitCode, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use crate::{app::RegistryConfig, outbox::WorkerConfig, service::SERVICE_NAME};
 use clap::{Parser, Subcommand};
@@ -26,6 +26,30 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         timeout_seconds: u64,
     },
+    /// The audit log's proof: make a signing key, or verify a log offline.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Write a new Ed25519 key pair: KEY (private, PKCS#8 PEM, mode 0600) and KEY.pub (public, SPKI PEM).
+    Keygen {
+        /// Where to write the private key; the public key goes beside it with `.pub` appended.
+        key: PathBuf,
+    },
+    /// Check the audit log's hash chain and signed checkpoints; exit 1 naming the first bad sequence number.
+    Verify {
+        /// The registry's database (read as the registry opens it).
+        #[arg(long, env = "REGISTRY_DATABASE_URL")]
+        database_url: String,
+        /// The checkpoint file the registry writes (--audit-checkpoint-file).
+        #[arg(long, env = "REGISTRY_AUDIT_CHECKPOINT_FILE")]
+        checkpoint_file: PathBuf,
+        /// A public key whose checkpoints are trusted; repeat for keys rotated out.
+        #[arg(long = "public-key", required = true)]
+        public_keys: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -49,6 +73,16 @@ struct ServeArgs {
     /// Longest back-off between two attempts, in seconds.
     #[arg(long, env = "REGISTRY_MAX_BACKOFF_SECONDS", default_value_t = 30)]
     max_backoff_seconds: u64,
+    /// Ed25519 private key (PKCS#8 PEM, from `registry audit keygen`) that signs audit checkpoints. Without
+    /// it the log is chained but unsigned, and a warning says so.
+    #[arg(long, env = "REGISTRY_AUDIT_SIGNING_KEY", requires = "audit_checkpoint_file")]
+    audit_signing_key: Option<PathBuf>,
+    /// File, outside the database, that receives a copy of every checkpoint.
+    #[arg(long, env = "REGISTRY_AUDIT_CHECKPOINT_FILE", requires = "audit_signing_key")]
+    audit_checkpoint_file: Option<PathBuf>,
+    /// Seconds between checkpoints (one is also signed at shutdown).
+    #[arg(long, env = "REGISTRY_AUDIT_CHECKPOINT_SECONDS", default_value_t = 60)]
+    audit_checkpoint_seconds: u64,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -65,7 +99,46 @@ where
         Some(Command::Healthcheck { url, timeout_seconds }) => township_runtime::run_main("registry", async move {
             township_runtime::check_health(&url, SERVICE_NAME, Duration::from_secs(timeout_seconds)).await
         }),
+        Some(Command::Audit(AuditCommand::Keygen { key })) => match crate::audit::generate_key_pair(&key) {
+            Ok(public) => {
+                println!("wrote {} (private) and {} (public)", key.display(), public.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("registry audit keygen: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Audit(AuditCommand::Verify { database_url, checkpoint_file, public_keys })) => {
+            township_runtime::run_main("registry", verify_audit(database_url, checkpoint_file, public_keys))
+        }
         None => township_runtime::run_main("registry", serve(cli.serve)),
+    }
+}
+
+async fn verify_audit(database_url: String, checkpoint_file: PathBuf, public_keys: Vec<PathBuf>) -> anyhow::Result<()> {
+    let trusted =
+        public_keys.iter().map(|path| crate::audit::load_verifying_key(path)).collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = database_url.strip_prefix("sqlite://") {
+        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+        anyhow::ensure!(path.exists(), "{} does not exist: there is no audit log to verify", path.display());
+    }
+    let store = crate::store::open(&database_url).await?;
+    match crate::audit::verify(store.as_ref(), &checkpoint_file, &trusted).await? {
+        crate::audit::Verification::Intact(verified) => {
+            println!(
+                "audit log intact: {} events, head {}, {} checkpoints, signed up to seq {}",
+                verified.events,
+                verified.head.to_hex(),
+                verified.checkpoints,
+                verified.covered_to
+            );
+            if verified.covered_to < verified.events {
+                println!("events after seq {} are not yet covered by a checkpoint", verified.covered_to);
+            }
+            Ok(())
+        }
+        crate::audit::Verification::Broken(broken) => anyhow::bail!("{broken}"),
     }
 }
 
@@ -89,6 +162,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_grace: Duration::from_secs(args.common.shutdown_grace_seconds),
         // Stable across restarts and unique per replica: two replicas on one host listen on different ports.
         worker_id: format!("{}:{}", hostname(), server.local_addr().port()),
+        audit_checkpoints: match (args.audit_signing_key, args.audit_checkpoint_file) {
+            (Some(key), Some(file)) => Some(crate::audit::CheckpointConfig {
+                key: crate::audit::load_signing_key(&key)?,
+                file,
+                interval: Duration::from_secs(args.audit_checkpoint_seconds.max(1)),
+            }),
+            _ => None,
+        },
     };
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

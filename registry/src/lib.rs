@@ -5,6 +5,7 @@
 //! store) ← [`service`] (tonic handlers) and [`outbox`] (the reclassification worker) ← [`app`] / [`cli`].
 
 pub mod app;
+pub mod audit;
 pub mod classification;
 pub mod cli;
 pub mod divisions;

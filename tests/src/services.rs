@@ -126,6 +126,7 @@ impl TestRegistry {
             // Stable per address, as the binary's (host and port): a restart on the same address releases the
             // leases its previous run left.
             worker_id: format!("test-{}", addr.port()),
+            audit_checkpoints: None,
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(township_registry::app::run(config, server, shutdown.clone()));

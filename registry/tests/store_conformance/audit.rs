@@ -1,11 +1,14 @@
 //! The audit log (`AuditRepo`).
 
+use std::path::Path;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use township_registry::audit::{self, CheckpointConfig, Verification};
 use township_registry::domain::model::{Institution, InstitutionKind, LeadershipPost, Township};
 use township_registry::domain::names::township_name;
 
 use crate::{ACTOR, TestDb, code, import_fixture, new_institution, new_post, next, observation, page};
-
-conformance!(audit_events_record_every_write);
 
 async fn audit_events_record_every_write(db: TestDb) {
     let store = &*db.store;
@@ -68,4 +71,134 @@ async fn audit_events_record_every_write(db: TestDb) {
             .is_empty()
     );
     assert!(store.list_audit_events("CITIES/4301", &page(10)).await.unwrap().items.is_empty());
+}
+
+conformance!(
+    audit_events_record_every_write,
+    the_audit_log_is_a_gap_free_hash_chain_that_verifies,
+    the_database_refuses_to_change_or_delete_audit_events,
+    verify_names_a_changed_event_by_its_seq,
+    verify_names_a_deleted_middle_event_by_its_seq,
+    verify_catches_a_cut_tail_from_the_checkpoint_file,
+);
+
+/// A few audited writes: the fixture's import, then three posts.
+async fn audited_writes(db: &TestDb) -> u64 {
+    let store = &*db.store;
+    import_fixture(store).await;
+    for role in ["镇长", "副镇长", "党委书记"] {
+        store.create_post(&new_post("430102001", role, None), 10, "dave").await.unwrap();
+    }
+    store.audit_chain_head().await.unwrap().0
+}
+
+fn signing_key() -> SigningKey {
+    SigningKey::from_bytes(&[42; 32])
+}
+
+fn checkpoint_config(dir: &tempfile::TempDir) -> CheckpointConfig {
+    CheckpointConfig {
+        key: signing_key(),
+        file: dir.path().join("checkpoints.jsonl"),
+        interval: Duration::from_secs(60),
+    }
+}
+
+async fn verification(db: &TestDb, file: &Path) -> Verification {
+    audit::verify(&*db.store, file, &[signing_key().verifying_key()]).await.unwrap()
+}
+
+fn broken_at(verification: Verification) -> u64 {
+    match verification {
+        Verification::Broken(broken) => broken.seq,
+        Verification::Intact(verified) => panic!("a tampered log verified: {verified:?}"),
+    }
+}
+
+/// Runs `sql` on the test's database over a connection of its own, as an operator (or intruder) with SQL
+/// access would.
+async fn raw_sql(db: &TestDb, sql: &str) -> Result<(), sqlx::Error> {
+    if db.url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&db.url).await?;
+        sqlx::raw_sql(sql).execute(&pool).await.map(drop)
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await?;
+        sqlx::raw_sql(sql).execute(&pool).await.map(drop)
+    }
+}
+
+/// What an intruder with the table owner's rights does first: switch the append-only triggers off.
+async fn disable_append_only_triggers(db: &TestDb) {
+    let sql = if db.url.starts_with("sqlite:") {
+        "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete; \
+         DROP TRIGGER audit_checkpoints_no_delete;"
+    } else {
+        "ALTER TABLE audit_events DISABLE TRIGGER USER; ALTER TABLE audit_checkpoints DISABLE TRIGGER USER;"
+    };
+    raw_sql(db, sql).await.unwrap();
+}
+
+async fn the_audit_log_is_a_gap_free_hash_chain_that_verifies(db: TestDb) {
+    let head = audited_writes(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = checkpoint_config(&dir);
+    let checkpoint = audit::checkpoint_once(&*db.store, &config).await.unwrap().expect("a first checkpoint");
+    assert_eq!(checkpoint.seq, head);
+    assert_eq!(audit::checkpoint_once(&*db.store, &config).await.unwrap(), None, "nothing new to sign");
+
+    let chain = db.store.chained_audit_events(0, 10_000).await.unwrap();
+    let seqs: Vec<u64> = chain.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=head).collect::<Vec<_>>());
+    assert!(chain.windows(2).all(|w| w[1].prev_hash == w[0].hash));
+    match verification(&db, &config.file).await {
+        Verification::Intact(verified) => assert_eq!((verified.events, verified.covered_to), (head, head)),
+        Verification::Broken(broken) => panic!("an untouched log failed to verify: {broken}"),
+    }
+    assert_eq!(audit::read_checkpoint_file(&config.file).unwrap(), [checkpoint]);
+}
+
+async fn the_database_refuses_to_change_or_delete_audit_events(db: TestDb) {
+    audited_writes(&db).await;
+    for sql in [
+        "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2",
+        "DELETE FROM audit_events WHERE seq = 2",
+        "INSERT INTO audit_events (actor, at, action, resource) VALUES ('mallory', 0, 'X', 'cities/4301')",
+    ] {
+        let refused = raw_sql(&db, sql).await.expect_err(sql).to_string();
+        assert!(refused.contains("append-only") || refused.contains("must carry"), "{sql}: {refused}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(verification(&db, &dir.path().join("none")).await, Verification::Intact(_)));
+}
+
+async fn verify_names_a_changed_event_by_its_seq(db: TestDb) {
+    audited_writes(&db).await;
+    disable_append_only_triggers(&db).await;
+    raw_sql(&db, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(broken_at(verification(&db, &dir.path().join("none")).await), 3);
+}
+
+async fn verify_names_a_deleted_middle_event_by_its_seq(db: TestDb) {
+    audited_writes(&db).await;
+    disable_append_only_triggers(&db).await;
+    raw_sql(&db, "DELETE FROM audit_events WHERE seq = 2").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(broken_at(verification(&db, &dir.path().join("none")).await), 2);
+}
+
+async fn verify_catches_a_cut_tail_from_the_checkpoint_file(db: TestDb) {
+    let head = audited_writes(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = checkpoint_config(&dir);
+    audit::checkpoint_once(&*db.store, &config).await.unwrap().expect("a checkpoint");
+    disable_append_only_triggers(&db).await;
+    // The intruder cuts the last two events and the database's checkpoint; the file outside keeps its copy.
+    let cut = format!(
+        "DELETE FROM audit_events WHERE seq > {}; DELETE FROM audit_checkpoints; UPDATE audit_head SET seq = {}",
+        head - 2,
+        head - 2
+    );
+    raw_sql(&db, &cut).await.unwrap();
+    assert_eq!(broken_at(verification(&db, &config.file).await), head - 1);
 }

@@ -126,4 +126,75 @@ mod registry {
         assert!(status.is_some_and(|s| s.success()), "SIGTERM ends the registry with exit status 0");
         classifier.stop().await;
     }
+
+    fn registry_audit(args: &[&str]) -> std::process::Output {
+        std::process::Command::new(process::workspace_binary("registry"))
+            .arg("audit")
+            .args(args)
+            .output()
+            .expect("the registry binary runs")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_signed_audit_log_verifies_offline_until_someone_edits_it() {
+        let database = TestDatabase::sqlite();
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("audit.key");
+        let key_text = key.to_str().unwrap();
+        let checkpoints = dir.path().join("checkpoints.jsonl");
+        let checkpoints_text = checkpoints.to_str().unwrap();
+        assert!(registry_audit(&["keygen", key_text]).status.success());
+
+        let classifier = TestClassifier::spawn().await;
+        let classifier_url = classifier.url();
+        let registry = ServiceProcess::start(
+            "registry",
+            &[
+                "--database-url",
+                database.url(),
+                "--classifier-url",
+                &classifier_url,
+                "--audit-signing-key",
+                key_text,
+                "--audit-checkpoint-file",
+                checkpoints_text,
+            ],
+        );
+        let mut client = connect(&registry.url).await;
+        import(&mut client, "430104").await;
+        let mut registry = registry;
+        registry.terminate();
+        assert!(registry.wait_for_exit(PATIENCE).is_some_and(|s| s.success()));
+        classifier.stop().await;
+
+        let public_key = format!("{key_text}.pub");
+        let verify = [
+            "verify",
+            "--database-url",
+            database.url(),
+            "--checkpoint-file",
+            checkpoints_text,
+            "--public-key",
+            &public_key,
+        ];
+        let intact = registry_audit(&verify);
+        let stdout = String::from_utf8_lossy(&intact.stdout);
+        assert!(intact.status.success(), "{stdout}{}", String::from_utf8_lossy(&intact.stderr));
+        assert!(
+            stdout.contains("audit log intact") && !stdout.contains("not yet covered"),
+            "the stop signed the head: {stdout}"
+        );
+
+        // An edit through SQL, with the trigger that refuses it dropped first.
+        let pool = sqlx::SqlitePool::connect(database.url()).await.unwrap();
+        sqlx::raw_sql("DROP TRIGGER audit_events_no_update; UPDATE audit_events SET actor = 'mallory' WHERE seq = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let broken = registry_audit(&verify);
+        let stderr = String::from_utf8_lossy(&broken.stderr);
+        assert_eq!(broken.status.code(), Some(1));
+        assert!(stderr.contains("broken at seq 1"), "{stderr}");
+    }
 }

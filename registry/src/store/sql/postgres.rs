@@ -8,7 +8,7 @@ use anyhow::Context;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Transaction};
 
-use crate::store::StoreResult;
+use crate::store::{AuditRepo, StoreResult};
 
 type Db = sqlx::Postgres;
 type ThisStore = PostgresStore;
@@ -39,7 +39,9 @@ impl PostgresStore {
         let pool =
             PgPoolOptions::new().max_connections(CONNECTIONS).connect(url).await.context("connecting to PostgreSQL")?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await.context("applying the PostgreSQL migrations")?;
-        Ok(Self { read: pool.clone(), write: pool })
+        let store = Self { read: pool.clone(), write: pool };
+        store.chain_unchained_audit_events().await.context("chaining the audit log")?;
+        Ok(store)
     }
 
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Db>> {

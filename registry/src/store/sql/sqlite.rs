@@ -12,7 +12,7 @@ use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool, Transaction};
 
-use crate::store::StoreResult;
+use crate::store::{AuditRepo, StoreResult};
 
 type Db = sqlx::Sqlite;
 type ThisStore = SqliteStore;
@@ -77,7 +77,9 @@ impl SqliteStore {
             .with_context(|| format!("opening {url} for reading"))?;
         // Connect one reader now, so that a misconfiguration fails open() rather than the first read.
         drop(read.acquire().await.with_context(|| format!("opening {url} for reading"))?);
-        Ok(Self { read, write })
+        let store = Self { read, write };
+        store.chain_unchained_audit_events().await.with_context(|| format!("chaining the audit log of {url}"))?;
+        Ok(store)
     }
 
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Db>> {

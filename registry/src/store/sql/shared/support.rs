@@ -2,12 +2,14 @@
 //! (the lock that keeps the limits), telling an empty scope from a missing one, marking a cohort PENDING, the
 //! revision check of the updates, and the resource names the audit events and errors use.
 
-use super::rows::{TOWNSHIP_COLUMNS, township_from_row};
+use super::rows::{AUDIT_COLUMNS, TOWNSHIP_COLUMNS, audit_from_row, township_from_row};
 use super::{Conn, DbRow, FOR_UPDATE, ThisStore};
-use crate::domain::model::{CohortKey, IndicatorObservation, TimestampMs, Township};
+use crate::domain::audit_chain::{ChainHash, event_hash};
+use crate::domain::model::{AuditEvent, CohortKey, IndicatorObservation, TimestampMs, Township};
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode, city_name, township_name};
-use crate::store::sql::{after_id_ascending, page_by, page_limit};
+use crate::store::sql::{after_id_ascending, corrupt, page_by, page_limit};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
+use sqlx::Row;
 
 // ------------------------------------------------------------------------------------------------------------
 // Statements and checks used by several entities
@@ -33,7 +35,9 @@ pub(super) async fn township_records<T>(
     Ok(page_by(records, limit, |record| id(record).to_string()))
 }
 
-/// Writes one audit event, in the caller's transaction.
+/// Writes one audit event, in the caller's transaction, chained to the event before it: the head row is locked
+/// (PostgreSQL) or the single writer holds the lock (SQLite), so sequence numbers stay gap-free and two writers
+/// never chain to the same predecessor. A write that rolls back takes its event and the head's advance with it.
 pub(super) async fn audit(
     conn: &mut Conn,
     actor: &str,
@@ -43,19 +47,83 @@ pub(super) async fn audit(
     before: Option<String>,
     after: Option<String>,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (actor, at, action, resource, before_json, after_json) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(actor)
-    .bind(at)
-    .bind(action)
-    .bind(resource)
-    .bind(before)
-    .bind(after)
-    .execute(&mut *conn)
-    .await?;
+    let (head_seq, head_hash) = audit_head(conn).await?;
+    let event = AuditEvent {
+        id: 0,
+        actor: actor.to_owned(),
+        at,
+        action: action.to_owned(),
+        resource: resource.to_owned(),
+        before,
+        after,
+    };
+    append_chained(conn, head_seq + 1, head_hash, &event).await
+}
+
+/// The chain's head: the last sequence number and its hash, locked until the transaction ends.
+pub(super) async fn audit_head(conn: &mut Conn) -> StoreResult<(u64, ChainHash)> {
+    let sql = format!("SELECT seq, hash FROM audit_head WHERE only_row = 1{FOR_UPDATE}");
+    let row = sqlx::query(&sql).fetch_one(&mut *conn).await?;
+    let seq: i64 = row.try_get("seq")?;
+    let hash: String = row.try_get("hash")?;
+    let seq = u64::try_from(seq).map_err(|_| corrupt(format!("audit head seq {seq}")))?;
+    Ok((seq, ChainHash::from_hex(&hash).ok_or_else(|| corrupt(format!("audit head hash {hash:?}")))?))
+}
+
+/// Inserts `event` (or, for an event recorded before the chain existed, chains the stored row `event.id`) as
+/// number `seq` after `prev`, and moves the head to it.
+async fn append_chained(conn: &mut Conn, seq: u64, prev: ChainHash, event: &AuditEvent) -> StoreResult<()> {
+    let hash = event_hash(prev, seq, event);
+    let seq_value = i64::try_from(seq).map_err(|_| corrupt(format!("audit seq {seq} out of range")))?;
+    if event.id == 0 {
+        sqlx::query(
+            "INSERT INTO audit_events (actor, at, action, resource, before_json, after_json, seq, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&event.actor)
+        .bind(event.at)
+        .bind(&event.action)
+        .bind(&event.resource)
+        .bind(&event.before)
+        .bind(&event.after)
+        .bind(seq_value)
+        .bind(prev.to_hex())
+        .bind(hash.to_hex())
+        .execute(&mut *conn)
+        .await?;
+    } else {
+        sqlx::query("UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4 AND hash IS NULL")
+            .bind(seq_value)
+            .bind(prev.to_hex())
+            .bind(hash.to_hex())
+            .bind(event.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE only_row = 1")
+        .bind(seq_value)
+        .bind(hash.to_hex())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
+}
+
+/// Chains the events recorded before the chain existed (migration 0008), in id order. Runs when the store
+/// opens; a no-op once done.
+pub(super) async fn chain_unchained_audit_events(conn: &mut Conn) -> StoreResult<u64> {
+    let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events a WHERE a.hash IS NULL ORDER BY a.id");
+    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let (mut seq, mut prev) = audit_head(conn).await?;
+    for row in &rows {
+        let event = audit_from_row(row)?;
+        seq += 1;
+        append_chained(conn, seq, prev, &event).await?;
+        prev = event_hash(prev, seq, &event);
+    }
+    Ok(rows.len() as u64)
 }
 
 pub(super) async fn find_township(conn: &mut Conn, code: &TownshipCode) -> StoreResult<Option<Township>> {
