@@ -76,9 +76,11 @@ struct Plausible {
 /// Hunan ranges (/work/shared/data/divisions/SOURCE.md, estimates) are 0.5–15 万人, 200–50,000 万元 and 5–600 km²
 /// (街道 5–50). The bounds lie ten times or more outside them, for China's largest 镇 and 街道 and its vast western
 /// townships, yet inside what a wrong unit does: a column in 人 or 元 is 10,000 times too large, one in 亿元
-/// 10,000 times too small, one in 亩 1,500 times too large. Zero reads the same in every unit and is left to the
-/// registry.
-pub(crate) const PLAUSIBLE: [(f64, f64); 3] = [(0.01, 150.0), (10.0, 1_000_000.0), (0.1, 6_000.0)];
+/// 10,000 times too small, one in 亩 1,500 times too large. Land area is the exception: townships of the Tibetan
+/// and Qinghai plateau reach tens of thousands of km², and refusing a real one is worse than missing a unit slip,
+/// so its bound is above any township-level unit of China and catches only columns in m² or 亩 of large areas.
+/// Zero reads the same in every unit and is left to the registry.
+pub(crate) const PLAUSIBLE: [(f64, f64); 3] = [(0.01, 150.0), (10.0, 1_000_000.0), (0.1, 200_000.0)];
 
 pub(crate) const POPULATION: Measure = Measure {
     indicator: "population",
