@@ -8,7 +8,8 @@ use super::StoreResult;
 use super::indicators::RecordedObservation;
 use crate::domain::catalogue::{CatalogueItem, NewCatalogueItem};
 use crate::domain::model::{
-    CityPolicy, Institution, LeadershipPost, NewInstitution, NewObservation, NewPlaque, NewPost, Plaque, Township,
+    CityPolicy, Institution, LeadershipPost, NewInstitution, NewObservation, NewPlaque, NewPost, NewStaffingApproval,
+    Plaque, StaffingApproval, Township,
 };
 use crate::domain::names::{CityCode, TownshipCode};
 
@@ -47,6 +48,7 @@ pub enum Create {
     Plaque { township: TownshipCode, plaque: NewPlaque, max_per_township: u32 },
     Post { post: NewPost, quota: u32 },
     CatalogueItem(NewCatalogueItem),
+    StaffingApproval(NewStaffingApproval),
     Batch(Vec<NewRecord>),
 }
 
@@ -60,6 +62,7 @@ pub enum Created {
     Plaque(Plaque),
     Post(LeadershipPost),
     CatalogueItem(CatalogueItem),
+    StaffingApproval(StaffingApproval),
     Batch(Vec<CreatedRecord>),
 }
 

@@ -11,6 +11,7 @@ use super::indicators::record_in;
 use super::institutions::{insert_institution, insert_plaque};
 use super::policies::insert_policy;
 use super::posts::insert_post;
+use super::staffing::insert_staffing_approval;
 use super::{Conn, ThisStore};
 use crate::domain::model::TimestampMs;
 use crate::store::sql::{corrupt, json};
@@ -46,6 +47,9 @@ impl CreateRepo for ThisStore {
             Create::Post { post, quota } => Created::Post(insert_post(&mut tx, post, *quota, actor, now).await?),
             Create::CatalogueItem(item) => {
                 Created::CatalogueItem(insert_catalogue_item(&mut tx, item, actor, now).await?)
+            }
+            Create::StaffingApproval(approval) => {
+                Created::StaffingApproval(insert_staffing_approval(&mut tx, approval, actor, now).await?)
             }
             Create::Batch(records) => Created::Batch(batch_in(&mut tx, records, actor, now).await?),
         };
