@@ -433,6 +433,7 @@ pub struct NewStaffingApproval {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffingApproval {
     pub id: i64,
+    #[serde(flatten)]
     pub approval: NewStaffingApproval,
     pub created_at: TimestampMs,
     pub created_by: String,
