@@ -572,6 +572,7 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
     // Counties appear in the order of their first township: code order, as the statistical yearbooks list them.
     let mut by_code: Vec<&pb::TownshipClass> = classes.iter().collect();
     by_code.sort_by(|a, b| a.township.cmp(&b.township));
+    let staffing = staffing_rows(&registry, &by_code, &policy_doc).await?;
     let data = report::ReportData {
         title: format!("{scope_title} 乡镇（街道）分类与合规报告"),
         scope: scope.clone(),
@@ -609,6 +610,7 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
                 message: f.message.clone(),
             })
             .collect(),
+        staffing,
     };
     let html = report::render(&data);
     crate::sheet::write_atomically(&args.output, html.as_bytes())
@@ -620,6 +622,51 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
         args.output.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each township's approved 行政/事业编制 (its institutions in force, as compliance counts them) beside its
+/// class's norms; townships without approvals are left out. Two listings per township.
+async fn staffing_rows(
+    registry: &Registry,
+    classes: &[&pb::TownshipClass],
+    policy: &cpb::Policy,
+) -> anyhow::Result<Vec<report::ReportStaffing>> {
+    let today = now_utc();
+    let today = today.get(..10).unwrap_or_default();
+    let mut rows = Vec::new();
+    for class in classes {
+        let approvals = list::staffing_approvals(registry, &class.township).await?;
+        if approvals.is_empty() {
+            continue;
+        }
+        let in_force: Vec<String> = list::institutions(registry, &class.township)
+            .await?
+            .into_iter()
+            .filter(|i| i.valid_to.is_empty() || i.valid_to.as_str() >= today)
+            .map(|i| i.name)
+            .collect();
+        let approved = |staffing_type: pb::StaffingType| -> i64 {
+            approvals
+                .iter()
+                .filter(|a| a.staffing_type() == staffing_type)
+                .filter(|a| {
+                    a.name.rsplit_once("/staffingApprovals/").is_some_and(|(i, _)| in_force.iter().any(|n| n == i))
+                })
+                .map(|a| i64::from(a.change))
+                .sum()
+        };
+        let limits = policy.class_limits.iter().find(|l| l.township_class == class.effective_class);
+        rows.push(report::ReportStaffing {
+            code: code_of(&class.township).to_owned(),
+            name: class.display_name.clone(),
+            class: u8::try_from(class.effective_class).unwrap_or(0),
+            administrative: approved(pb::StaffingType::Administrative),
+            administrative_norm: limits.and_then(|l| l.administrative_staff),
+            public_institution: approved(pb::StaffingType::PublicInstitution),
+            public_institution_norm: limits.and_then(|l| l.public_institution_staff),
+        });
+    }
+    Ok(rows)
 }
 
 /// Minutes are enough for a report's date line; no date crate for one line.
