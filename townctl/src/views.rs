@@ -354,6 +354,10 @@ pub(crate) enum ExportKind {
     Institutions,
     /// Each township's effective catalogue (its own and inherited items).
     Catalogue,
+    /// The staffing ledger (编制): every approval of each institution, in the order recorded.
+    StaffingApprovals,
+    /// The actual headcount (实有人数) of each institution per staffing type.
+    StaffingHeadcounts,
 }
 
 #[derive(Debug, clap::Args)]
@@ -436,6 +440,54 @@ pub(crate) async fn export(args: ExportArgs, connection: &Connection) -> anyhow:
                 headers: words::INSTITUTION_EXPORT.map(String::from).to_vec(),
                 rows,
             }
+        }
+        ExportKind::StaffingApprovals | ExportKind::StaffingHeadcounts => {
+            let approvals = matches!(args.what, ExportKind::StaffingApprovals);
+            let mut rows = Vec::new();
+            for (township, township_name) in townships_in(&mut registry, &scope).await? {
+                let names: BTreeMap<String, String> = list::institutions(&registry, &township)
+                    .await?
+                    .into_iter()
+                    .map(|i| (i.name, i.display_name))
+                    .collect();
+                // A record names its institution: `{institution}/staffingApprovals/{id}`.
+                let institution = |name: &str| {
+                    let parent = name.rsplit_once("/staffing").map_or(name, |(parent, _)| parent);
+                    text(names.get(parent).cloned().unwrap_or_default())
+                };
+                let head = || vec![text(code_of(&township)), text(township_name.clone())];
+                if approvals {
+                    for a in list::staffing_approvals(&registry, &township).await? {
+                        let mut row = head();
+                        row.extend([
+                            institution(&a.name),
+                            text(a.document_number),
+                            text(a.approved_on),
+                            text(words::STAFFING_TYPES.zh(a.staffing_type)),
+                            text(words::FUNDING_TYPES.zh(a.funding_type)),
+                            Cell::Integer(i64::from(a.change)),
+                            text(a.summary),
+                        ]);
+                        rows.push(row);
+                    }
+                } else {
+                    for h in list::staffing_headcounts(&registry, &township).await? {
+                        let mut row = head();
+                        row.extend([
+                            institution(&h.name),
+                            text(words::STAFFING_TYPES.zh(h.staffing_type)),
+                            Cell::Integer(i64::from(h.actual_headcount)),
+                        ]);
+                        rows.push(row);
+                    }
+                }
+            }
+            let (name, headers) = if approvals {
+                ("staffing_approvals", words::STAFFING_APPROVAL_EXPORT.to_vec())
+            } else {
+                ("staffing_headcounts", words::STAFFING_HEADCOUNT_EXPORT.to_vec())
+            };
+            SheetData { name: name.to_owned(), headers: headers.into_iter().map(String::from).collect(), rows }
         }
         ExportKind::Catalogue => {
             let mut rows = Vec::new();

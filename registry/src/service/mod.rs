@@ -136,6 +136,7 @@ delegate_to_handlers! {
     delete_leadership_post(DeleteLeadershipPostRequest) -> pb::DeleteLeadershipPostResponse;
     // staffing
     create_staffing_approval(CreateStaffingApprovalRequest) -> pb::StaffingApproval;
+    batch_create_staffing_approvals(BatchCreateStaffingApprovalsRequest) -> pb::BatchCreateStaffingApprovalsResponse;
     list_staffing_approvals(ListStaffingApprovalsRequest) -> pb::ListStaffingApprovalsResponse;
     set_staffing_headcount(SetStaffingHeadcountRequest) -> pb::StaffingHeadcount;
     list_staffing_headcounts(ListStaffingHeadcountsRequest) -> pb::ListStaffingHeadcountsResponse;

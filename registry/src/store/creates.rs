@@ -19,6 +19,7 @@ pub enum NewRecord {
     Institution { institution: NewInstitution, max_of_kind: u32 },
     Post { post: NewPost, quota: u32 },
     CatalogueItem(NewCatalogueItem),
+    StaffingApproval(NewStaffingApproval),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +27,7 @@ pub enum CreatedRecord {
     Institution(Institution),
     Post(LeadershipPost),
     CatalogueItem(CatalogueItem),
+    StaffingApproval(StaffingApproval),
 }
 
 /// A create's `request_id` (AIP-155) with what identifies the request it first came with.

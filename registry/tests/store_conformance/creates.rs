@@ -56,6 +56,7 @@ async fn batch_creates_are_all_or_nothing_and_name_the_failing_record(db: TestDb
             CreatedRecord::Institution(institution) => institution.name.clone(),
             CreatedRecord::Post(post) => post.role.clone(),
             CreatedRecord::CatalogueItem(item) => item.code.clone(),
+            CreatedRecord::StaffingApproval(approval) => approval.approval.document_number.clone(),
         })
         .collect();
     assert_eq!(names, ["党政办公室", "党委书记", "经济发展办公室"]);

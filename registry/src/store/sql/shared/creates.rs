@@ -95,6 +95,9 @@ async fn batch_in(
             NewRecord::CatalogueItem(item) => {
                 insert_catalogue_item(tx, item, actor, now).await.map(CreatedRecord::CatalogueItem)
             }
+            NewRecord::StaffingApproval(approval) => {
+                insert_staffing_approval(tx, approval, actor, now).await.map(CreatedRecord::StaffingApproval)
+            }
         };
         created.push(outcome.map_err(|error| error.in_request(index))?);
     }
