@@ -26,6 +26,7 @@ fn requests(townships: &[pb::Township]) -> Vec<pb::CreateInstitutionRequest> {
                     kind: pb::InstitutionKind::PartyGovernmentOffice.into(),
                     display_name: (*name).to_owned(),
                     staffing_quota: 5,
+                    approving_document: "长编办发〔2024〕1号".to_owned(),
                     ..Default::default()
                 }),
                 ..Default::default()

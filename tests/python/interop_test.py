@@ -114,7 +114,8 @@ class Interop(unittest.TestCase):
         requests = [
             rpb.CreateInstitutionRequest(
                 parent=self.township,
-                institution=rpb.Institution(display_name=f"机构{i}", staffing_quota=5))  # no kind
+                institution=rpb.Institution(display_name=f"机构{i}", staffing_quota=5,
+                                             approving_document="长编办发〔2024〕1号"))  # no kind
             for i in range(10_000)
         ]
         error = self.refusal(self.rgrpc.RegistryServiceStub(self.registry).BatchCreateInstitutions,

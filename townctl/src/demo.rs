@@ -48,11 +48,12 @@ pub(crate) fn institutions(seed: u64, township: &pb::Township) -> Vec<pb::Create
     let missing_office = rng.random_bool(0.04).then(|| rng.random_range(1..OFFICES.len()));
     for (index, office) in OFFICES.iter().enumerate() {
         if Some(index) != missing_office {
-            wanted.push((pb::InstitutionKind::PartyGovernmentOffice, office, rng.random_range(4..9)));
+            // 3–4 each: six offices stay within the smallest class's inferred 行政编制 norm (25).
+            wanted.push((pb::InstitutionKind::PartyGovernmentOffice, office, rng.random_range(3..5)));
         }
     }
     if rng.random_bool(0.12) {
-        wanted.push((pb::InstitutionKind::PartyGovernmentOffice, "党建工作办公室", 4));
+        wanted.push((pb::InstitutionKind::PartyGovernmentOffice, "党建工作办公室", 3));
     }
     // The directly-affiliated public institutions the policy names (`public_institutions.mandated`): a 乡镇 has
     // all three, a 街道 no agriculture centre but a community-governance one in its place.
@@ -62,10 +63,11 @@ pub(crate) fn institutions(seed: u64, township: &pb::Township) -> Vec<pb::Create
         [SOCIAL_AFFAIRS_CENTRE, "政务服务中心", "农业综合服务中心"]
     };
     for centre in centres {
-        wanted.push((pb::InstitutionKind::PublicInstitution, centre, rng.random_range(3..12)));
+        // Three centres and the brigade stay within the smallest class's inferred 事业编制 norm (30).
+        wanted.push((pb::InstitutionKind::PublicInstitution, centre, rng.random_range(3..8)));
     }
     if !rng.random_bool(0.05) {
-        wanted.push((pb::InstitutionKind::LawEnforcementUnit, "综合行政执法大队", rng.random_range(6..15)));
+        wanted.push((pb::InstitutionKind::LawEnforcementUnit, "综合行政执法大队", rng.random_range(4..9)));
     }
     let document = format!("湘编办发〔2024〕{}号", 10 + rng.random_range(0..90));
     wanted

@@ -42,6 +42,8 @@ pub(crate) enum Kind {
     Posts,
     /// Catalogue items: a county's template (owner a 6-digit code) or a township's own (9 digits).
     Catalogue,
+    /// Staffing approvals (编制), each added to its institution's ledger.
+    StaffingApprovals,
 }
 
 /// The columns each kind reads (Chinese or English names; case, spaces, `_` and a unit in brackets ignored).
@@ -60,6 +62,9 @@ Columns (* required; other names accepted, e.g. 人口（万人） for populatio
                 type* (权力 | 责任 | 公共服务), duty_area* (e.g. 加强基层党建), responsible_institution* (责任机构),
                 legal_basis, power_category, power_origin, power_item_code, duties, accountability_cases,
                 service_domain, handling_mode
+  staffing-approvals  township_code*, name* (机构名称), document_number* (批准文号), approved_on* (批准时间,
+                YYYY-MM-DD), staffing_type* (行政编制 | 事业编制), funding_type* (全额拨款 | 差额拨款 | 自收自支),
+                change* (数量, negative for a reduction), summary (变动摘要)
 
 Rows already registered with the same key and values are left alone, so importing a file twice changes
 nothing. Exit status: 0 imported (or dry run clean), 1 failed, 2 bad rows (nothing written).";
@@ -162,6 +167,7 @@ pub(crate) async fn run(args: ImportArgs, connection: &Connection, output: Outpu
         Kind::Institutions => import::<kinds::Institutions>(&args, connection, &mut report).await?,
         Kind::Posts => import::<kinds::Posts>(&args, connection, &mut report).await?,
         Kind::Catalogue => import::<kinds::Catalogue>(&args, connection, &mut report).await?,
+        Kind::StaffingApprovals => import::<kinds::StaffingApprovals>(&args, connection, &mut report).await?,
     }
     let refused = !report.bad_rows.is_empty() && !args.skip_bad_rows;
     if !report.committed && !args.dry_run {

@@ -65,6 +65,29 @@ pub(crate) async fn institutions(registry: &Registry, township: &str) -> anyhow:
     .await
 }
 
+/// The staffing approvals of a township's institutions (or of one institution), in the order recorded.
+pub(crate) async fn staffing_approvals(registry: &Registry, parent: &str) -> anyhow::Result<Vec<pb::StaffingApproval>> {
+    all_pages(registry, format!("the staffing approvals of {parent}"), |mut registry, page_token| async move {
+        let request = pb::ListStaffingApprovalsRequest { parent: parent.to_owned(), page_size: 1000, page_token };
+        let page = registry.list_staffing_approvals(request).await?.into_inner();
+        Ok((page.staffing_approvals, page.next_page_token))
+    })
+    .await
+}
+
+/// The actual headcounts of a township's institutions (or of one institution), in the order first set.
+pub(crate) async fn staffing_headcounts(
+    registry: &Registry,
+    parent: &str,
+) -> anyhow::Result<Vec<pb::StaffingHeadcount>> {
+    all_pages(registry, format!("the staffing headcounts of {parent}"), |mut registry, page_token| async move {
+        let request = pb::ListStaffingHeadcountsRequest { parent: parent.to_owned(), page_size: 1000, page_token };
+        let page = registry.list_staffing_headcounts(request).await?.into_inner();
+        Ok((page.staffing_headcounts, page.next_page_token))
+    })
+    .await
+}
+
 pub(crate) async fn posts(registry: &Registry, township: &str) -> anyhow::Result<Vec<pb::LeadershipPost>> {
     all_pages(registry, format!("the posts of {township}"), |mut registry, page_token| async move {
         let request = pb::ListLeadershipPostsRequest { parent: township.to_owned(), page_size: 1000, page_token };

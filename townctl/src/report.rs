@@ -17,6 +17,19 @@ pub(crate) struct ReportData {
     pub boundaries: Vec<Boundary>,
     pub townships: Vec<ReportTownship>,
     pub findings: Vec<ReportFinding>,
+    /// Townships with approved staffing, in code order.
+    pub staffing: Vec<ReportStaffing>,
+}
+
+/// A township's approved staffing (编制) beside its class's norms (None: the policy sets none).
+pub(crate) struct ReportStaffing {
+    pub code: String,
+    pub name: String,
+    pub class: u8,
+    pub administrative: i64,
+    pub administrative_norm: Option<u32>,
+    pub public_institution: i64,
+    pub public_institution_norm: Option<u32>,
 }
 
 pub(crate) struct Boundary {
@@ -129,6 +142,8 @@ fn write_report(out: &mut String, d: &ReportData) -> fmt::Result {
     write_counties(out, d)?;
     out.push_str("<h2>合规检查 / Compliance findings</h2>\n");
     write_findings(out, &d.findings)?;
+    out.push_str("<h2>编制 / Staffing</h2>\n");
+    write_staffing(out, d)?;
     out.push_str("<h2>乡镇明细 / All townships</h2>\n");
     write_townships(out, &d.townships)?;
     out.push_str("</body>\n</html>\n");
@@ -420,6 +435,70 @@ fn write_findings(out: &mut String, findings: &[ReportFinding]) -> fmt::Result {
     Ok(())
 }
 
+/// Approved 行政/事业编制 per township against its class's norm, and the institutions staffed over their
+/// approval (超编), the `staffing.institution_over_approved` findings.
+fn write_staffing(out: &mut String, d: &ReportData) -> fmt::Result {
+    if d.staffing.is_empty() {
+        return writeln!(out, "<p class=\"empty\">无核定编制 / no approved staffing</p>");
+    }
+    let over = |approved: i64, norm: Option<u32>| norm.is_some_and(|norm| approved > i64::from(norm));
+    let shown = |approved: i64, norm: Option<u32>| {
+        let norm = norm.map_or("—".to_owned(), |n| n.to_string());
+        format!("{approved} / {norm}")
+    };
+    let flagged = d
+        .staffing
+        .iter()
+        .filter(|s| {
+            over(s.administrative, s.administrative_norm) || over(s.public_institution, s.public_institution_norm)
+        })
+        .count();
+    writeln!(
+        out,
+        "<p>核定编制 / 分类标准（推定值，未经核实）；{flagged} 个乡镇超出标准 / approved vs the class norm (inferred), {flagged} over.</p>"
+    )?;
+    writeln!(
+        out,
+        "<details>\n<summary>展开 {} 个乡镇 / Show {} townships</summary>",
+        d.staffing.len(),
+        d.staffing.len()
+    )?;
+    out.push_str("<table>\n<tr><th>代码 / Code</th><th>名称 / Name</th><th>类别 / Class</th><th class=\"num\">行政编制 / Administrative</th><th class=\"num\">事业编制 / Public institution</th></tr>\n");
+    for s in &d.staffing {
+        let cell = |approved: i64, norm: Option<u32>| {
+            let class = if over(approved, norm) { " err" } else { "" };
+            format!("<td class=\"num{class}\">{}</td>", shown(approved, norm))
+        };
+        writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td>{}{}</tr>",
+            esc(&s.code),
+            esc(&s.name),
+            ["—", "一类", "二类", "三类"][class_idx(s.class)],
+            cell(s.administrative, s.administrative_norm),
+            cell(s.public_institution, s.public_institution_norm)
+        )?;
+    }
+    out.push_str("</table>\n</details>\n");
+    let overstaffed: Vec<&ReportFinding> =
+        d.findings.iter().filter(|f| f.rule == "staffing.institution_over_approved").collect();
+    if !overstaffed.is_empty() {
+        writeln!(out, "<h3>超编 / Over the approved staffing（{}）</h3>", overstaffed.len())?;
+        out.push_str("<table>\n<tr><th>乡镇代码 / Code</th><th>乡镇名称 / Name</th><th>说明 / Message</th></tr>\n");
+        for f in overstaffed.iter().take(FINDINGS_CAP) {
+            writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&f.township_code),
+                esc(&f.township_name),
+                esc(&f.message)
+            )?;
+        }
+        out.push_str("</table>\n");
+    }
+    Ok(())
+}
+
 fn write_townships(out: &mut String, townships: &[ReportTownship]) -> fmt::Result {
     if townships.is_empty() {
         return writeln!(out, "<p class=\"empty\">{NO_DATA}</p>");
@@ -473,7 +552,29 @@ mod tests {
             ],
             townships,
             findings,
+            staffing: vec![],
         }
+    }
+
+    #[test]
+    fn staffing_shows_approved_against_the_norm_and_the_overstaffed() {
+        let mut d = data(vec![], vec![finding("staffing.institution_over_approved", true, 1)]);
+        d.staffing = vec![ReportStaffing {
+            code: "430102003".into(),
+            name: "东湖镇".into(),
+            class: 3,
+            administrative: 26,
+            administrative_norm: Some(25),
+            public_institution: 12,
+            public_institution_norm: None,
+        }];
+        let html = render(&d);
+        assert!(html.contains("<td class=\"num err\">26 / 25</td>"), "over the norm is marked");
+        assert!(html.contains("<td class=\"num\">12 / —</td>"), "no norm, nothing to be over");
+        assert!(html.contains("1 个乡镇超出标准"));
+        assert!(html.contains("超编 / Over the approved staffing（1）") && html.contains("msg 1"));
+        let empty = render(&data(vec![], vec![]));
+        assert!(empty.contains("无核定编制"));
     }
 
     #[test]

@@ -396,6 +396,10 @@ pub(crate) enum ExportKind {
     Institutions,
     /// Each township's effective catalogue (its own and inherited items).
     Catalogue,
+    /// The staffing ledger (编制): every approval of each institution, in the order recorded.
+    StaffingApprovals,
+    /// The actual headcount (实有人数) of each institution per staffing type.
+    StaffingHeadcounts,
 }
 
 #[derive(Debug, clap::Args)]
@@ -483,6 +487,54 @@ pub(crate) async fn export(args: ExportArgs, connection: &Connection) -> anyhow:
                 headers: words::INSTITUTION_EXPORT.map(String::from).to_vec(),
                 rows,
             }
+        }
+        ExportKind::StaffingApprovals | ExportKind::StaffingHeadcounts => {
+            let approvals = matches!(args.what, ExportKind::StaffingApprovals);
+            let mut rows = Vec::new();
+            for (township, township_name) in townships_in(&mut registry, &scope).await? {
+                let names: BTreeMap<String, String> = list::institutions(&registry, &township)
+                    .await?
+                    .into_iter()
+                    .map(|i| (i.name, i.display_name))
+                    .collect();
+                // A record names its institution: `{institution}/staffingApprovals/{id}`.
+                let institution = |name: &str| {
+                    let parent = name.rsplit_once("/staffing").map_or(name, |(parent, _)| parent);
+                    text(names.get(parent).cloned().unwrap_or_default())
+                };
+                let head = || vec![text(code_of(&township)), text(township_name.clone())];
+                if approvals {
+                    for a in list::staffing_approvals(&registry, &township).await? {
+                        let mut row = head();
+                        row.extend([
+                            institution(&a.name),
+                            text(a.document_number),
+                            text(a.approved_on),
+                            text(words::STAFFING_TYPES.zh(a.staffing_type)),
+                            text(words::FUNDING_TYPES.zh(a.funding_type)),
+                            Cell::Integer(i64::from(a.change)),
+                            text(a.summary),
+                        ]);
+                        rows.push(row);
+                    }
+                } else {
+                    for h in list::staffing_headcounts(&registry, &township).await? {
+                        let mut row = head();
+                        row.extend([
+                            institution(&h.name),
+                            text(words::STAFFING_TYPES.zh(h.staffing_type)),
+                            Cell::Integer(i64::from(h.actual_headcount)),
+                        ]);
+                        rows.push(row);
+                    }
+                }
+            }
+            let (name, headers) = if approvals {
+                ("staffing_approvals", words::STAFFING_APPROVAL_EXPORT.to_vec())
+            } else {
+                ("staffing_headcounts", words::STAFFING_HEADCOUNT_EXPORT.to_vec())
+            };
+            SheetData { name: name.to_owned(), headers: headers.into_iter().map(String::from).collect(), rows }
         }
         ExportKind::Catalogue => {
             let mut rows = Vec::new();
@@ -624,6 +676,7 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
     // Counties appear in the order of their first township: code order, as the statistical yearbooks list them.
     let mut by_code: Vec<&pb::TownshipClass> = classes.iter().collect();
     by_code.sort_by(|a, b| a.township.cmp(&b.township));
+    let staffing = staffing_rows(&registry, &by_code, &policy_doc).await?;
     let data = report::ReportData {
         title: format!("{scope_title} 乡镇（街道）分类与合规报告"),
         scope: scope.clone(),
@@ -661,6 +714,7 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
                 message: f.message.clone(),
             })
             .collect(),
+        staffing,
     };
     let html = report::render(&data);
     crate::sheet::write_atomically(&args.output, html.as_bytes())
@@ -672,6 +726,51 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
         args.output.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each township's approved 行政/事业编制 (its institutions in force, as compliance counts them) beside its
+/// class's norms; townships without approvals are left out. Two listings per township.
+async fn staffing_rows(
+    registry: &Registry,
+    classes: &[&pb::TownshipClass],
+    policy: &cpb::Policy,
+) -> anyhow::Result<Vec<report::ReportStaffing>> {
+    let today = today_utc();
+    let today = today.as_str();
+    let mut rows = Vec::new();
+    for class in classes {
+        let approvals = list::staffing_approvals(registry, &class.township).await?;
+        if approvals.is_empty() {
+            continue;
+        }
+        let in_force: Vec<String> = list::institutions(registry, &class.township)
+            .await?
+            .into_iter()
+            .filter(|i| i.valid_to.is_empty() || i.valid_to.as_str() >= today)
+            .map(|i| i.name)
+            .collect();
+        let approved = |staffing_type: pb::StaffingType| -> i64 {
+            approvals
+                .iter()
+                .filter(|a| a.staffing_type() == staffing_type)
+                .filter(|a| {
+                    a.name.rsplit_once("/staffingApprovals/").is_some_and(|(i, _)| in_force.iter().any(|n| n == i))
+                })
+                .map(|a| i64::from(a.change))
+                .sum()
+        };
+        let limits = policy.class_limits.iter().find(|l| l.township_class == class.effective_class);
+        rows.push(report::ReportStaffing {
+            code: code_of(&class.township).to_owned(),
+            name: class.display_name.clone(),
+            class: u8::try_from(class.effective_class).unwrap_or(0),
+            administrative: approved(pb::StaffingType::Administrative),
+            administrative_norm: limits.and_then(|l| l.administrative_staff),
+            public_institution: approved(pb::StaffingType::PublicInstitution),
+            public_institution_norm: limits.and_then(|l| l.public_institution_staff),
+        });
+    }
+    Ok(rows)
 }
 
 /// RFC 3339 of now, e.g. 2026-11-28T18:05:00Z; no date crate for a date line.

@@ -78,6 +78,17 @@ pub(crate) const CATALOGUE: &[Field] = &[
     HANDLING_MODE,
 ];
 
+pub(crate) const DOCUMENT_NUMBER: Field = Field::required("document_number", &["批准文号", "文号", "document"]);
+pub(crate) const APPROVED_ON: Field = Field::required("approved_on", &["批准时间", "批准日期", "date"]);
+pub(crate) const STAFFING_TYPE: Field = Field::required("staffing_type", &["编制类型", "编制性质", "type"]);
+pub(crate) const FUNDING_TYPE: Field = Field::required("funding_type", &["经费类型", "经费形式", "funding"]);
+pub(crate) const CHANGE: Field = Field::required("change", &["数量", "编制数量", "变动数", "count"]);
+pub(crate) const SUMMARY: Field = Field::optional("summary", &["变动摘要", "摘要", "备注"]);
+pub(crate) const ACTUAL_HEADCOUNT: Field = Field::required("actual_headcount", &["实有人数", "在编人数", "headcount"]);
+/// An approval of the staffing ledger: the institution by its township and name.
+pub(crate) const STAFFING_APPROVALS: &[Field] =
+    &[TOWNSHIP_CODE, INSTITUTION_NAME, DOCUMENT_NUMBER, APPROVED_ON, STAFFING_TYPE, FUNDING_TYPE, CHANGE, SUMMARY];
+
 /// The township's name beside its code in exports, for people; imports ignore it.
 pub(crate) const TOWNSHIP: &str = "township";
 pub(crate) const CLASS_EXPORT: [&str; 8] =
@@ -104,6 +115,20 @@ pub(crate) const CATALOGUE_EXPORT: [&str; 8] = [
     RESPONSIBLE_INSTITUTION.key,
     "source",
 ];
+/// The columns `import staffing-approvals` reads, and the township's name.
+pub(crate) const STAFFING_APPROVAL_EXPORT: [&str; 9] = [
+    TOWNSHIP_CODE.key,
+    TOWNSHIP,
+    INSTITUTION_NAME.key,
+    DOCUMENT_NUMBER.key,
+    APPROVED_ON.key,
+    STAFFING_TYPE.key,
+    FUNDING_TYPE.key,
+    CHANGE.key,
+    SUMMARY.key,
+];
+pub(crate) const STAFFING_HEADCOUNT_EXPORT: [&str; 5] =
+    [TOWNSHIP_CODE.key, TOWNSHIP, INSTITUTION_NAME.key, STAFFING_TYPE.key, ACTUAL_HEADCOUNT.key];
 pub(crate) const INHERITED: &str = "县级模板 inherited";
 pub(crate) const OWN: &str = "本级 own";
 
@@ -171,6 +196,29 @@ impl<E: Copy + Into<i32>> Vocabulary<E> {
         }
     }
 }
+
+pub(crate) const STAFFING_TYPES: Vocabulary<pb::StaffingType> = {
+    use pb::StaffingType as T;
+    Vocabulary {
+        proto_name: T::from_str_name,
+        terms: &[
+            term(T::Administrative, "行政编制", "administrative", &["行政"]),
+            term(T::PublicInstitution, "事业编制", "public_institution", &["事业"]),
+        ],
+    }
+};
+
+pub(crate) const FUNDING_TYPES: Vocabulary<pb::FundingType> = {
+    use pb::FundingType as F;
+    Vocabulary {
+        proto_name: F::from_str_name,
+        terms: &[
+            term(F::Full, "全额拨款", "full", &["全额"]),
+            term(F::Partial, "差额拨款", "partial", &["差额"]),
+            term(F::SelfFunded, "自收自支", "self_funded", &[]),
+        ],
+    }
+};
 
 pub(crate) const INSTITUTION_KINDS: Vocabulary<pb::InstitutionKind> = {
     use pb::InstitutionKind as K;
@@ -309,6 +357,12 @@ mod tests {
         assert_eq!(DUTY_AREAS.parse("duty_area_public_service"), Some(pb::DutyArea::PublicService));
         assert_eq!(DUTY_AREAS.parse("DUTY_AREA_UNSPECIFIED"), None, "only the values the table knows");
         assert_eq!(INSTITUTION_KINDS.expected(), "党政机构, 事业单位 or 综合行政执法机构");
+        assert_eq!(
+            STAFFING_TYPES.parse(STAFFING_TYPES.bilingual(pb::StaffingType::Administrative.into()).as_str()),
+            Some(pb::StaffingType::Administrative)
+        );
+        assert_eq!(STAFFING_TYPES.parse("事业"), Some(pb::StaffingType::PublicInstitution));
+        assert_eq!(FUNDING_TYPES.parse("差额拨款"), Some(pb::FundingType::Partial));
     }
 
     #[test]
@@ -316,6 +370,8 @@ mod tests {
         let headers = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
         let institutions = crate::sheet::map_columns(&headers(&INSTITUTION_EXPORT), INSTITUTIONS).unwrap();
         assert_eq!(institutions.ignored(), [TOWNSHIP]);
+        let approvals = crate::sheet::map_columns(&headers(&STAFFING_APPROVAL_EXPORT), STAFFING_APPROVALS).unwrap();
+        assert_eq!(approvals.ignored(), [TOWNSHIP]);
         let catalogue = crate::sheet::map_columns(&headers(&CATALOGUE_EXPORT), CATALOGUE).unwrap();
         assert_eq!(catalogue.ignored(), [TOWNSHIP, "source"]);
     }

@@ -850,3 +850,55 @@ async fn class_views_without_a_current_year_say_why_and_list_the_years() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("2023: 4 of 172 townships"), "{}", describe(&output));
     assert!(!xlsx.exists(), "no empty export");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staffing_approvals_import_their_export_reimports_unchanged_and_a_reduction_below_zero_is_a_bad_row() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let institutions = dir.path().join("institutions.csv");
+    write_csv(&institutions, &["乡镇代码,类别,机构名称,编制,批准文号", "430102001,党政机构,党政办公室,0,"]);
+    let output = townctl(&services.registry, &["import", "institutions", institutions.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let approvals = dir.path().join("approvals.csv");
+    write_csv(
+        &approvals,
+        &[
+            "乡镇代码,机构名称,批准文号,批准时间,编制类型,经费类型,数量,变动摘要",
+            "430102001,党政办公室,长编委发〔2024〕5号,2024-03-01,行政编制,全额拨款,6,机构设立核定",
+            "430102001,党政办公室,长编委发〔2025〕2号,2025-02-01,行政,全额拨款,-2,精简",
+        ],
+    );
+    let output =
+        townctl(&services.registry, &["--json", "import", "staffing-approvals", approvals.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(stdout_json(&output)["written"], 2);
+
+    // The export re-imports as unchanged: the ledger is not added to twice.
+    let export = dir.path().join("export.csv");
+    let output =
+        townctl(&services.registry, &["export", "staffing-approvals", "430102", "--output", export.to_str().unwrap()])
+            .await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let output =
+        townctl(&services.registry, &["--json", "import", "staffing-approvals", export.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let report = stdout_json(&output);
+    assert_eq!((report["unchanged"].as_u64(), report["written"].as_u64()), (Some(2), Some(0)), "{report}");
+
+    // A reduction the ledger cannot take (4 approved) is a bad row, named by the registry; nothing is written.
+    let reduction = dir.path().join("reduction.csv");
+    write_csv(
+        &reduction,
+        &[
+            "乡镇代码,机构名称,批准文号,批准时间,编制类型,经费类型,数量,变动摘要",
+            "430102001,党政办公室,长编委发〔2025〕9号,2025-06-01,行政编制,全额拨款,-5,核减",
+        ],
+    );
+    let output =
+        townctl(&services.registry, &["--json", "import", "staffing-approvals", reduction.to_str().unwrap()]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let report = stdout_json(&output);
+    let reason = report["bad_rows"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("党政办公室") && reason.contains("below 0"), "{report}");
+}

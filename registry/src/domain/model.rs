@@ -336,6 +336,131 @@ pub struct Plaque {
     pub updated_at: TimestampMs,
 }
 
+/// 编制类型: 行政编制 or 事业编制, the two figures the policy's staffing norms count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffingType {
+    /// 行政编制
+    Administrative,
+    /// 事业编制
+    PublicInstitution,
+}
+
+impl StaffingType {
+    pub const ALL: [StaffingType; 2] = [StaffingType::Administrative, StaffingType::PublicInstitution];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffingType::Administrative => "administrative",
+            StaffingType::PublicInstitution => "public_institution",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            StaffingType::Administrative => "行政编制",
+            StaffingType::PublicInstitution => "事业编制",
+        }
+    }
+
+    /// The type an institution's staff usually hold: a party/government office's are 行政编制, a public
+    /// institution's and a law-enforcement unit's 事业编制 (the split the policy's norms use).
+    pub fn usual_for(kind: InstitutionKind) -> Self {
+        match kind {
+            InstitutionKind::PartyGovernmentOffice => StaffingType::Administrative,
+            InstitutionKind::PublicInstitution | InstitutionKind::LawEnforcementUnit => StaffingType::PublicInstitution,
+        }
+    }
+}
+
+/// 经费类型 of approved staffing: 全额拨款, 差额拨款 or 自收自支.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FundingType {
+    /// 全额拨款
+    Full,
+    /// 差额拨款
+    Partial,
+    /// 自收自支
+    SelfFunded,
+}
+
+impl FundingType {
+    pub const ALL: [FundingType; 3] = [FundingType::Full, FundingType::Partial, FundingType::SelfFunded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FundingType::Full => "full",
+            FundingType::Partial => "partial",
+            FundingType::SelfFunded => "self_funded",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            FundingType::Full => "全额拨款",
+            FundingType::Partial => "差额拨款",
+            FundingType::SelfFunded => "自收自支",
+        }
+    }
+}
+
+/// One approval of an institution's staffing ledger: never changed once recorded. A reduction is a negative
+/// `change`; the approved figure of a type is the sum of its approvals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewStaffingApproval {
+    pub township: TownshipCode,
+    pub institution_id: i64,
+    /// 批准文号
+    pub document_number: String,
+    /// 批准时间, ISO date (YYYY-MM-DD).
+    pub approved_on: String,
+    pub staffing_type: StaffingType,
+    pub funding_type: FundingType,
+    pub change: i64,
+    /// 变动摘要
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffingApproval {
+    pub id: i64,
+    #[serde(flatten)]
+    pub approval: NewStaffingApproval,
+    pub created_at: TimestampMs,
+    pub created_by: String,
+}
+
+/// An institution's actual headcount (实有人数) of one staffing type, as last set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffingHeadcount {
+    pub id: i64,
+    pub township: TownshipCode,
+    pub institution_id: i64,
+    pub staffing_type: StaffingType,
+    pub actual: u32,
+    pub updated_at: TimestampMs,
+    pub updated_by: String,
+}
+
+/// One institution's staffing of one type as compliance sees it: the approved figure (the ledger's sum) and the
+/// actual headcount, if set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffingFigure {
+    pub institution_id: i64,
+    pub staffing_type: StaffingType,
+    pub approved: i64,
+    pub actual: Option<u32>,
+}
+
 /// The three roles the policy mandates in every township's party committee (DESIGN.md §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -438,4 +563,7 @@ pub struct TownshipFacts {
     /// The township's effective catalogue (its own items and the county template items it inherits), in code
     /// order, each with its responsible institution resolved.
     pub catalogue: Vec<super::catalogue::CatalogueEntry>,
+    /// Approved staffing and actual headcounts per institution and type, for every institution with either, in
+    /// (institution, type) order; the rules count those of institutions in force only.
+    pub staffing: Vec<StaffingFigure>,
 }

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use township_policy::{ClassLimits, Policy, TownshipClass};
 
 use super::catalogue::{CatalogueEntry, CatalogueItemType, ItemDetails, Resolution, duty_areas_for};
-use super::model::{Institution, InstitutionKind, LeadershipPost, MandatedRole, Plaque, TownshipFacts, TownshipKind};
+use super::model::{
+    Institution, InstitutionKind, LeadershipPost, MandatedRole, Plaque, StaffingType, TownshipFacts, TownshipKind,
+};
 use super::names::township_name;
 
 /// The limits that apply to a township of `class`. An unclassified township gets the most permissive limits
@@ -280,7 +282,71 @@ pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
     plaques(&mut report, policy);
     posts(&mut report, &limits, &class_text);
     catalogue(&mut report);
+    staffing(&mut report, &limits, &class_text);
     report.found
+}
+
+/// The staffing norm (编制) of `staffing_type` for a township under `limits`; None: the policy sets none.
+pub fn staffing_norm(limits: &ClassLimits, staffing_type: StaffingType) -> Option<u32> {
+    match staffing_type {
+        StaffingType::Administrative => limits.administrative_staff,
+        StaffingType::PublicInstitution => limits.public_institution_staff,
+    }
+}
+
+/// The approved staffing of `staffing_type` summed over the township's institutions in force.
+pub fn approved_staffing(facts: &TownshipFacts, staffing_type: StaffingType) -> i64 {
+    let in_force: Vec<i64> = facts.institutions.iter().map(|i| i.id).collect();
+    facts
+        .staffing
+        .iter()
+        .filter(|figure| figure.staffing_type == staffing_type && in_force.contains(&figure.institution_id))
+        .map(|figure| figure.approved)
+        .sum()
+}
+
+/// 对不同类别乡镇的机构设置、编制核定等实行分类管理: the township's approved 行政/事业编制 within its class's
+/// norm (which the document does not give: inferred), and no institution staffed beyond its approval (超编).
+fn staffing(report: &mut Report, limits: &ClassLimits, class_text: &str) {
+    let facts = report.facts;
+    for staffing_type in StaffingType::ALL {
+        let Some(norm) = staffing_norm(limits, staffing_type) else { continue };
+        let approved = approved_staffing(facts, staffing_type);
+        if approved > i64::from(norm) {
+            report.add(
+                "staffing.township_over_norm",
+                Severity::Warning,
+                format!(
+                    "{approved} {} approved across the institutions in force; {class_text}'s norm is {norm} (推定值，\
+                     未经核实: the document gives no figure): reduce the approvals by {}, or have the city set its norm",
+                    staffing_type.label_zh(),
+                    approved - i64::from(norm)
+                ),
+            );
+        }
+    }
+    let institutions: HashMap<i64, &Institution> = facts.institutions.iter().map(|i| (i.id, i)).collect();
+    for figure in &facts.staffing {
+        let (Some(institution), Some(actual)) = (institutions.get(&figure.institution_id), figure.actual) else {
+            continue;
+        };
+        if i64::from(actual) > figure.approved {
+            report.add(
+                "staffing.institution_over_approved",
+                Severity::Error,
+                format!(
+                    "{} ({}/institutions/{}) has {actual} staff on {} but {} approved (超编 by {}): reduce the \
+                     headcount, or record the approval (批准文号) that allows it",
+                    institution.name,
+                    report.township,
+                    institution.id,
+                    figure.staffing_type.label_zh(),
+                    figure.approved,
+                    i64::from(actual) - figure.approved
+                ),
+            );
+        }
+    }
 }
 
 fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
@@ -590,7 +656,9 @@ mod tests {
         CatalogueEntry, CatalogueItem, CatalogueOwner, DutyArea, HandlingMode, ItemDetails, PowerCategory, PowerOrigin,
         SUBDISTRICT_DUTY_AREAS, TOWNSHIP_DUTY_AREAS,
     };
-    use crate::domain::model::{ClassRecord, Institution, LeadershipPost, Plaque, Township, TownshipKind};
+    use crate::domain::model::{
+        ClassRecord, Institution, LeadershipPost, Plaque, StaffingFigure, StaffingType, Township, TownshipKind,
+    };
     use crate::domain::names::TownshipCode;
     use township_policy::PerIndicator;
 
@@ -729,6 +797,7 @@ mod tests {
             plaques: vec![],
             posts,
             catalogue,
+            staffing: vec![],
         }
     }
 
@@ -1145,6 +1214,63 @@ mod tests {
         assert!(unmatched.contains("counties/430102/catalogueItems/3)"), "{unmatched}");
         assert!(unmatched.contains("names 党建办, and no institution in force"), "{unmatched}");
         assert!(unmatched.contains("override the item with a township item of code GG-002"), "{unmatched}");
+    }
+
+    fn figure(institution_id: i64, staffing_type: StaffingType, approved: i64, actual: Option<u32>) -> StaffingFigure {
+        StaffingFigure { institution_id, staffing_type, approved, actual }
+    }
+
+    #[test]
+    fn rule_staffing_township_over_norm() {
+        let policy = Policy::builtin_default();
+        // Class 2's inferred norms are 32 行政编制 and 40 事业编制: at the norm nothing is flagged.
+        let mut facts = town_facts(Some(2));
+        facts.staffing = vec![
+            figure(0, StaffingType::Administrative, 20, None),
+            figure(1, StaffingType::Administrative, 12, None),
+            figure(11, StaffingType::PublicInstitution, 40, None),
+        ];
+        assert_eq!(findings(&policy, &facts), []);
+        facts.staffing.push(figure(2, StaffingType::Administrative, 3, None));
+        let found = found_of(&facts, "staffing.");
+        assert_eq!(rules(&found), ["staffing.township_over_norm"]);
+        assert!(found[0].message.contains("35 行政编制 approved"), "{}", found[0].message);
+        assert!(found[0].message.contains("class 2's norm is 32 (推定值，未经核实"), "{}", found[0].message);
+        // An ended institution's approvals are history: they do not count.
+        facts.institutions.retain(|i| i.id != 2);
+        assert_eq!(found_of(&facts, "staffing."), []);
+        // A class-3 township's norm is smaller; a policy without norms checks nothing.
+        let mut small = town_facts(Some(3));
+        small.staffing = vec![figure(0, StaffingType::Administrative, 32, None)];
+        assert_eq!(rules(&found_of(&small, "staffing.")), ["staffing.township_over_norm"]);
+        let mut without_norms = policy.clone();
+        for limits in &mut without_norms.class_limits {
+            limits.administrative_staff = None;
+        }
+        assert_eq!(findings(&without_norms, &small), []);
+    }
+
+    #[test]
+    fn rule_staffing_institution_over_approved() {
+        let mut facts = town_facts(Some(1));
+        facts.staffing = vec![
+            figure(0, StaffingType::Administrative, 8, Some(8)),
+            figure(11, StaffingType::PublicInstitution, 10, Some(12)),
+            // Staff on a type with no approval at all are all over it.
+            figure(11, StaffingType::Administrative, 0, Some(1)),
+        ];
+        let found = found_of(&facts, "staffing.");
+        assert_eq!(rules(&found), ["staffing.institution_over_approved", "staffing.institution_over_approved"]);
+        assert!(
+            found[0].message.contains("has 12 staff on 事业编制 but 10 approved (超编 by 2)"),
+            "{}",
+            found[0].message
+        );
+        assert!(found[0].message.contains("/institutions/11"), "{}", found[0].message);
+        assert!(found[1].message.contains("1 staff on 行政编制 but 0 approved"), "{}", found[1].message);
+        // Headcounts of an ended institution are not judged.
+        facts.institutions.retain(|i| i.id != 11);
+        assert_eq!(found_of(&facts, "staffing."), []);
     }
 
     #[test]

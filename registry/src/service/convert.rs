@@ -419,3 +419,64 @@ pub fn data_year_to_proto(year: crate::domain::years::DataYear, current: Option<
         adoption: year.adoption.map(adoption_to_proto),
     }
 }
+
+pub fn staffing_type_to_proto(staffing_type: StaffingType) -> pb::StaffingType {
+    match staffing_type {
+        StaffingType::Administrative => pb::StaffingType::Administrative,
+        StaffingType::PublicInstitution => pb::StaffingType::PublicInstitution,
+    }
+}
+
+/// `None` for UNSPECIFIED or a value this server does not know.
+pub fn staffing_type_from_proto(value: i32) -> Option<StaffingType> {
+    match pb::StaffingType::try_from(value).ok()? {
+        pb::StaffingType::Unspecified => None,
+        pb::StaffingType::Administrative => Some(StaffingType::Administrative),
+        pb::StaffingType::PublicInstitution => Some(StaffingType::PublicInstitution),
+    }
+}
+
+/// `None` for UNSPECIFIED or a value this server does not know.
+pub fn funding_type_from_proto(value: i32) -> Option<FundingType> {
+    match pb::FundingType::try_from(value).ok()? {
+        pb::FundingType::Unspecified => None,
+        pb::FundingType::Full => Some(FundingType::Full),
+        pb::FundingType::Partial => Some(FundingType::Partial),
+        pb::FundingType::SelfFunded => Some(FundingType::SelfFunded),
+    }
+}
+
+pub fn staffing_approval_to_proto(approval: StaffingApproval) -> pb::StaffingApproval {
+    let StaffingApproval { id, approval, created_at, created_by } = approval;
+    pb::StaffingApproval {
+        name: format!("{}/staffingApprovals/{id}", institution_name(&approval.township, approval.institution_id)),
+        document_number: approval.document_number,
+        approved_on: approval.approved_on,
+        staffing_type: staffing_type_to_proto(approval.staffing_type).into(),
+        funding_type: match approval.funding_type {
+            FundingType::Full => pb::FundingType::Full,
+            FundingType::Partial => pb::FundingType::Partial,
+            FundingType::SelfFunded => pb::FundingType::SelfFunded,
+        }
+        .into(),
+        // The service accepts changes within i32 only (MAX_STAFFING_CHANGE).
+        change: i32::try_from(approval.change).unwrap_or(if approval.change < 0 { i32::MIN } else { i32::MAX }),
+        summary: approval.summary,
+        create_time: timestamp(created_at),
+        created_by,
+    }
+}
+
+pub fn staffing_headcount_to_proto(headcount: StaffingHeadcount) -> pb::StaffingHeadcount {
+    pb::StaffingHeadcount {
+        name: format!(
+            "{}/staffingHeadcounts/{}",
+            institution_name(&headcount.township, headcount.institution_id),
+            headcount.staffing_type.as_str()
+        ),
+        staffing_type: staffing_type_to_proto(headcount.staffing_type).into(),
+        actual_headcount: headcount.actual,
+        update_time: timestamp(headcount.updated_at),
+        updated_by: headcount.updated_by,
+    }
+}

@@ -109,10 +109,13 @@ impl RegistryApi {
                     check_text("institution.display_name", &update.display_name, 100, &mut violations);
                     institution.name = update.display_name.clone();
                 }
-                "staffing_quota" => {
-                    check_staffing_quota(&code, update.staffing_quota, &mut violations);
-                    institution.staffing_quota = update.staffing_quota;
-                }
+                "staffing_quota" => violations.push(FieldViolation::new(
+                    "update_mask",
+                    format!(
+                        "township {code}: staffing_quota is the sum of the institution's staffing approvals; record \
+                         the change with CreateStaffingApproval (批准文号, 批准时间, 数量)"
+                    ),
+                )),
                 "approving_document" => {
                     check_optional_text(
                         "institution.approving_document",
@@ -127,8 +130,7 @@ impl RegistryApi {
                 other => violations.push(FieldViolation::new(
                     "update_mask",
                     format!(
-                        "{} cannot be updated; updatable: display_name, staffing_quota, approving_document, \
-                         valid_from, valid_to",
+                        "{} cannot be updated; updatable: display_name, approving_document, valid_from, valid_to",
                         quoted(other)
                     ),
                 )),
@@ -275,6 +277,17 @@ impl RegistryApi {
             &mut violations,
         );
         check_staffing_quota(&code, institution.staffing_quota, &mut violations);
+        if institution.staffing_quota > 0 && institution.approving_document.trim().is_empty() {
+            // The quota becomes the ledger's first approval, and an approval has its 批准文号.
+            violations.push(FieldViolation::new(
+                "institution.approving_document",
+                format!(
+                    "township {code}: a staffing quota of {} is approved by a document: give its 批准文号, or create \
+                     the institution with staffing_quota 0 and record the approval (CreateStaffingApproval)",
+                    institution.staffing_quota
+                ),
+            ));
+        }
         let (valid_from, valid_to) = (optional(institution.valid_from), optional(institution.valid_to));
         check_date("institution.valid_from", &valid_from, &mut violations);
         check_date("institution.valid_to", &valid_to, &mut violations);

@@ -15,6 +15,7 @@ mod institutions;
 mod policies;
 mod posts;
 mod request;
+mod staffing;
 mod years;
 
 use std::{pin::Pin, time::Duration};
@@ -133,6 +134,12 @@ delegate_to_handlers! {
     list_leadership_posts(ListLeadershipPostsRequest) -> pb::ListLeadershipPostsResponse;
     update_leadership_post(UpdateLeadershipPostRequest) -> pb::LeadershipPost;
     delete_leadership_post(DeleteLeadershipPostRequest) -> pb::DeleteLeadershipPostResponse;
+    // staffing
+    create_staffing_approval(CreateStaffingApprovalRequest) -> pb::StaffingApproval;
+    batch_create_staffing_approvals(BatchCreateStaffingApprovalsRequest) -> pb::BatchCreateStaffingApprovalsResponse;
+    list_staffing_approvals(ListStaffingApprovalsRequest) -> pb::ListStaffingApprovalsResponse;
+    set_staffing_headcount(SetStaffingHeadcountRequest) -> pb::StaffingHeadcount;
+    list_staffing_headcounts(ListStaffingHeadcountsRequest) -> pb::ListStaffingHeadcountsResponse;
     // catalogue
     create_catalogue_item(CreateCatalogueItemRequest) -> pb::CatalogueItem;
     batch_create_catalogue_items(BatchCreateCatalogueItemsRequest) -> pb::BatchCreateCatalogueItemsResponse;

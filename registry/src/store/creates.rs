@@ -8,7 +8,8 @@ use super::StoreResult;
 use super::indicators::RecordedObservation;
 use crate::domain::catalogue::{CatalogueItem, NewCatalogueItem};
 use crate::domain::model::{
-    CityPolicy, Institution, LeadershipPost, NewInstitution, NewObservation, NewPlaque, NewPost, Plaque, Township,
+    CityPolicy, Institution, LeadershipPost, NewInstitution, NewObservation, NewPlaque, NewPost, NewStaffingApproval,
+    Plaque, StaffingApproval, Township,
 };
 use crate::domain::names::{CityCode, TownshipCode};
 
@@ -18,6 +19,7 @@ pub enum NewRecord {
     Institution { institution: NewInstitution, max_of_kind: u32 },
     Post { post: NewPost, quota: u32 },
     CatalogueItem(NewCatalogueItem),
+    StaffingApproval(NewStaffingApproval),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +27,7 @@ pub enum CreatedRecord {
     Institution(Institution),
     Post(LeadershipPost),
     CatalogueItem(CatalogueItem),
+    StaffingApproval(StaffingApproval),
 }
 
 /// A create's `request_id` (AIP-155) with what identifies the request it first came with.
@@ -47,6 +50,7 @@ pub enum Create {
     Plaque { township: TownshipCode, plaque: NewPlaque, max_per_township: u32 },
     Post { post: NewPost, quota: u32 },
     CatalogueItem(NewCatalogueItem),
+    StaffingApproval(NewStaffingApproval),
     Batch(Vec<NewRecord>),
 }
 
@@ -60,6 +64,7 @@ pub enum Created {
     Plaque(Plaque),
     Post(LeadershipPost),
     CatalogueItem(CatalogueItem),
+    StaffingApproval(StaffingApproval),
     Batch(Vec<CreatedRecord>),
 }
 

@@ -19,7 +19,8 @@ pub trait InstitutionRepo: Send + Sync {
     ) -> StoreResult<Institution>;
     async fn get_institution(&self, township: &TownshipCode, id: i64) -> StoreResult<Institution>;
     async fn list_institutions(&self, township: &TownshipCode, page: &PageRequest) -> StoreResult<Page<Institution>>;
-    /// Replaces name, staffing quota, approving document and validity when the stored revision equals
+    /// A `staffing_quota` above 0 is recorded as the ledger's first approval ([`crate::store::StaffingRepo`]).
+    /// Replaces name, approving document and validity (the staffing quota is the ledger's sum: it stays) when the stored revision equals
     /// `expected_revision`; bumps the revision. Refused with `FailedPrecondition` when it sets a new `valid_to`
     /// while catalogue items of the township name the institution as responsible (they would be orphaned), and
     /// with `LimitExceeded` when it brings an ended institution back into force beyond `max_of_kind`.

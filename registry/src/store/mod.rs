@@ -1,5 +1,5 @@
 //! Persistence: one [`Store`], made of one repository trait per entity ([`HierarchyRepo`], [`IndicatorRepo`],
-//! [`PolicyRepo`], [`OutboxRepo`], [`ClassRepo`], [`InstitutionRepo`], [`PostRepo`], [`CatalogueRepo`],
+//! [`PolicyRepo`], [`OutboxRepo`], [`ClassRepo`], [`InstitutionRepo`], [`PostRepo`], [`StaffingRepo`], [`CatalogueRepo`],
 //! [`FactsRepo`], [`YearRepo`], [`AuditRepo`], and [`CreateRepo`] for the creates across entities), implemented for SQLite
 //! (the embedded default) and PostgreSQL, chosen by the database URL ([`open`]). Every write method commits
 //! before it returns, and writes its audit events in the same transaction as the change.
@@ -16,6 +16,7 @@ mod outbox;
 mod policies;
 mod posts;
 mod sql;
+mod staffing;
 mod years;
 
 pub use audit::AuditRepo;
@@ -30,6 +31,7 @@ pub use outbox::{OutboxRepo, StoredRun};
 pub use policies::PolicyRepo;
 pub use posts::PostRepo;
 pub use sql::{PostgresStore, SqliteStore};
+pub use staffing::StaffingRepo;
 pub use years::YearRepo;
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +141,7 @@ pub trait Store:
     + ClassRepo
     + InstitutionRepo
     + PostRepo
+    + StaffingRepo
     + CatalogueRepo
     + FactsRepo
     + YearRepo
@@ -158,6 +161,7 @@ impl<T> Store for T where
         + ClassRepo
         + InstitutionRepo
         + PostRepo
+        + StaffingRepo
         + CatalogueRepo
         + FactsRepo
         + YearRepo

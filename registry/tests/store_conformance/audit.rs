@@ -30,6 +30,8 @@ async fn audit_events_record_every_write(db: TestDb) {
     let summary: Vec<(&str, &str, &str)> =
         events.items.iter().map(|e| (e.action.as_str(), e.actor.as_str(), e.resource.as_str())).collect();
     let institution_name = format!("{name}/institutions/{}", institution.id);
+    // Its staffing quota is recorded as the ledger's first approval, audited beside it.
+    let approval_name = format!("{institution_name}/staffingApprovals/1");
     let post_name = format!("{name}/posts/{}", post.id);
     let observation_name = format!("{name}/indicators/2023/observations/{}", observed[0].observation.id);
     assert_eq!(
@@ -38,6 +40,7 @@ async fn audit_events_record_every_write(db: TestDb) {
             ("UpdateTownship", "erin", name.as_str()),
             ("UpdateLeadershipPost", "dave", post_name.as_str()),
             ("CreateLeadershipPost", "dave", post_name.as_str()),
+            ("CreateStaffingApproval", "carol", approval_name.as_str()),
             ("CreateInstitution", "carol", institution_name.as_str()),
             ("RecordIndicators", "bob", observation_name.as_str()),
             ("ImportDivisions", ACTOR, name.as_str()),
@@ -48,7 +51,7 @@ async fn audit_events_record_every_write(db: TestDb) {
     let after: serde_json::Value = serde_json::from_str(update.after.as_deref().unwrap()).unwrap();
     assert_eq!((before["holder"].clone(), after["holder"].clone()), (serde_json::Value::Null, "赵六".into()));
     assert_eq!((before["revision"].as_i64(), after["revision"].as_i64()), (Some(1), Some(2)));
-    let create = &events.items[3];
+    let create = &events.items[4];
     assert_eq!(create.before, None);
     let after: Institution = serde_json::from_str(create.after.as_deref().unwrap()).unwrap();
     assert_eq!(after, institution);

@@ -56,11 +56,13 @@ async fn batch_creates_are_all_or_nothing_and_name_the_failing_record(db: TestDb
             CreatedRecord::Institution(institution) => institution.name.clone(),
             CreatedRecord::Post(post) => post.role.clone(),
             CreatedRecord::CatalogueItem(item) => item.code.clone(),
+            CreatedRecord::StaffingApproval(approval) => approval.approval.document_number.clone(),
         })
         .collect();
     assert_eq!(names, ["党政办公室", "党委书记", "经济发展办公室"]);
     assert_eq!((nothing_kept("430102001").await, nothing_kept("430102002").await), (2, 1));
-    assert_eq!(audit_events().await, audit_before + 3);
+    // Each office's staffing quota is audited as its first staffing approval.
+    assert_eq!(audit_events().await, audit_before + 3 + 2);
 }
 
 fn key(request_id: &str, method: &str, fingerprint: &str) -> RequestKey {

@@ -124,6 +124,7 @@ mod institutions;
 mod outbox;
 mod policies;
 mod posts;
+mod staffing;
 mod years;
 
 // ------------------------------------------------------------------------------------------------------------

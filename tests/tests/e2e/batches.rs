@@ -16,6 +16,7 @@ fn office(parent: &str, name: &str) -> pb::CreateInstitutionRequest {
             kind: pb::InstitutionKind::PartyGovernmentOffice.into(),
             display_name: name.to_owned(),
             staffing_quota: 5,
+            approving_document: "长编办发〔2024〕1号".to_owned(),
             ..Default::default()
         }),
         ..Default::default()

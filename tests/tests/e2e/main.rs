@@ -9,4 +9,5 @@ mod data_years;
 mod policies_and_overrides;
 mod python_interop;
 mod scenarios;
+mod staffing;
 mod updates_and_retries;

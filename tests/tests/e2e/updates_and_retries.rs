@@ -19,6 +19,7 @@ fn centre(request_id: &str) -> pb::CreateInstitutionRequest {
             kind: pb::InstitutionKind::PublicInstitution.into(),
             display_name: "农业综合服务中心".to_owned(),
             staffing_quota: 8,
+            approving_document: "长县编委发〔2024〕7号".to_owned(),
             ..Default::default()
         }),
         request_id: request_id.to_owned(),
@@ -109,17 +110,23 @@ async fn updates_take_an_update_mask_and_refuse_a_stale_etag() {
     let created = client.create_institution(centre("")).await.unwrap().into_inner();
     assert!(!created.etag.is_empty());
 
-    let change =
-        pb::Institution { staffing_quota: 10, display_name: "ignored: not in the mask".into(), ..created.clone() };
+    let change = pb::Institution {
+        approving_document: "长县编委发〔2025〕1号".into(),
+        display_name: "ignored: not in the mask".into(),
+        ..created.clone()
+    };
     let updated = client
         .update_institution(pb::UpdateInstitutionRequest {
             institution: Some(change.clone()),
-            update_mask: mask(&["staffing_quota"]),
+            update_mask: mask(&["approving_document"]),
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((updated.staffing_quota, updated.display_name.as_str()), (10, "农业综合服务中心"));
+    assert_eq!(
+        (updated.approving_document.as_str(), updated.display_name.as_str()),
+        ("长县编委发〔2025〕1号", "农业综合服务中心")
+    );
     assert_ne!(updated.etag, created.etag);
     let get = pb::GetInstitutionRequest { name: created.name.clone() };
     assert_eq!(client.get_institution(get).await.unwrap().into_inner(), updated);
@@ -128,11 +135,21 @@ async fn updates_take_an_update_mask_and_refuse_a_stale_etag() {
     let status = client
         .update_institution(pb::UpdateInstitutionRequest {
             institution: Some(change),
-            update_mask: mask(&["staffing_quota"]),
+            update_mask: mask(&["approving_document"]),
         })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    // The staffing quota is the sum of the staffing approvals: not updatable, the refusal says what to do.
+    let status = client
+        .update_institution(pb::UpdateInstitutionRequest {
+            institution: Some(updated.clone()),
+            update_mask: mask(&["staffing_quota"]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("CreateStaffingApproval"), "{}", status.message());
     let status = client
         .update_institution(pb::UpdateInstitutionRequest {
             institution: Some(updated.clone()),
@@ -144,12 +161,12 @@ async fn updates_take_an_update_mask_and_refuse_a_stale_etag() {
     let status = client
         .update_institution(pb::UpdateInstitutionRequest {
             institution: Some(updated.clone()),
-            update_mask: mask(&["staffing_quota", "staffing_quota"]),
+            update_mask: mask(&["display_name", "display_name"]),
         })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().contains("\"staffing_quota\" is named twice"), "{}", status.message());
+    assert!(status.message().contains("\"display_name\" is named twice"), "{}", status.message());
 
     // A plaque: created, read by name, its document added.
     let plaque = client
@@ -238,6 +255,7 @@ async fn ending_an_institution_is_refused_while_catalogue_items_name_it() {
                 kind: pb::InstitutionKind::PublicInstitution.into(),
                 display_name: "社会事务综合服务中心".into(),
                 staffing_quota: 6,
+                approving_document: "长县编委发〔2024〕8号".into(),
                 ..Default::default()
             }),
             ..Default::default()

@@ -1,4 +1,4 @@
-//! The five kinds of rows `townctl import` reads: what each checks a row against, what it sends, and what
+//! The six kinds of rows `townctl import` reads: what each checks a row against, what it sends, and what
 //! "unchanged" means for it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -731,6 +731,137 @@ fn same_item(registered: &pb::CatalogueItem, row: &pb::CatalogueItem) -> bool {
         && registered.duty_area == row.duty_area
         && registered.details == row.details
         && institution_same
+}
+
+/// Staffing approvals, each naming its institution by township and name. The ledger is only added to: a row
+/// equal to a registered approval of the institution (document, date, types, change, summary) is unchanged, as
+/// many times as it is registered.
+pub(super) struct StaffingApprovals {
+    known: HashSet<String>,
+    /// Each township's institutions (resource name by display name), listed when a row first names it.
+    institutions: HashMap<String, HashMap<String, String>>,
+    /// Registered approvals per township, counted by institution and values.
+    registered: HashMap<String, HashMap<ApprovalKey, usize>>,
+}
+
+type ApprovalKey = (String, String, String, i32, i32, i32, String);
+
+fn approval_key(institution: &str, approval: &pb::StaffingApproval) -> ApprovalKey {
+    (
+        institution.to_owned(),
+        approval.document_number.clone(),
+        approval.approved_on.clone(),
+        approval.staffing_type,
+        approval.funding_type,
+        approval.change,
+        approval.summary.clone(),
+    )
+}
+
+impl ImportKind for StaffingApprovals {
+    type Request = pb::CreateStaffingApprovalRequest;
+    const COLUMNS: &'static [Field] = words::STAFFING_APPROVALS;
+    const BATCH_LIMIT: usize = RECORD_BATCH_LIMIT;
+
+    async fn prepare(registry: &Registry, _: &ImportArgs, rows: &[Cells<'_>]) -> anyhow::Result<Self> {
+        Ok(Self {
+            known: known_townships(registry, rows).await?,
+            institutions: HashMap::new(),
+            registered: HashMap::new(),
+        })
+    }
+
+    async fn plan(&mut self, registry: &Registry, row: Cells<'_>) -> anyhow::Result<Plan<Self::Request>> {
+        let mut errors = Vec::new();
+        let code = township_code(row, &mut errors);
+        let name = row.get(INSTITUTION_NAME).to_owned();
+        if name.is_empty() {
+            errors.push("name is empty".to_owned());
+        }
+        let document_number = row.get(DOCUMENT_NUMBER).to_owned();
+        if document_number.is_empty() {
+            errors.push("document_number (批准文号) is empty".to_owned());
+        }
+        let approved_on = row.get(APPROVED_ON).to_owned();
+        if !is_iso_date(&approved_on) {
+            errors.push(format!("approved_on {approved_on:?} is not a date YYYY-MM-DD"));
+        }
+        let staffing_text = row.get(STAFFING_TYPE);
+        let staffing_type = STAFFING_TYPES.parse(staffing_text);
+        if staffing_type.is_none() {
+            errors.push(format!("staffing_type {staffing_text:?} is not {}", STAFFING_TYPES.expected()));
+        }
+        let funding_text = row.get(FUNDING_TYPE);
+        let funding_type = FUNDING_TYPES.parse(funding_text);
+        if funding_type.is_none() {
+            errors.push(format!("funding_type {funding_text:?} is not {}", FUNDING_TYPES.expected()));
+        }
+        let change_text = row.get(CHANGE).replace('＋', "+").replace('－', "-");
+        let change = match change_text.trim_start_matches('+').parse::<i32>() {
+            Ok(change) if change != 0 => Some(change),
+            _ => {
+                errors.push(format!("change {change_text:?} is not a whole number other than 0"));
+                None
+            }
+        };
+        unknown_township(&self.known, &code, &mut errors, "");
+        let (Some(code), Some(staffing_type), Some(funding_type), Some(change), true) =
+            (code, staffing_type, funding_type, change, errors.is_empty())
+        else {
+            return Ok(Plan::Bad(errors.join("; ")));
+        };
+        let township = township_name(&code);
+        if !self.institutions.contains_key(&township) {
+            let listed = list::institutions(registry, &township).await?;
+            self.institutions.insert(township.clone(), listed.into_iter().map(|i| (i.display_name, i.name)).collect());
+            let mut counts = HashMap::new();
+            for approval in list::staffing_approvals(registry, &township).await? {
+                let institution = approval.name.rsplit_once("/staffingApprovals/").map_or("", |(i, _)| i);
+                *counts.entry(approval_key(institution, &approval)).or_insert(0) += 1;
+            }
+            self.registered.insert(township.clone(), counts);
+        }
+        let Some(parent) = self.institutions[&township].get(&name).cloned() else {
+            return Ok(Plan::Bad(format!(
+                "township {code} has no institution named {name}; import it first (townctl import institutions)"
+            )));
+        };
+        let approval = pb::StaffingApproval {
+            document_number,
+            approved_on,
+            staffing_type: staffing_type as i32,
+            funding_type: funding_type as i32,
+            change,
+            summary: row.get(SUMMARY).to_owned(),
+            ..Default::default()
+        };
+        let key = approval_key(&parent, &approval);
+        if let Some(count) = self.registered.get_mut(&township).and_then(|counts| counts.get_mut(&key))
+            && *count > 0
+        {
+            *count -= 1;
+            return Ok(Plan::Unchanged);
+        }
+        Ok(Plan::Create(pb::CreateStaffingApprovalRequest {
+            parent,
+            staffing_approval: Some(approval),
+            ..Default::default()
+        }))
+    }
+
+    fn group(request: &pb::CreateStaffingApprovalRequest) -> &str {
+        // A township's rows stay together: `{township}/institutions/{id}`.
+        request.parent.rsplit_once("/institutions/").map_or(&request.parent, |(township, _)| township)
+    }
+
+    async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
+        let request = with_request_id(
+            pb::BatchCreateStaffingApprovalsRequest { requests, validate_only, ..Default::default() },
+            |r| &mut r.request_id,
+        );
+        registry.clone().batch_create_staffing_approvals(request).await?;
+        Ok(0)
+    }
 }
 
 #[cfg(test)]

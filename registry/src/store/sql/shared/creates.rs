@@ -11,6 +11,7 @@ use super::indicators::record_in;
 use super::institutions::{insert_institution, insert_plaque};
 use super::policies::insert_policy;
 use super::posts::insert_post;
+use super::staffing::insert_staffing_approval;
 use super::{Conn, ThisStore};
 use crate::domain::model::TimestampMs;
 use crate::store::sql::{corrupt, json};
@@ -46,6 +47,9 @@ impl CreateRepo for ThisStore {
             Create::Post { post, quota } => Created::Post(insert_post(&mut tx, post, *quota, actor, now).await?),
             Create::CatalogueItem(item) => {
                 Created::CatalogueItem(insert_catalogue_item(&mut tx, item, actor, now).await?)
+            }
+            Create::StaffingApproval(approval) => {
+                Created::StaffingApproval(insert_staffing_approval(&mut tx, approval, actor, now).await?)
             }
             Create::Batch(records) => Created::Batch(batch_in(&mut tx, records, actor, now).await?),
         };
@@ -90,6 +94,9 @@ async fn batch_in(
             NewRecord::Post { post, quota } => insert_post(tx, post, *quota, actor, now).await.map(CreatedRecord::Post),
             NewRecord::CatalogueItem(item) => {
                 insert_catalogue_item(tx, item, actor, now).await.map(CreatedRecord::CatalogueItem)
+            }
+            NewRecord::StaffingApproval(approval) => {
+                insert_staffing_approval(tx, approval, actor, now).await.map(CreatedRecord::StaffingApproval)
             }
         };
         created.push(outcome.map_err(|error| error.in_request(index))?);

@@ -1,21 +1,23 @@
 //! [`FactsRepo`]: the facts of a scope's townships, gathered in one snapshot.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use sqlx::Row;
 use township_runtime::now_ms;
 
-use super::ThisStore;
 use super::rows::{
-    CATALOGUE_COLUMNS, CLASS_COLUMNS, INSTITUTION_COLUMNS, PLAQUE_COLUMNS, POST_COLUMNS, TOWNSHIP_COLUMNS,
-    catalogue_item_from_row, class_from_row, institution_from_row, plaque_from_row, post_from_row, township_from_row,
+    CATALOGUE_COLUMNS, CLASS_COLUMNS, INSTITUTION_COLUMNS, PLAQUE_COLUMNS, POST_COLUMNS, STAFFING_HEADCOUNT_COLUMNS,
+    TOWNSHIP_COLUMNS, catalogue_item_from_row, class_from_row, institution_from_row, plaque_from_row, post_from_row,
+    staffing_headcount_from_row, township_code, township_from_row,
 };
 use super::support::ensure_scope;
 use super::years::current_year_in;
+use super::{DbRow, ThisStore};
 use crate::domain::catalogue::{CatalogueItem, effective_catalogue};
-use crate::domain::model::{Institution, TownshipFacts};
+use crate::domain::model::{Institution, StaffingFigure, StaffingType, TownshipFacts};
 use crate::domain::names::{CountyCode, Scope, TownshipCode};
-use crate::store::sql::{iso_date, scope_filter};
+use crate::store::sql::{corrupt, iso_date, scope_filter};
 use crate::store::{FactsRepo, StoreResult};
 
 #[async_trait]
@@ -42,6 +44,7 @@ impl FactsRepo for ThisStore {
                 plaques: Vec::new(),
                 posts: Vec::new(),
                 catalogue: Vec::new(),
+                staffing: Vec::new(),
             });
         }
         let slot = |code: &TownshipCode| index.get(code).copied();
@@ -94,6 +97,31 @@ impl FactsRepo for ThisStore {
             }
         }
 
+        // Staffing: each institution's approved figure per type (the ledger's sum) beside its actual headcount;
+        // the rules count the institutions in force among them.
+        let sql = "SELECT s.township, s.institution_id, s.staffing_type, CAST(SUM(s.change) AS BIGINT) AS approved \
+                   FROM staffing_approvals s JOIN townships t ON t.code = s.township WHERE t.{column} = $1 \
+                   GROUP BY s.township, s.institution_id, s.staffing_type";
+        let mut figures: BTreeMap<(TownshipCode, i64, StaffingType), (i64, Option<u32>)> = BTreeMap::new();
+        for row in sqlx::query(&sql.replace("{column}", column)).bind(value).fetch_all(&mut *tx).await? {
+            let key = staffing_key(&row)?;
+            figures.entry(key).or_default().0 = row.try_get("approved")?;
+        }
+        let sql = format!(
+            "SELECT {STAFFING_HEADCOUNT_COLUMNS} FROM staffing_headcounts h JOIN townships t ON t.code = h.township \
+             WHERE t.{column} = $1"
+        );
+        for row in sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await? {
+            let headcount = staffing_headcount_from_row(&row)?;
+            let key = (headcount.township, headcount.institution_id, headcount.staffing_type);
+            figures.entry(key).or_default().1 = Some(headcount.actual);
+        }
+        for ((township, institution_id, staffing_type), (approved, actual)) in figures {
+            if let Some(i) = slot(&township) {
+                facts[i].staffing.push(StaffingFigure { institution_id, staffing_type, approved, actual });
+            }
+        }
+
         // The effective catalogues: own items, the counties' templates, and the ended institutions that own
         // items may still name (resolved as "no longer in force").
         let mut own: Vec<Vec<CatalogueItem>> = vec![Vec::new(); facts.len()];
@@ -135,4 +163,11 @@ impl FactsRepo for ThisStore {
         }
         Ok(facts)
     }
+}
+
+/// The (township, institution, type) a grouped staffing row is about.
+fn staffing_key(row: &DbRow) -> StoreResult<(TownshipCode, i64, StaffingType)> {
+    let text: &str = row.try_get("staffing_type")?;
+    let staffing_type = StaffingType::parse(text).ok_or_else(|| corrupt(format!("staffing type {text:?}")))?;
+    Ok((township_code(row.try_get("township")?)?, row.try_get("institution_id")?, staffing_type))
 }

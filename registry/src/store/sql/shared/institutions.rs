@@ -5,15 +5,22 @@ use sqlx::Row;
 use township_runtime::now_ms;
 
 use super::rows::{INSTITUTION_COLUMNS, PLAQUE_COLUMNS, institution_from_row, plaque_from_row};
+use super::staffing::record_approval;
 use super::support::{
     audit, check_revision, ensure_scope, institution_resource, lock_township, plaque_resource, township_records,
 };
 use super::{Conn, ThisStore};
 use crate::domain::catalogue::in_force;
-use crate::domain::model::{Institution, InstitutionKind, NewInstitution, NewPlaque, Plaque, TimestampMs};
+use crate::domain::model::{
+    FundingType, Institution, InstitutionKind, NewInstitution, NewPlaque, NewStaffingApproval, Plaque, StaffingType,
+    TimestampMs,
+};
 use crate::domain::names::{Scope, TownshipCode};
 use crate::store::sql::{after_id_ascending, iso_date, json, list_or_none, page_by, page_limit};
 use crate::store::{InstitutionRepo, Page, PageRequest, StoreError, StoreResult};
+
+/// 变动摘要 of the approval a create with a staffing quota records.
+const FIRST_APPROVAL_SUMMARY: &str = "机构设立时核定编制";
 
 #[async_trait]
 impl InstitutionRepo for ThisStore {
@@ -101,7 +108,6 @@ impl InstitutionRepo for ThisStore {
         }
         let updated = Institution {
             name: institution.name.clone(),
-            staffing_quota: institution.staffing_quota,
             approving_document: institution.approving_document.clone(),
             valid_from: institution.valid_from.clone(),
             valid_to: institution.valid_to.clone(),
@@ -110,11 +116,10 @@ impl InstitutionRepo for ThisStore {
             ..stored.clone()
         };
         sqlx::query(
-            "UPDATE institutions SET name = $1, staffing_quota = $2, approving_document = $3, valid_from = $4, \
-             valid_to = $5, revision = $6, updated_at = $7 WHERE id = $8 AND revision = $9",
+            "UPDATE institutions SET name = $1, approving_document = $2, valid_from = $3, valid_to = $4, \
+             revision = $5, updated_at = $6 WHERE id = $7 AND revision = $8",
         )
         .bind(&updated.name)
-        .bind(i64::from(updated.staffing_quota))
         .bind(&updated.approving_document)
         .bind(&updated.valid_from)
         .bind(&updated.valid_to)
@@ -323,7 +328,8 @@ pub(super) async fn insert_institution(
     .bind(township.as_str())
     .bind(institution.kind.as_str())
     .bind(&institution.name)
-    .bind(i64::from(institution.staffing_quota))
+    // The ledger's first approval below brings it to the quota.
+    .bind(0_i64)
     .bind(&institution.approving_document)
     .bind(&institution.valid_from)
     .bind(&institution.valid_to)
@@ -345,6 +351,20 @@ pub(super) async fn insert_institution(
     };
     let resource = institution_resource(township, created.id);
     audit(tx, actor, now, "CreateInstitution", &resource, None, Some(json(&created))).await?;
+    if institution.staffing_quota > 0 {
+        // The quota it is created with is the ledger's first approval, by its approving document.
+        let first = NewStaffingApproval {
+            township: township.clone(),
+            institution_id: created.id,
+            document_number: institution.approving_document.clone(),
+            approved_on: institution.valid_from.clone().unwrap_or_else(|| iso_date(now)),
+            staffing_type: StaffingType::usual_for(institution.kind),
+            funding_type: FundingType::Full,
+            change: i64::from(institution.staffing_quota),
+            summary: FIRST_APPROVAL_SUMMARY.to_owned(),
+        };
+        record_approval(tx, &created, &first, actor, now).await?;
+    }
     Ok(created)
 }
 

@@ -19,6 +19,7 @@ mod outbox;
 mod policies;
 mod posts;
 mod rows;
+mod staffing;
 mod support;
 mod years;
 

@@ -10,8 +10,9 @@ use crate::domain::catalogue::{
 };
 use crate::domain::model::{
     AuditEvent, ChangeCause, City, CityPolicy, ClassChange, ClassOverride, ClassRecord, ClassificationRun, CohortJob,
-    CohortKey, CohortState, County, IndicatorObservation, Institution, InstitutionKind, LeadershipPost, MandatedRole,
-    Plaque, RunLine, Township, TownshipKind,
+    CohortKey, CohortState, County, FundingType, IndicatorObservation, Institution, InstitutionKind, LeadershipPost,
+    MandatedRole, NewStaffingApproval, Plaque, RunLine, StaffingApproval, StaffingHeadcount, StaffingType, Township,
+    TownshipKind,
 };
 use crate::domain::names::{CityCode, CountyCode, TownshipCode};
 use crate::store::StoreResult;
@@ -40,6 +41,10 @@ pub(super) const INSTITUTION_COLUMNS: &str = "i.id, i.township, i.kind, i.name, 
      i.approving_document, i.valid_from, i.valid_to, i.created_at, i.revision, i.updated_at";
 pub(super) const PLAQUE_COLUMNS: &str =
     "p.id, p.institution_id, p.township, p.name, p.approving_document, p.created_at, p.revision, p.updated_at";
+pub(super) const STAFFING_APPROVAL_COLUMNS: &str = "s.id, s.institution_id, s.township, s.document_number, \
+     s.approved_on, s.staffing_type, s.funding_type, s.change, s.summary, s.created_at, s.created_by";
+pub(super) const STAFFING_HEADCOUNT_COLUMNS: &str =
+    "h.id, h.institution_id, h.township, h.staffing_type, h.actual, h.updated_at, h.updated_by";
 pub(super) const POST_COLUMNS: &str = "p.id, p.township, p.role, p.holder, p.mandated_role, p.revision, p.updated_at";
 pub(super) const CATALOGUE_COLUMNS: &str = "c.id, c.owner, c.code, c.title, c.item_type, c.duty_area, \
      c.responsible_institution_id, c.responsible_institution_title, c.power_category, c.legal_basis, c.power_origin, \
@@ -228,6 +233,41 @@ pub(super) fn run_from_row(row: &DbRow, with_body: bool) -> StoreResult<Classifi
         classes_changed: unsigned(row.try_get("classes_changed")?, "classes changed")?,
         lines,
         response,
+    })
+}
+
+fn staffing_type(text: &str) -> StoreResult<StaffingType> {
+    StaffingType::parse(text).ok_or_else(|| corrupt(format!("staffing type {text:?}")))
+}
+
+pub(super) fn staffing_approval_from_row(row: &DbRow) -> StoreResult<StaffingApproval> {
+    let funding: &str = row.try_get("funding_type")?;
+    Ok(StaffingApproval {
+        id: row.try_get("id")?,
+        approval: NewStaffingApproval {
+            township: township_code(row.try_get("township")?)?,
+            institution_id: row.try_get("institution_id")?,
+            document_number: row.try_get("document_number")?,
+            approved_on: row.try_get("approved_on")?,
+            staffing_type: staffing_type(row.try_get("staffing_type")?)?,
+            funding_type: FundingType::parse(funding).ok_or_else(|| corrupt(format!("funding type {funding:?}")))?,
+            change: row.try_get("change")?,
+            summary: row.try_get("summary")?,
+        },
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+pub(super) fn staffing_headcount_from_row(row: &DbRow) -> StoreResult<StaffingHeadcount> {
+    Ok(StaffingHeadcount {
+        id: row.try_get("id")?,
+        township: township_code(row.try_get("township")?)?,
+        institution_id: row.try_get("institution_id")?,
+        staffing_type: staffing_type(row.try_get("staffing_type")?)?,
+        actual: unsigned(row.try_get("actual")?, "actual headcount")?,
+        updated_at: row.try_get("updated_at")?,
+        updated_by: row.try_get("updated_by")?,
     })
 }
 

@@ -225,6 +225,18 @@ pub(super) fn plaque_resource(township: &TownshipCode, institution_id: i64, id: 
     format!("{}/plaques/{id}", institution_resource(township, institution_id))
 }
 
+pub(super) fn staffing_approval_resource(township: &TownshipCode, institution_id: i64, id: i64) -> String {
+    format!("{}/staffingApprovals/{id}", institution_resource(township, institution_id))
+}
+
+pub(super) fn staffing_headcount_resource(
+    township: &TownshipCode,
+    institution_id: i64,
+    staffing_type: crate::domain::model::StaffingType,
+) -> String {
+    format!("{}/staffingHeadcounts/{}", institution_resource(township, institution_id), staffing_type.as_str())
+}
+
 pub(super) fn post_resource(township: &TownshipCode, id: i64) -> String {
     format!("{}/posts/{id}", township_name(township))
 }
