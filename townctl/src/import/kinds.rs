@@ -737,7 +737,7 @@ fn same_item(registered: &pb::CatalogueItem, row: &pb::CatalogueItem) -> bool {
 /// equal to a registered approval of the institution (document, date, types, change, summary) is unchanged, as
 /// many times as it is registered.
 pub(super) struct StaffingApprovals {
-    known: HashSet<String>,
+    known: HashMap<String, pb::Township>,
     /// Each township's institutions (resource name by display name), listed when a row first names it.
     institutions: HashMap<String, HashMap<String, String>>,
     /// Registered approvals per township, counted by institution and values.
