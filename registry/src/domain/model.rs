@@ -438,4 +438,6 @@ pub struct TownshipFacts {
     /// The township's effective catalogue (its own items and the county template items it inherits), in code
     /// order, each with its responsible institution resolved.
     pub catalogue: Vec<super::catalogue::CatalogueEntry>,
+    /// The approved deviations in force that apply to the township: its county's and its own.
+    pub deviations: Vec<super::deviations::ApprovedDeviation>,
 }

@@ -7,10 +7,12 @@ use township_policy::Policy;
 use super::StoreResult;
 use super::indicators::RecordedObservation;
 use crate::domain::catalogue::{CatalogueItem, NewCatalogueItem};
+use crate::domain::deviations::{ApprovedDeviation, NewApprovedDeviation};
 use crate::domain::model::{
     CityPolicy, Institution, LeadershipPost, NewInstitution, NewObservation, NewPlaque, NewPost, Plaque, Township,
 };
 use crate::domain::names::{CityCode, TownshipCode};
+use crate::domain::years::{NewYearAdoption, YearAdoption};
 
 /// One record of a batch create, with the limit the service computed for its township.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub enum Create {
     Plaque { township: TownshipCode, plaque: NewPlaque, max_per_township: u32 },
     Post { post: NewPost, quota: u32 },
     CatalogueItem(NewCatalogueItem),
+    YearAdoption(NewYearAdoption),
+    ApprovedDeviation(NewApprovedDeviation),
     Batch(Vec<NewRecord>),
 }
 
@@ -60,6 +64,8 @@ pub enum Created {
     Plaque(Plaque),
     Post(LeadershipPost),
     CatalogueItem(CatalogueItem),
+    YearAdoption(YearAdoption),
+    ApprovedDeviation(ApprovedDeviation),
     Batch(Vec<CreatedRecord>),
 }
 

@@ -6,11 +6,13 @@ use sqlx::Row;
 use township_runtime::now_ms;
 
 use super::catalogue::insert_catalogue_item;
+use super::deviations::insert_deviation;
 use super::hierarchy::insert_township;
 use super::indicators::record_in;
 use super::institutions::{insert_institution, insert_plaque};
 use super::policies::insert_policy;
 use super::posts::insert_post;
+use super::years::adopt_in;
 use super::{Conn, ThisStore};
 use crate::domain::model::TimestampMs;
 use crate::store::sql::{corrupt, json};
@@ -46,6 +48,10 @@ impl CreateRepo for ThisStore {
             Create::Post { post, quota } => Created::Post(insert_post(&mut tx, post, *quota, actor, now).await?),
             Create::CatalogueItem(item) => {
                 Created::CatalogueItem(insert_catalogue_item(&mut tx, item, actor, now).await?)
+            }
+            Create::YearAdoption(adoption) => Created::YearAdoption(adopt_in(&mut tx, adoption, actor, now).await?),
+            Create::ApprovedDeviation(deviation) => {
+                Created::ApprovedDeviation(insert_deviation(&mut tx, deviation, actor, now).await?)
             }
             Create::Batch(records) => Created::Batch(batch_in(&mut tx, records, actor, now).await?),
         };
