@@ -90,7 +90,7 @@ async fn a_countys_approved_office_figure_raises_the_limit_and_approves_the_find
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(listed.approved_deviations, [created.clone()]);
+    assert_eq!(listed.approved_deviations, std::slice::from_ref(&created));
 
     let revoke = pb::RevokeApprovedDeviationRequest {
         name: created.name.clone(),
