@@ -1,9 +1,11 @@
 //! What the policy allows a township now — its class in force and the limits of that class — decided here for
 //! every write that a limit governs (institutions, plaques, posts). No gRPC: the service asks, the store
-//! enforces the numbers inside the inserting transaction.
+//! enforces the numbers inside the inserting transaction. An approved deviation of the county raises a figure
+//! (never lowers it), as compliance then reports the count as an approved exception.
 
 use township_policy::{ClassLimits, Policy, TownshipClass};
 
+use crate::domain::deviations::{ApprovedDeviation, Limit, covering};
 use crate::domain::model::{ClassRecord, InstitutionKind};
 use crate::domain::names::{CityCode, TownshipCode};
 use crate::domain::rules;
@@ -40,7 +42,8 @@ pub async fn effective_policy(store: &dyn Store, default: &Policy, city: &CityCo
     })
 }
 
-/// A township's class in force and the limits of that class under its city's effective policy.
+/// A township's class in force and the limits of that class under its city's effective policy, raised where an
+/// approved deviation of its county allows more (a refusal then names the deviation's 文号).
 #[derive(Debug, Clone)]
 pub struct TownshipLimits {
     /// The official class ([`official_class`]: override, else computed, in the city's current year); None while
@@ -48,6 +51,9 @@ pub struct TownshipLimits {
     /// class apply.
     pub class: Option<TownshipClass>,
     pub policy: Policy,
+    pub township: TownshipCode,
+    /// The approved deviations in force that apply to the township.
+    pub deviations: Vec<ApprovedDeviation>,
 }
 
 impl TownshipLimits {
@@ -55,7 +61,13 @@ impl TownshipLimits {
         let city = township.city();
         let class = official_class(store, township).await?.and_then(|record| record.effective_class());
         let (policy, _) = effective_policy(store, default_policy, &city).await?;
-        Ok(Self { class, policy })
+        let deviations = store.deviations_in_force(township).await?;
+        Ok(Self { class, policy, township: township.clone(), deviations })
+    }
+
+    /// The policy's figure for `rule`, or the covering deviation's where it is higher.
+    fn limit(&self, rule: &str, policy_max: u32) -> Limit {
+        Limit::new(policy_max, covering(&self.deviations, &self.township, rule))
     }
 
     pub fn of_class(&self) -> ClassLimits {
@@ -63,15 +75,20 @@ impl TownshipLimits {
     }
 
     /// The most institutions of `kind` the township may have in force.
-    pub fn institutions_of_kind(&self, kind: InstitutionKind) -> u32 {
-        rules::institution_limit(&self.policy, self.class, kind)
+    pub fn institutions_of_kind(&self, kind: InstitutionKind) -> Limit {
+        let rule = match kind {
+            InstitutionKind::PartyGovernmentOffice => "offices.count",
+            InstitutionKind::PublicInstitution => "public_institutions.max",
+            InstitutionKind::LawEnforcementUnit => "law_enforcement.max",
+        };
+        self.limit(rule, rules::institution_limit(&self.policy, self.class, kind))
     }
 
-    pub fn leadership_posts(&self) -> u32 {
-        self.of_class().leadership_posts
+    pub fn leadership_posts(&self) -> Limit {
+        self.limit("posts.quota", self.of_class().leadership_posts)
     }
 
-    pub fn plaques(&self) -> u32 {
-        self.policy.max_plaques_per_township
+    pub fn plaques(&self) -> Limit {
+        self.limit("plaques.max", self.policy.max_plaques_per_township)
     }
 }

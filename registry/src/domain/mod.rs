@@ -2,6 +2,7 @@
 
 pub mod audit_chain;
 pub mod catalogue;
+pub mod deviations;
 pub mod model;
 pub mod names;
 pub mod rules;

@@ -566,4 +566,6 @@ pub struct TownshipFacts {
     /// Approved staffing and actual headcounts per institution and type, for every institution with either, in
     /// (institution, type) order; the rules count those of institutions in force only.
     pub staffing: Vec<StaffingFigure>,
+    /// The approved deviations in force that apply to the township: its county's and its own.
+    pub deviations: Vec<super::deviations::ApprovedDeviation>,
 }

@@ -11,10 +11,34 @@ use std::collections::HashMap;
 use township_policy::{ClassLimits, Policy, TownshipClass};
 
 use super::catalogue::{CatalogueEntry, CatalogueItemType, ItemDetails, Resolution, duty_areas_for};
+use super::deviations::{ApprovedDeviation, covering, is_count_rule};
 use super::model::{
     Institution, InstitutionKind, LeadershipPost, MandatedRole, Plaque, StaffingType, TownshipFacts, TownshipKind,
 };
 use super::names::township_name;
+
+/// Every rule id a finding may carry, the ids an approved deviation may name.
+pub const RULE_IDS: &[&str] = &[
+    "offices.count",
+    "offices.mandated",
+    "public_institutions.max",
+    "public_institutions.mandated",
+    "law_enforcement.max",
+    "law_enforcement.missing",
+    "plaques.max",
+    "plaques.institution_kind",
+    "plaques.approving_document_missing",
+    "posts.quota",
+    "posts.mandated_role",
+    "posts.deputy_secretary_not_government_head",
+    "posts.dedicated_role",
+    "catalogue.duty_area_uncovered",
+    "catalogue.list_missing",
+    "catalogue.power_without_responsibility",
+    "catalogue.responsible_institution_missing",
+    "staffing.township_over_norm",
+    "staffing.institution_over_approved",
+];
 
 /// The limits that apply to a township of `class`. An unclassified township gets the most permissive limits
 /// of any class, so that nothing is refused before the first classification.
@@ -226,6 +250,41 @@ pub struct Finding {
     pub township_display_name: String,
     /// What is wrong and what to do about it.
     pub message: String,
+    /// The county's approved deviation of this rule that applies to the township, if any.
+    pub deviation: Option<DeviationNote>,
+}
+
+impl Finding {
+    /// The finding is covered by an approved deviation: reported, but approved.
+    pub fn is_approved_exception(&self) -> bool {
+        self.deviation.as_ref().is_some_and(|note| note.approved)
+    }
+}
+
+/// The approved deviation a finding meets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviationNote {
+    /// The deviation's resource name.
+    pub deviation: String,
+    pub document_number: String,
+    pub approved_on: String,
+    /// The approved figure of a count rule; None for a waived rule.
+    pub allowed: Option<u32>,
+    /// True when the deviation covers the finding (an approved exception); false when the count exceeds even
+    /// the approved figure.
+    pub approved: bool,
+}
+
+impl DeviationNote {
+    fn of(deviation: &ApprovedDeviation, approved: bool) -> Self {
+        DeviationNote {
+            deviation: deviation.name(),
+            document_number: deviation.document_number.clone(),
+            approved_on: deviation.approved_on.clone(),
+            allowed: deviation.allowed,
+            approved,
+        }
+    }
 }
 
 /// The findings of one township as the rules add them.
@@ -236,13 +295,47 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
+    /// A finding of a rule that is not a count rule: an approved exception when a deviation waives the rule.
     fn add(&mut self, rule: &'static str, severity: Severity, message: String) {
+        debug_assert!(RULE_IDS.contains(&rule) && !is_count_rule(rule), "{rule} is not a listed, uncounted rule");
+        let deviation = covering(&self.facts.deviations, &self.facts.township.code, rule);
+        let (message, note) = match deviation {
+            Some(d) => (
+                format!("{message} — approved exception: waived by {} ({})", d.cited(), d.allowed_description),
+                Some(DeviationNote::of(d, true)),
+            ),
+            None => (message, None),
+        };
+        self.push(rule, severity, message, note);
+    }
+
+    /// A finding of a count rule over `count`: an approved exception when a deviation's figure covers the count
+    /// (and, for `offices.count`, the count is not below both the class's minimum and the figure).
+    fn add_count(&mut self, rule: &'static str, severity: Severity, count: u32, min: u32, message: String) {
+        debug_assert!(is_count_rule(rule), "{rule} is not a count rule");
+        let deviation = covering(&self.facts.deviations, &self.facts.township.code, rule);
+        let (message, note) = match deviation.and_then(|d| d.allowed.map(|allowed| (d, allowed))) {
+            Some((d, allowed)) if count <= allowed && count >= min.min(allowed) => (
+                format!("{message} — approved exception: {} allows {allowed}", d.cited()),
+                Some(DeviationNote::of(d, true)),
+            ),
+            Some((d, allowed)) => (
+                format!("{message}; {count} is outside even the {allowed} the approved deviation {} allows", d.cited()),
+                Some(DeviationNote::of(d, false)),
+            ),
+            None => (message, None),
+        };
+        self.push(rule, severity, message, note);
+    }
+
+    fn push(&mut self, rule: &'static str, severity: Severity, message: String, deviation: Option<DeviationNote>) {
         self.found.push(Finding {
             rule,
             severity,
             township: self.township.clone(),
             township_display_name: self.facts.township.name.clone(),
             message,
+            deviation,
         });
     }
 
@@ -363,9 +456,11 @@ fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
             ""
         };
         let todo = if offices > max { "merge or abolish offices" } else { "set up the missing offices" };
-        report.add(
+        report.add_count(
             "offices.count",
             Severity::Error,
+            offices,
+            min,
             format!("{offices} {}; {class_text} must have {min}–{max}{source}: {todo}", offices_phrase(kind)),
         );
     }
@@ -382,9 +477,11 @@ fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
 
     let public = count_u32(report.of_kind(InstitutionKind::PublicInstitution).count());
     if public > limits.max_public_institutions {
-        report.add(
+        report.add_count(
             "public_institutions.max",
             Severity::Error,
+            public,
+            0,
             format!("{public} public institutions; {class_text} may have at most {}", limits.max_public_institutions),
         );
     }
@@ -406,9 +503,11 @@ fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
 
     let enforcement = count_u32(report.of_kind(InstitutionKind::LawEnforcementUnit).count());
     if enforcement > limits.max_law_enforcement_units {
-        report.add(
+        report.add_count(
             "law_enforcement.max",
             Severity::Error,
+            enforcement,
+            0,
             format!("{enforcement} law-enforcement units; at most {} allowed", limits.max_law_enforcement_units),
         );
     } else if enforcement == 0 {
@@ -433,9 +532,11 @@ fn plaques(report: &mut Report, policy: &Policy) {
     let count = count_u32(hanging.len());
     let max = policy.max_plaques_per_township;
     if count > max {
-        report.add(
+        report.add_count(
             "plaques.max",
             Severity::Error,
+            count,
+            0,
             format!(
                 "{count} plaques (加挂牌子) on institutions in force; at most {max} per township: remove {}",
                 count - max
@@ -471,9 +572,11 @@ fn posts(report: &mut Report, limits: &ClassLimits, class_text: &str) {
     let posts = &facts.posts;
     let count = count_u32(posts.len());
     if count > limits.leadership_posts {
-        report.add(
+        report.add_count(
             "posts.quota",
             Severity::Error,
+            count,
+            0,
             format!(
                 "{count} leadership posts; {class_text} is allowed {}{}: remove {}",
                 limits.leadership_posts,
@@ -798,7 +901,35 @@ mod tests {
             posts,
             catalogue,
             staffing: vec![],
+            deviations: vec![],
         }
+    }
+
+    /// The county's deviation of `rule`: `allowed` for a count rule, else a waiver.
+    fn county_deviation(rule: &str, allowed: Option<u32>) -> ApprovedDeviation {
+        use crate::domain::deviations::DeviationScope;
+        ApprovedDeviation {
+            id: 1,
+            scope: DeviationScope::County(code().county()),
+            rule: rule.to_owned(),
+            allowed,
+            allowed_description: if allowed.is_none() { "由党政办公室兼管".to_owned() } else { String::new() },
+            document_number: "长编发〔2025〕7号".to_owned(),
+            approved_on: "2025-03-01".to_owned(),
+            reason: "山区大镇，人口多".to_owned(),
+            valid_to: None,
+            created_by: "county".to_owned(),
+            created_at: 0,
+            revocation: None,
+        }
+    }
+
+    fn with_offices(count: i64) -> TownshipFacts {
+        let mut facts = town_facts(Some(1));
+        for id in 5..count {
+            facts.institutions.push(institution(200 + id, "专项工作办公室", InstitutionKind::PartyGovernmentOffice));
+        }
+        facts
     }
 
     /// The same set up for a 镇: the agriculture centre and a catalogue of the six township duty areas.
@@ -1283,6 +1414,68 @@ mod tests {
 
     /// What the write-time limits accept compliance does not flag as over the limit, and one more is both
     /// refused and flagged: for every class, unclassified included, and every kind of institution.
+    #[test]
+    fn approved_deviation_turns_a_finding_into_an_approved_exception() {
+        let policy = Policy::builtin_default();
+        let mut facts = with_offices(7);
+        assert_eq!(rules(&findings(&policy, &facts)), ["offices.count"]);
+        assert!(!findings(&policy, &facts)[0].is_approved_exception());
+        facts.deviations.push(county_deviation("offices.count", Some(7)));
+        let found = findings(&policy, &facts);
+        assert_eq!(rules(&found), ["offices.count"], "the exception stays in the report");
+        assert!(found[0].is_approved_exception());
+        let note = found[0].deviation.as_ref().unwrap();
+        assert_eq!(
+            (note.document_number.as_str(), note.approved_on.as_str(), note.allowed),
+            ("长编发〔2025〕7号", "2025-03-01", Some(7))
+        );
+        assert_eq!(note.deviation, "cities/4301/counties/430102/approvedDeviations/1");
+        assert!(found[0].message.contains("approved exception: 长编发〔2025〕7号"), "{}", found[0].message);
+        assert_eq!(found[0].severity, Severity::Error, "the severity stays visible");
+
+        // A waived rule: every finding of it in the county's townships is approved, others are not.
+        let mut facts = town_facts(Some(2));
+        without_office(&mut facts, "社会治安");
+        facts.posts.retain(|p| p.mandated_role != Some(MandatedRole::DisciplineInspectionSecretary));
+        facts.deviations.push(county_deviation("offices.mandated", None));
+        let found = findings(&policy, &facts);
+        let approved: Vec<_> = found.iter().map(|f| (f.rule, f.is_approved_exception())).collect();
+        assert_eq!(approved, [("offices.count", false), ("offices.mandated", true), ("posts.mandated_role", false)]);
+        assert!(found[1].message.contains("由党政办公室兼管"), "{}", found[1].message);
+    }
+
+    #[test]
+    fn a_count_above_the_allowed_figure_stays_a_finding() {
+        let policy = Policy::builtin_default();
+        let mut facts = with_offices(8);
+        facts.deviations.push(county_deviation("offices.count", Some(7)));
+        let found = findings(&policy, &facts);
+        assert_eq!(rules(&found), ["offices.count"]);
+        assert!(!found[0].is_approved_exception());
+        assert_eq!(found[0].deviation.as_ref().map(|note| (note.allowed, note.approved)), Some((Some(7), false)));
+        assert!(
+            found[0].message.contains("outside even the 7 the approved deviation 长编发〔2025〕7号"),
+            "{}",
+            found[0].message
+        );
+        // A deviation of another township, or of another rule, changes nothing.
+        let mut other = county_deviation("offices.count", Some(8));
+        other.scope = crate::domain::deviations::DeviationScope::Township(TownshipCode::parse("430102002").unwrap());
+        facts.deviations = vec![other, county_deviation("posts.quota", Some(12))];
+        assert_eq!(findings(&policy, &facts)[0].deviation, None);
+    }
+
+    #[test]
+    fn every_rule_id_is_listed_once() {
+        let mut ids = RULE_IDS.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), RULE_IDS.len());
+        for rule in crate::domain::deviations::COUNT_RULES {
+            assert!(RULE_IDS.contains(&rule), "{rule}");
+        }
+    }
+
     #[test]
     fn the_write_time_limits_and_the_findings_agree() {
         let policy = Policy::builtin_default();

@@ -49,7 +49,7 @@ impl RegistryApi {
             records.push(NewRecord::CatalogueItem(item));
             kinds.push(kind);
         }
-        let created = self.batch_create(key, records, &actor, request.validate_only).await?;
+        let created = self.batch_create(key, records, &actor, request.validate_only, &[]).await?;
         let catalogue_items = created
             .into_iter()
             .zip(kinds)

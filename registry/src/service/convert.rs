@@ -5,6 +5,7 @@ use township_proto::classifier::v1 as cpb;
 use township_proto::registry::v1 as pb;
 
 use crate::domain::catalogue::*;
+use crate::domain::deviations::ApprovedDeviation;
 use crate::domain::model::*;
 use crate::domain::names::{city_name, county_name, township_name};
 use crate::domain::rules::{Finding, Severity};
@@ -254,6 +255,42 @@ pub fn finding_to_proto(finding: Finding) -> pb::Finding {
         township: finding.township,
         township_display_name: finding.township_display_name,
         message: finding.message,
+        approved_deviation: finding.deviation.map(|note| pb::ApprovedDeviationNote {
+            approved_deviation: note.deviation,
+            document_number: note.document_number,
+            approved_on: note.approved_on,
+            allowed: note.allowed.unwrap_or(0),
+            approved: note.approved,
+        }),
+    }
+}
+
+/// `today` (ISO date) decides `in_force`.
+pub fn deviation_to_proto(deviation: ApprovedDeviation, today: &str) -> pb::ApprovedDeviation {
+    let in_force = deviation.in_force(today);
+    let name = deviation.name();
+    let (revoke_time, revoked_by, revocation_document_number, revocation_reason) = match deviation.revocation {
+        Some(revocation) => {
+            (timestamp(revocation.revoked_at), revocation.revoked_by, revocation.document_number, revocation.reason)
+        }
+        None => (None, String::new(), String::new(), String::new()),
+    };
+    pb::ApprovedDeviation {
+        name,
+        rule: deviation.rule,
+        allowed: deviation.allowed.unwrap_or(0),
+        allowed_description: deviation.allowed_description,
+        document_number: deviation.document_number,
+        approved_on: deviation.approved_on,
+        reason: deviation.reason,
+        valid_to: deviation.valid_to.unwrap_or_default(),
+        created_by: deviation.created_by,
+        create_time: timestamp(deviation.created_at),
+        revoke_time,
+        revoked_by,
+        revocation_document_number,
+        revocation_reason,
+        in_force,
     }
 }
 

@@ -7,7 +7,7 @@ use tonic::Status;
 
 use super::RegistryApi;
 use super::error::invalid;
-use crate::store::{Create, Created, CreatedRecord, NewRecord, RequestKey};
+use crate::store::{Create, Created, CreatedRecord, NewRecord, RequestKey, StoreError};
 
 /// Longest request id: a UUID is 36 characters.
 const MAX_REQUEST_ID_CHARS: usize = 64;
@@ -78,7 +78,20 @@ impl RegistryApi {
         create: Create,
         actor: &str,
     ) -> Result<Created, Status> {
-        let (created, replayed) = self.store().create_once(key.as_ref(), &create, actor).await?;
+        self.create_once_noting(key, create, actor, &[]).await
+    }
+
+    /// [`RegistryApi::create_once`] of a create whose limit may be an approved deviation's: `notes[0]` (or the
+    /// batch record's `notes[i]`) says so in a refusal over it.
+    pub(super) async fn create_once_noting(
+        &self,
+        key: Option<RequestKey>,
+        create: Create,
+        actor: &str,
+        notes: &[Option<String>],
+    ) -> Result<Created, Status> {
+        let (created, replayed) =
+            self.store().create_once(key.as_ref(), &create, actor).await.map_err(noting_limits(notes))?;
         if !replayed && matches!(create, Create::Observations(_) | Create::Policy { .. }) {
             self.outbox.wake_worker();
         }
@@ -92,10 +105,26 @@ impl RegistryApi {
         records: Vec<NewRecord>,
         actor: &str,
         validate_only: bool,
+        notes: &[Option<String>],
     ) -> Result<Vec<CreatedRecord>, Status> {
         if validate_only {
-            return Ok(self.store().batch_create(&records, actor, true).await?);
+            return Ok(self.store().batch_create(&records, actor, true).await.map_err(noting_limits(notes))?);
         }
-        Ok(made!(self.create_once(key, Create::Batch(records), actor).await?, Created::Batch))
+        Ok(made!(self.create_once_noting(key, Create::Batch(records), actor, notes).await?, Created::Batch))
+    }
+}
+
+/// Adds to a refusal over a limit where its figure comes from: the note of the refused record (a batch's
+/// `requests[i]`, else the single create's).
+pub(super) fn noting_limits(notes: &[Option<String>]) -> impl Fn(StoreError) -> StoreError + '_ {
+    move |error| match error {
+        StoreError::LimitExceeded(message) => {
+            let index = StoreError::LimitExceeded(message.clone()).request_index().unwrap_or(0);
+            match notes.get(index).and_then(Option::as_deref) {
+                Some(note) => StoreError::LimitExceeded(format!("{message}{note}")),
+                None => StoreError::LimitExceeded(message),
+            }
+        }
+        other => other,
     }
 }

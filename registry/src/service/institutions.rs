@@ -7,12 +7,13 @@ use township_proto::registry::v1 as pb;
 
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
-use super::idempotency::{check_no_nested_request_id, made, request_key};
+use super::idempotency::{check_no_nested_request_id, made, noting_limits, request_key};
 use super::request::{
     MAX_NAME_TEXT_CHARS, actor, check_batch_size, check_date, check_optional_text, check_text, expected_revision,
     in_request, mask_paths, next_token, optional, page_request, plaque_ref, township_child,
 };
 use super::{RegistryApi, ServiceResult};
+use crate::domain::deviations::Limit;
 use crate::domain::model::{NewInstitution, NewPlaque};
 use crate::domain::names::{self, TownshipCode};
 use crate::store::{Create, Created, CreatedRecord, NewRecord};
@@ -28,8 +29,9 @@ impl RegistryApi {
         let actor = actor(&request);
         let request = request.into_inner();
         let key = request_key("CreateInstitution", &request.request_id, &request)?;
-        let (institution, max_of_kind) = self.prepare_institution(request).await?;
-        let created = self.create_once(key, Create::Institution { institution, max_of_kind }, &actor).await?;
+        let (institution, limit) = self.prepare_institution(request).await?;
+        let create = Create::Institution { institution, max_of_kind: limit.max };
+        let created = self.create_once_noting(key, create, &actor, &[limit.note()]).await?;
         Ok(Response::new(institution_to_proto(made!(created, Created::Institution))))
     }
 
@@ -42,12 +44,14 @@ impl RegistryApi {
         check_batch_size(request.requests.len())?;
         let key = request_key("BatchCreateInstitutions", &request.request_id, &request)?;
         let mut records = Vec::with_capacity(request.requests.len());
+        let mut notes = Vec::with_capacity(request.requests.len());
         for (index, one) in request.requests.into_iter().enumerate() {
             check_no_nested_request_id(index, &one.request_id)?;
-            let (institution, max_of_kind) = self.prepare_institution(one).await.map_err(in_request(index))?;
-            records.push(NewRecord::Institution { institution, max_of_kind });
+            let (institution, limit) = self.prepare_institution(one).await.map_err(in_request(index))?;
+            notes.push(limit.note());
+            records.push(NewRecord::Institution { institution, max_of_kind: limit.max });
         }
-        let created = self.batch_create(key, records, &actor, request.validate_only).await?;
+        let created = self.batch_create(key, records, &actor, request.validate_only, &notes).await?;
         let institutions = created
             .into_iter()
             .filter_map(|record| match record {
@@ -150,7 +154,11 @@ impl RegistryApi {
             return Err(invalid_all(violations));
         }
         let limit = self.limits_now(&code).await?.institutions_of_kind(institution.kind);
-        let updated = self.store().update_institution(&institution, expected, limit, &actor).await?;
+        let updated = self
+            .store()
+            .update_institution(&institution, expected, limit.max, &actor)
+            .await
+            .map_err(noting_limits(&[limit.note()]))?;
         Ok(Response::new(institution_to_proto(updated)))
     }
 
@@ -212,11 +220,11 @@ impl RegistryApi {
         if !violations.is_empty() {
             return Err(invalid_all(violations));
         }
-        let max_plaques = self.limits_now(&code).await?.plaques();
+        let limit = self.limits_now(&code).await?.plaques();
         let new =
             NewPlaque { institution_id, name: plaque.display_name, approving_document: plaque.approving_document };
-        let create = Create::Plaque { township: code, plaque: new, max_per_township: max_plaques };
-        let created = self.create_once(key, create, &actor).await?;
+        let create = Create::Plaque { township: code, plaque: new, max_per_township: limit.max };
+        let created = self.create_once_noting(key, create, &actor, &[limit.note()]).await?;
         Ok(Response::new(plaque_to_proto(made!(created, Created::Plaque))))
     }
 
@@ -252,11 +260,12 @@ impl RegistryApi {
         Ok(Response::new(pb::DeletePlaqueResponse {}))
     }
 
-    /// Validates a create request and computes the limit of its kind for the township's current class.
+    /// Validates a create request and computes the limit of its kind for the township's current class (or its
+    /// approved deviation).
     async fn prepare_institution(
         &self,
         request: pb::CreateInstitutionRequest,
-    ) -> Result<(NewInstitution, u32), Status> {
+    ) -> Result<(NewInstitution, Limit), Status> {
         let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
         let institution = request.institution.ok_or_else(|| invalid("institution", "the institution is missing"))?;
         let mut violations = Vec::new();

@@ -7,6 +7,7 @@ mod catalogue;
 mod classes;
 mod compliance;
 pub mod convert;
+mod deviations;
 mod error;
 mod hierarchy;
 mod idempotency;
@@ -147,6 +148,11 @@ delegate_to_handlers! {
     list_catalogue_items(ListCatalogueItemsRequest) -> pb::ListCatalogueItemsResponse;
     update_catalogue_item(UpdateCatalogueItemRequest) -> pb::CatalogueItem;
     delete_catalogue_item(DeleteCatalogueItemRequest) -> pb::DeleteCatalogueItemResponse;
+    // approved deviations
+    create_approved_deviation(CreateApprovedDeviationRequest) -> pb::ApprovedDeviation;
+    get_approved_deviation(GetApprovedDeviationRequest) -> pb::ApprovedDeviation;
+    list_approved_deviations(ListApprovedDeviationsRequest) -> pb::ListApprovedDeviationsResponse;
+    revoke_approved_deviation(RevokeApprovedDeviationRequest) -> pb::ApprovedDeviation;
     // compliance
     get_compliance_report(GetComplianceReportRequest) -> pb::ComplianceReport;
     // audit

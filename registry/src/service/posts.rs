@@ -13,6 +13,7 @@ use super::request::{
     page_request, township_child,
 };
 use super::{RegistryApi, ServiceResult};
+use crate::domain::deviations::Limit;
 use crate::domain::model::NewPost;
 use crate::domain::names;
 use crate::store::{Create, Created, CreatedRecord, NewRecord};
@@ -25,8 +26,9 @@ impl RegistryApi {
         let actor = actor(&request);
         let request = request.into_inner();
         let key = request_key("CreateLeadershipPost", &request.request_id, &request)?;
-        let (post, quota) = self.prepare_post(request).await?;
-        let created = self.create_once(key, Create::Post { post, quota }, &actor).await?;
+        let (post, limit) = self.prepare_post(request).await?;
+        let create = Create::Post { post, quota: limit.max };
+        let created = self.create_once_noting(key, create, &actor, &[limit.note()]).await?;
         Ok(Response::new(post_to_proto(made!(created, Created::Post))))
     }
 
@@ -39,12 +41,14 @@ impl RegistryApi {
         check_batch_size(request.requests.len())?;
         let key = request_key("BatchCreateLeadershipPosts", &request.request_id, &request)?;
         let mut records = Vec::with_capacity(request.requests.len());
+        let mut notes = Vec::with_capacity(request.requests.len());
         for (index, one) in request.requests.into_iter().enumerate() {
             check_no_nested_request_id(index, &one.request_id)?;
-            let (post, quota) = self.prepare_post(one).await.map_err(in_request(index))?;
-            records.push(NewRecord::Post { post, quota });
+            let (post, limit) = self.prepare_post(one).await.map_err(in_request(index))?;
+            notes.push(limit.note());
+            records.push(NewRecord::Post { post, quota: limit.max });
         }
-        let created = self.batch_create(key, records, &actor, request.validate_only).await?;
+        let created = self.batch_create(key, records, &actor, request.validate_only, &notes).await?;
         let posts = created
             .into_iter()
             .filter_map(|record| match record {
@@ -130,7 +134,7 @@ impl RegistryApi {
     }
 
     /// Validates a create request and computes the township's post quota for its current class.
-    async fn prepare_post(&self, request: pb::CreateLeadershipPostRequest) -> Result<(NewPost, u32), Status> {
+    async fn prepare_post(&self, request: pb::CreateLeadershipPostRequest) -> Result<(NewPost, Limit), Status> {
         let code = names::parse_township(&request.parent).map_err(name_error("parent"))?;
         let post = request.post.ok_or_else(|| invalid("post", "the post is missing"))?;
         let mut violations = Vec::new();

@@ -46,7 +46,7 @@ impl RegistryApi {
             check_no_nested_request_id(index, &one.request_id)?;
             records.push(NewRecord::StaffingApproval(prepare_staffing_approval(one).map_err(in_request(index))?));
         }
-        let created = self.batch_create(key, records, &actor, request.validate_only).await?;
+        let created = self.batch_create(key, records, &actor, request.validate_only, &[]).await?;
         let staffing_approvals = created
             .into_iter()
             .filter_map(|record| match record {

@@ -6,11 +6,12 @@ use township_proto::registry::v1 as pb;
 
 use super::convert::*;
 use super::error::{invalid_all, name_error};
+use super::idempotency::{made, request_key};
 use super::request::{actor, check_date, check_text, next_token, page_request};
 use super::{RegistryApi, ServiceResult};
 use crate::domain::names;
 use crate::domain::years::{NewYearAdoption, current_year};
-use crate::store::Page;
+use crate::store::{Create, Created, Page};
 
 /// The largest data year accepted.
 const MAX_YEAR: i32 = 9999;
@@ -22,6 +23,7 @@ impl RegistryApi {
     ) -> ServiceResult<pb::DataYearAdoption> {
         let actor = actor(&request);
         let request = request.into_inner();
+        let key = request_key("AdoptDataYear", &request.request_id, &request)?;
         let city = names::parse_city(&request.parent).map_err(name_error("parent"))?;
         let mut violations = Vec::new();
         if !(1..=MAX_YEAR).contains(&request.data_year) {
@@ -48,7 +50,7 @@ impl RegistryApi {
             adopted_on: request.adopted_on,
             reason: request.reason,
         };
-        let stored = self.store().adopt_data_year(&adoption, &actor).await?;
+        let stored = made!(self.create_once(key, Create::YearAdoption(adoption), &actor).await?, Created::YearAdoption);
         Ok(Response::new(adoption_to_proto(stored)))
     }
 

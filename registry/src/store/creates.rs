@@ -7,11 +7,13 @@ use township_policy::Policy;
 use super::StoreResult;
 use super::indicators::RecordedObservation;
 use crate::domain::catalogue::{CatalogueItem, NewCatalogueItem};
+use crate::domain::deviations::{ApprovedDeviation, NewApprovedDeviation};
 use crate::domain::model::{
     CityPolicy, Institution, LeadershipPost, NewInstitution, NewObservation, NewPlaque, NewPost, NewStaffingApproval,
     Plaque, StaffingApproval, Township,
 };
 use crate::domain::names::{CityCode, TownshipCode};
+use crate::domain::years::{NewYearAdoption, YearAdoption};
 
 /// One record of a batch create, with the limit the service computed for its township.
 #[derive(Debug, Clone)]
@@ -51,6 +53,8 @@ pub enum Create {
     Post { post: NewPost, quota: u32 },
     CatalogueItem(NewCatalogueItem),
     StaffingApproval(NewStaffingApproval),
+    YearAdoption(NewYearAdoption),
+    ApprovedDeviation(NewApprovedDeviation),
     Batch(Vec<NewRecord>),
 }
 
@@ -65,6 +69,8 @@ pub enum Created {
     Post(LeadershipPost),
     CatalogueItem(CatalogueItem),
     StaffingApproval(StaffingApproval),
+    YearAdoption(YearAdoption),
+    ApprovedDeviation(ApprovedDeviation),
     Batch(Vec<CreatedRecord>),
 }
 

@@ -1,6 +1,6 @@
 //! Persistence: one [`Store`], made of one repository trait per entity ([`HierarchyRepo`], [`IndicatorRepo`],
 //! [`PolicyRepo`], [`OutboxRepo`], [`ClassRepo`], [`InstitutionRepo`], [`PostRepo`], [`StaffingRepo`], [`CatalogueRepo`],
-//! [`FactsRepo`], [`YearRepo`], [`AuditRepo`], and [`CreateRepo`] for the creates across entities), implemented for SQLite
+//! [`DeviationRepo`], [`FactsRepo`], [`YearRepo`], [`AuditRepo`], and [`CreateRepo`] for the creates across entities), implemented for SQLite
 //! (the embedded default) and PostgreSQL, chosen by the database URL ([`open`]). Every write method commits
 //! before it returns, and writes its audit events in the same transaction as the change.
 
@@ -8,6 +8,7 @@ mod audit;
 mod catalogue;
 mod classes;
 mod creates;
+mod deviations;
 mod facts;
 mod hierarchy;
 mod indicators;
@@ -23,6 +24,7 @@ pub use audit::AuditRepo;
 pub use catalogue::CatalogueRepo;
 pub use classes::ClassRepo;
 pub use creates::{Create, CreateRepo, Created, CreatedRecord, NewRecord, RequestKey};
+pub use deviations::DeviationRepo;
 pub use facts::FactsRepo;
 pub use hierarchy::{DivisionTownship, HierarchyRepo, ImportCounts};
 pub use indicators::{IndicatorRepo, RecordedObservation};
@@ -30,6 +32,7 @@ pub use institutions::InstitutionRepo;
 pub use outbox::{OutboxRepo, StoredRun};
 pub use policies::PolicyRepo;
 pub use posts::PostRepo;
+pub(crate) use sql::iso_date;
 pub use sql::{PostgresStore, SqliteStore};
 pub use staffing::StaffingRepo;
 pub use years::YearRepo;
@@ -143,6 +146,7 @@ pub trait Store:
     + PostRepo
     + StaffingRepo
     + CatalogueRepo
+    + DeviationRepo
     + FactsRepo
     + YearRepo
     + AuditRepo
@@ -163,6 +167,7 @@ impl<T> Store for T where
         + PostRepo
         + StaffingRepo
         + CatalogueRepo
+        + DeviationRepo
         + FactsRepo
         + YearRepo
         + AuditRepo

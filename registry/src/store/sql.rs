@@ -25,7 +25,7 @@ const DEFAULT_PAGE_SIZE: u32 = 100;
 const MAX_PAGE_SIZE: u32 = 1000;
 
 /// The UTC date of a timestamp, as ISO text (YYYY-MM-DD): the form the stored `valid_from`/`valid_to` take.
-fn iso_date(at: TimestampMs) -> String {
+pub(crate) fn iso_date(at: TimestampMs) -> String {
     // Howard Hinnant's civil_from_days.
     let days = at.div_euclid(86_400_000);
     let z = days + 719_468;

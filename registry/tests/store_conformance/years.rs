@@ -80,7 +80,7 @@ async fn a_partial_year_stays_provisional_until_adopted(db: TestDb) {
 
 /// How many posts the write-time limits allow the township now.
 async fn posts_allowed(store: &dyn Store, township: &TownshipCode) -> u32 {
-    TownshipLimits::now(store, &Policy::builtin_default(), township).await.unwrap().leadership_posts()
+    TownshipLimits::now(store, &Policy::builtin_default(), township).await.unwrap().leadership_posts().max
 }
 
 /// Creates posts up to what the limits allow, checks the next is refused, and that compliance over the same

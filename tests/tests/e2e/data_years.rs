@@ -152,8 +152,18 @@ async fn a_partial_year_stays_provisional_until_adopted_on(backend: Backend) {
         document_number: "长政办发〔2025〕3号".to_owned(),
         adopted_on: "2025-03-01".to_owned(),
         reason: "2024 年度数据先行采用".to_owned(),
+        request_id: "adopt-2024".to_owned(),
     };
     let adoption = client.adopt_data_year(as_actor("city-admin", request.clone())).await.unwrap().into_inner();
+    // A retry with the same request_id replays the adoption and changes nothing; the id with a changed request
+    // is refused.
+    let retried = client.adopt_data_year(as_actor("city-admin", request.clone())).await.unwrap().into_inner();
+    assert_eq!(retried, adoption);
+    let changed = pb::AdoptDataYearRequest { reason: "另一个理由".to_owned(), ..request.clone() };
+    let reused = client.adopt_data_year(changed).await.unwrap_err();
+    assert_eq!(reused.code(), Code::AlreadyExists, "{reused:?}");
+    assert!(reused.message().contains("adopt-2024"), "{}", reused.message());
+    let request = pb::AdoptDataYearRequest { request_id: String::new(), ..request };
     assert_eq!((adoption.data_year, adoption.townships_in_force), (2024, CHANGSHA_TOWNSHIPS));
     assert_eq!(adoption.townships_without_data.len(), 170);
     assert!(adoption.townships_without_data.contains(&absent) && !adoption.townships_without_data.contains(&rising));

@@ -6,6 +6,7 @@ mod batches;
 mod binaries;
 mod catalogues;
 mod data_years;
+mod deviations;
 mod policies_and_overrides;
 mod python_interop;
 mod scenarios;

@@ -6,12 +6,14 @@ use sqlx::Row;
 use township_runtime::now_ms;
 
 use super::catalogue::insert_catalogue_item;
+use super::deviations::insert_deviation;
 use super::hierarchy::insert_township;
 use super::indicators::record_in;
 use super::institutions::{insert_institution, insert_plaque};
 use super::policies::insert_policy;
 use super::posts::insert_post;
 use super::staffing::insert_staffing_approval;
+use super::years::adopt_in;
 use super::{Conn, ThisStore};
 use crate::domain::model::TimestampMs;
 use crate::store::sql::{corrupt, json};
@@ -50,6 +52,10 @@ impl CreateRepo for ThisStore {
             }
             Create::StaffingApproval(approval) => {
                 Created::StaffingApproval(insert_staffing_approval(&mut tx, approval, actor, now).await?)
+            }
+            Create::YearAdoption(adoption) => Created::YearAdoption(adopt_in(&mut tx, adoption, actor, now).await?),
+            Create::ApprovedDeviation(deviation) => {
+                Created::ApprovedDeviation(insert_deviation(&mut tx, deviation, actor, now).await?)
             }
             Create::Batch(records) => Created::Batch(batch_in(&mut tx, records, actor, now).await?),
         };

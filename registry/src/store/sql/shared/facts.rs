@@ -6,15 +6,18 @@ use async_trait::async_trait;
 use sqlx::Row;
 use township_runtime::now_ms;
 
+use super::deviations::in_force_on;
 use super::rows::{
-    CATALOGUE_COLUMNS, CLASS_COLUMNS, INSTITUTION_COLUMNS, PLAQUE_COLUMNS, POST_COLUMNS, STAFFING_HEADCOUNT_COLUMNS,
-    TOWNSHIP_COLUMNS, catalogue_item_from_row, class_from_row, institution_from_row, plaque_from_row, post_from_row,
-    staffing_headcount_from_row, township_code, township_from_row,
+    CATALOGUE_COLUMNS, CLASS_COLUMNS, DEVIATION_COLUMNS, INSTITUTION_COLUMNS, PLAQUE_COLUMNS, POST_COLUMNS,
+    STAFFING_HEADCOUNT_COLUMNS, TOWNSHIP_COLUMNS, catalogue_item_from_row, class_from_row, deviation_from_row,
+    institution_from_row, plaque_from_row, post_from_row, staffing_headcount_from_row, township_code,
+    township_from_row,
 };
 use super::support::ensure_scope;
 use super::years::current_year_in;
 use super::{DbRow, ThisStore};
 use crate::domain::catalogue::{CatalogueItem, effective_catalogue};
+use crate::domain::deviations::ApprovedDeviation;
 use crate::domain::model::{Institution, StaffingFigure, StaffingType, TownshipFacts};
 use crate::domain::names::{CountyCode, Scope, TownshipCode};
 use crate::store::sql::{corrupt, iso_date, scope_filter};
@@ -45,6 +48,7 @@ impl FactsRepo for ThisStore {
                 posts: Vec::new(),
                 catalogue: Vec::new(),
                 staffing: Vec::new(),
+                deviations: Vec::new(),
             });
         }
         let slot = |code: &TownshipCode| index.get(code).copied();
@@ -155,7 +159,22 @@ impl FactsRepo for ThisStore {
                 ended[i].push(institution);
             }
         }
+        // The approved deviations of the scope's counties (county-wide and per township), in one query.
+        let sql = format!(
+            "SELECT {DEVIATION_COLUMNS} FROM approved_deviations d WHERE d.revoked_at IS NULL \
+             AND d.county IN (SELECT t.county FROM townships t WHERE t.{column} = $1) ORDER BY d.id"
+        );
+        let rows = sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await?;
+        let mut deviations: HashMap<CountyCode, Vec<ApprovedDeviation>> = HashMap::new();
+        for deviation in in_force_on(rows.iter().map(deviation_from_row).collect::<StoreResult<_>>()?, &today) {
+            deviations.entry(deviation.scope.county()).or_default().push(deviation);
+        }
         tx.commit().await?;
+        for facts in &mut facts {
+            let code = &facts.township.code;
+            let of_county = deviations.get(&code.county()).map_or(&[][..], Vec::as_slice);
+            facts.deviations = of_county.iter().filter(|d| d.scope.covers(code)).cloned().collect();
+        }
         for ((facts, own), ended) in facts.iter_mut().zip(own).zip(ended) {
             let institutions: Vec<Institution> = facts.institutions.iter().cloned().chain(ended).collect();
             let templates = templates.get(&facts.township.code.county()).map_or(&[][..], Vec::as_slice);

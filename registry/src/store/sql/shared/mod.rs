@@ -11,6 +11,7 @@ mod audit;
 mod catalogue;
 mod classes;
 mod creates;
+mod deviations;
 mod facts;
 mod hierarchy;
 mod indicators;

@@ -8,6 +8,7 @@ use super::DbRow;
 use crate::domain::catalogue::{
     CatalogueItem, CatalogueItemType, CatalogueOwner, DutyArea, HandlingMode, ItemDetails, PowerCategory, PowerOrigin,
 };
+use crate::domain::deviations::{ApprovedDeviation, DeviationScope, Revocation};
 use crate::domain::model::{
     AuditEvent, ChangeCause, City, CityPolicy, ClassChange, ClassOverride, ClassRecord, ClassificationRun, CohortJob,
     CohortKey, CohortState, County, FundingType, IndicatorObservation, Institution, InstitutionKind, LeadershipPost,
@@ -416,4 +417,40 @@ impl DetailColumns {
             },
         }
     }
+}
+
+pub(super) const DEVIATION_COLUMNS: &str = "d.id, d.county, d.township, d.rule, d.allowed, d.allowed_description, \
+     d.document_number, d.approved_on, d.reason, d.valid_to, d.created_by, d.created_at, d.revoked_at, d.revoked_by, \
+     d.revocation_document_number, d.revocation_reason";
+
+pub(super) fn deviation_from_row(row: &DbRow) -> StoreResult<ApprovedDeviation> {
+    let county = county_code(row.try_get("county")?)?;
+    let scope = match row.try_get::<Option<&str>, _>("township")? {
+        Some(township) => DeviationScope::Township(township_code(township)?),
+        None => DeviationScope::County(county),
+    };
+    let allowed = row.try_get::<Option<i64>, _>("allowed")?.map(|n| unsigned(n, "allowed figure")).transpose()?;
+    let revocation = match row.try_get::<Option<i64>, _>("revoked_at")? {
+        Some(revoked_at) => Some(Revocation {
+            document_number: row.try_get::<Option<String>, _>("revocation_document_number")?.unwrap_or_default(),
+            reason: row.try_get::<Option<String>, _>("revocation_reason")?.unwrap_or_default(),
+            revoked_by: row.try_get::<Option<String>, _>("revoked_by")?.unwrap_or_default(),
+            revoked_at,
+        }),
+        None => None,
+    };
+    Ok(ApprovedDeviation {
+        id: row.try_get("id")?,
+        scope,
+        rule: row.try_get("rule")?,
+        allowed,
+        allowed_description: row.try_get("allowed_description")?,
+        document_number: row.try_get("document_number")?,
+        approved_on: row.try_get("approved_on")?,
+        reason: row.try_get("reason")?,
+        valid_to: row.try_get("valid_to")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        revocation,
+    })
 }

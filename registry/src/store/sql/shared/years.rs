@@ -9,6 +9,7 @@ use township_runtime::now_ms;
 use super::rows::{township_code, unsigned, year};
 use super::support::{audit, city_exists};
 use super::{Conn, DbRow, FOR_UPDATE, ThisStore};
+use crate::domain::model::TimestampMs;
 use crate::domain::names::{CityCode, TownshipCode, city_name};
 use crate::domain::years::{DataYear, NewYearAdoption, YearAdoption, current_year};
 use crate::store::sql::{corrupt, iso_date, json};
@@ -20,85 +21,8 @@ const ADOPTION_COLUMNS: &str = "a.city, a.data_year, a.document_number, a.adopte
 #[async_trait]
 impl YearRepo for ThisStore {
     async fn adopt_data_year(&self, adoption: &NewYearAdoption, actor: &str) -> StoreResult<YearAdoption> {
-        let now = now_ms();
-        let today = iso_date(now);
-        let city = &adoption.city;
-        let data_year = i64::from(adoption.data_year);
         let mut tx = self.begin_write().await?;
-        let locked = format!("SELECT code FROM cities WHERE code = $1{FOR_UPDATE}");
-        if sqlx::query(&locked).bind(city.as_str()).fetch_optional(&mut *tx).await?.is_none() {
-            return Err(StoreError::NotFound(format!("city {city}")));
-        }
-        let observed = sqlx::query(
-            "SELECT 1 FROM indicator_observations o JOIN townships t ON t.code = o.township \
-             WHERE t.city = $1 AND o.data_year = $2 LIMIT 1",
-        )
-        .bind(city.as_str())
-        .bind(data_year)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if observed.is_none() {
-            return Err(StoreError::FailedPrecondition(format!(
-                "data_year: city {city} has no indicators for data year {}; record some before adopting it",
-                adoption.data_year
-            )));
-        }
-        let exists = sqlx::query("SELECT 1 FROM year_adoptions WHERE city = $1 AND data_year = $2")
-            .bind(city.as_str())
-            .bind(data_year)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
-            return Err(StoreError::AlreadyExists(format!(
-                "the adoption of data year {} by city {city}",
-                adoption.data_year
-            )));
-        }
-        let in_force = townships_in_force(&mut tx, city, &today).await?;
-        let rows = sqlx::query(
-            "SELECT t.code FROM townships t WHERE t.city = $1 AND (t.valid_to IS NULL OR t.valid_to >= $2) \
-             AND NOT EXISTS (SELECT 1 FROM indicator_observations o WHERE o.township = t.code AND o.data_year = $3) \
-             ORDER BY t.code",
-        )
-        .bind(city.as_str())
-        .bind(&today)
-        .bind(data_year)
-        .fetch_all(&mut *tx)
-        .await?;
-        let townships_without_data = rows
-            .iter()
-            .map(|row| township_code(row.try_get::<&str, _>("code")?))
-            .collect::<StoreResult<Vec<TownshipCode>>>()?;
-        let stored = YearAdoption {
-            city: city.clone(),
-            data_year: adoption.data_year,
-            document_number: adoption.document_number.clone(),
-            adopted_on: adoption.adopted_on.clone(),
-            reason: adoption.reason.clone(),
-            townships_without_data,
-            townships_in_force: in_force,
-            adopted_by: actor.to_owned(),
-            adopted_at: now,
-        };
-        let without: Vec<&str> = stored.townships_without_data.iter().map(TownshipCode::as_str).collect();
-        sqlx::query(
-            "INSERT INTO year_adoptions (city, data_year, document_number, adopted_on, reason, \
-             townships_without_data, townships_in_force, adopted_by, adopted_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(city.as_str())
-        .bind(data_year)
-        .bind(&stored.document_number)
-        .bind(&stored.adopted_on)
-        .bind(&stored.reason)
-        .bind(json(&without))
-        .bind(i64::from(in_force))
-        .bind(actor)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let resource = year_resource(city, adoption.data_year);
-        audit(&mut tx, actor, now, "AdoptDataYear", &resource, None, Some(json(&stored))).await?;
+        let stored = adopt_in(&mut tx, adoption, actor, now_ms()).await?;
         tx.commit().await?;
         Ok(stored)
     }
@@ -119,6 +43,93 @@ impl YearRepo for ThisStore {
         tx.commit().await?;
         Ok(current)
     }
+}
+
+/// Adopts a data year (see [`YearRepo::adopt_data_year`]) in the caller's transaction.
+pub(super) async fn adopt_in(
+    tx: &mut Conn,
+    adoption: &NewYearAdoption,
+    actor: &str,
+    now: TimestampMs,
+) -> StoreResult<YearAdoption> {
+    let today = iso_date(now);
+    let city = &adoption.city;
+    let data_year = i64::from(adoption.data_year);
+    let locked = format!("SELECT code FROM cities WHERE code = $1{FOR_UPDATE}");
+    if sqlx::query(&locked).bind(city.as_str()).fetch_optional(&mut *tx).await?.is_none() {
+        return Err(StoreError::NotFound(format!("city {city}")));
+    }
+    let observed = sqlx::query(
+        "SELECT 1 FROM indicator_observations o JOIN townships t ON t.code = o.township \
+         WHERE t.city = $1 AND o.data_year = $2 LIMIT 1",
+    )
+    .bind(city.as_str())
+    .bind(data_year)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if observed.is_none() {
+        return Err(StoreError::FailedPrecondition(format!(
+            "data_year: city {city} has no indicators for data year {}; record some before adopting it",
+            adoption.data_year
+        )));
+    }
+    let exists = sqlx::query("SELECT 1 FROM year_adoptions WHERE city = $1 AND data_year = $2")
+        .bind(city.as_str())
+        .bind(data_year)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_some() {
+        return Err(StoreError::AlreadyExists(format!(
+            "the adoption of data year {} by city {city}",
+            adoption.data_year
+        )));
+    }
+    let in_force = townships_in_force(tx, city, &today).await?;
+    let rows = sqlx::query(
+        "SELECT t.code FROM townships t WHERE t.city = $1 AND (t.valid_to IS NULL OR t.valid_to >= $2) \
+         AND NOT EXISTS (SELECT 1 FROM indicator_observations o WHERE o.township = t.code AND o.data_year = $3) \
+         ORDER BY t.code",
+    )
+    .bind(city.as_str())
+    .bind(&today)
+    .bind(data_year)
+    .fetch_all(&mut *tx)
+    .await?;
+    let townships_without_data = rows
+        .iter()
+        .map(|row| township_code(row.try_get::<&str, _>("code")?))
+        .collect::<StoreResult<Vec<TownshipCode>>>()?;
+    let stored = YearAdoption {
+        city: city.clone(),
+        data_year: adoption.data_year,
+        document_number: adoption.document_number.clone(),
+        adopted_on: adoption.adopted_on.clone(),
+        reason: adoption.reason.clone(),
+        townships_without_data,
+        townships_in_force: in_force,
+        adopted_by: actor.to_owned(),
+        adopted_at: now,
+    };
+    let without: Vec<&str> = stored.townships_without_data.iter().map(TownshipCode::as_str).collect();
+    sqlx::query(
+        "INSERT INTO year_adoptions (city, data_year, document_number, adopted_on, reason, \
+         townships_without_data, townships_in_force, adopted_by, adopted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(city.as_str())
+    .bind(data_year)
+    .bind(&stored.document_number)
+    .bind(&stored.adopted_on)
+    .bind(&stored.reason)
+    .bind(json(&without))
+    .bind(i64::from(in_force))
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let resource = year_resource(city, adoption.data_year);
+    audit(tx, actor, now, "AdoptDataYear", &resource, None, Some(json(&stored))).await?;
+    Ok(stored)
 }
 
 /// `cities/{city}/dataYears/{year}`, the resource name of a city's data year.
