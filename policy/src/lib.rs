@@ -5,12 +5,14 @@
 
 mod document;
 mod indicator;
+mod provenance;
 pub mod proto;
 
 pub use document::{
-    AbsoluteBands, BandingMethod, ClassLimits, DEFAULT_POLICY_TOML, IndexCaps, MAX_WEIGHT, Normalization, Policy,
+    AbsoluteBands, BandingMethod, ClassLimits, DEFAULT_POLICY_TOML, FigureProvenance, IndexCaps, MAX_WEIGHT, Normalization, Policy,
     PolicyError, RankQuota, ScoreThresholds, TownshipClass,
 };
+pub use provenance::{INFERRED, leadership_posts_path};
 pub use indicator::{Indicator, MAX_INDICATOR_VALUE, PerIndicator};
 
 /// One problem with one field of a request, in the shape of `google.rpc.BadRequest.FieldViolation`.
