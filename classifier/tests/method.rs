@@ -413,7 +413,8 @@ fn the_explanation_says_which_figures_it_rests_on_are_inferred() {
 
     // A city that sets its own thresholds and adopts the normalisation: nothing of the explanation is inferred.
     let mut own = policy.clone();
-    own.figure_provenance.retain(|entry| !entry.field.starts_with("score_thresholds") && entry.field != "normalization");
+    own.figure_provenance
+        .retain(|entry| !entry.field.starts_with("score_thresholds") && entry.field != "normalization");
     let explanation = result(&classify_ok(&own, &three_townships()), "C").explanation.clone();
     assert!(!explanation.contains("推定值"), "{explanation}");
 }

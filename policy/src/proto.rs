@@ -44,7 +44,11 @@ pub fn policy_from_proto(
     let sent_provenance: Vec<FigureProvenance> = policy
         .figure_provenance
         .iter()
-        .map(|entry| FigureProvenance { field: entry.field.clone(), verified: entry.verified, note: entry.note.clone() })
+        .map(|entry| FigureProvenance {
+            field: entry.field.clone(),
+            verified: entry.verified,
+            note: entry.note.clone(),
+        })
         .collect();
     let asserted_verified: Vec<_> = policy
         .class_limits

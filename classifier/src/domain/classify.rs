@@ -488,10 +488,9 @@ fn explanation_zh(
 /// used, as the policy's provenance list names them.
 fn inferred_figures_used(policy: &Policy) -> Vec<&'static str> {
     let banding: &[(&str, &str)] = match policy.banding {
-        BandingMethod::ScoreThresholds => &[
-            ("score_thresholds.class1_min_score", "一类线"),
-            ("score_thresholds.class2_min_score", "二类线"),
-        ],
+        BandingMethod::ScoreThresholds => {
+            &[("score_thresholds.class1_min_score", "一类线"), ("score_thresholds.class2_min_score", "二类线")]
+        }
         BandingMethod::RankQuota => &[("rank_quota", "名次配额")],
         BandingMethod::AbsoluteBands => &[("absolute_bands", "分类标准")],
     };

@@ -318,17 +318,12 @@ pub fn city_policy_departures(policy: &Policy) -> Vec<String> {
     }
     for (class, posts) in [(2, 11), (3, 9)] {
         if let Some(limits) = policy.limits_for(class).filter(|limits| limits.leadership_posts != posts) {
-            departures.push(format!(
-                "class {class}: {} leadership posts (the document: {posts})",
-                limits.leadership_posts
-            ));
+            departures
+                .push(format!("class {class}: {} leadership posts (the document: {posts})", limits.leadership_posts));
         }
     }
     if policy.max_plaques_per_township > 3 {
-        departures.push(format!(
-            "{} plaques per township (the document: at most 3)",
-            policy.max_plaques_per_township
-        ));
+        departures.push(format!("{} plaques per township (the document: at most 3)", policy.max_plaques_per_township));
     }
     departures
 }
@@ -376,7 +371,8 @@ fn institutions(report: &mut Report, policy: &Policy, limits: &ClassLimits, clas
     let (min, max) = (limits.min_party_government_offices, limits.max_party_government_offices);
     if offices < min || offices > max {
         // The document's only figure is 5–6 offices for a 乡镇 (section 三(一)); the list says which are not.
-        let bound = if offices > max { ("max_party_government_offices", max) } else { ("min_party_government_offices", min) };
+        let bound =
+            if offices > max { ("max_party_government_offices", max) } else { ("min_party_government_offices", min) };
         let figure_inferred = limit_is_inferred(policy, limits, bound.0, bound.1);
         let source = if kind.is_subdistrict() {
             " (the document gives a 街道 no figure; the class's is applied, 推定值，未经核实)"
@@ -1346,8 +1342,15 @@ mod tests {
             ]
         );
         let finding = city_deviation_finding("cities/4301", &departures, "长编办发〔2024〕12号");
-        assert_eq!((finding.rule, finding.resource.as_str(), finding.township.as_str()), ("policy.city_deviation", "cities/4301", ""));
-        assert!(finding.message.contains("长编办发〔2024〕12号") && finding.message.contains("class 2: 12"), "{}", finding.message);
+        assert_eq!(
+            (finding.rule, finding.resource.as_str(), finding.township.as_str()),
+            ("policy.city_deviation", "cities/4301", "")
+        );
+        assert!(
+            finding.message.contains("长编办发〔2024〕12号") && finding.message.contains("class 2: 12"),
+            "{}",
+            finding.message
+        );
     }
 
     #[test]
@@ -1362,7 +1365,8 @@ mod tests {
         // A city that sets class 1's figure makes it its own.
         let mut own = policy.clone();
         own.figure_provenance.retain(|entry| entry.field != "class_limits[class=1].leadership_posts");
-        let found: Vec<_> = findings(&own, &facts_with_posts(1, 14)).into_iter().filter(|f| f.rule == "posts.quota").collect();
+        let found: Vec<_> =
+            findings(&own, &facts_with_posts(1, 14)).into_iter().filter(|f| f.rule == "posts.quota").collect();
         assert!(!found[0].inferred, "{:?}", found[0]);
     }
 }

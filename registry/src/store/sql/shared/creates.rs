@@ -38,7 +38,7 @@ impl CreateRepo for ThisStore {
             }
             Create::Policy { city, policy, document_number } => {
                 Created::Policy(insert_policy(&mut tx, city, policy, document_number, actor, now).await?)
-            },
+            }
             Create::Institution { institution, max_of_kind } => {
                 Created::Institution(insert_institution(&mut tx, institution, *max_of_kind, actor, now).await?)
             }
