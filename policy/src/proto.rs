@@ -266,12 +266,14 @@ mod tests {
 
     #[test]
     fn a_requests_bad_path_is_named_by_its_own_index() {
-        let mut request = pb::Policy::default();
-        request.figure_provenance = vec![pb::FigureProvenance {
-            field: "score_thresholds.class3".to_owned(),
-            verified: false,
-            note: "a guess".to_owned(),
-        }];
+        let request = pb::Policy {
+            figure_provenance: vec![pb::FigureProvenance {
+                field: "score_thresholds.class3".to_owned(),
+                verified: false,
+                note: "a guess".to_owned(),
+            }],
+            ..Default::default()
+        };
         let policy = round_trip(request);
         let fields: Vec<_> = policy.violations().into_iter().map(|v| v.field).collect();
         assert_eq!(fields, ["figure_provenance[0].field"]);
