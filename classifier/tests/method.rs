@@ -405,6 +405,20 @@ fn explanation_states_score_contributions_rank_and_class() {
     assert!(a.contains("30.00") && a.contains("10.00"), "{a}");
 }
 
+#[test]
+fn the_explanation_says_which_figures_it_rests_on_are_inferred() {
+    let policy = Policy::builtin_default();
+    let explanation = result(&classify_ok(&policy, &three_townships()), "C").explanation.clone();
+    assert!(explanation.ends_with("；所用标准化方法、一类线、二类线为推定值，未经核实。"), "{explanation}");
+
+    // A city that sets its own thresholds and adopts the normalisation: nothing of the explanation is inferred.
+    let mut own = policy.clone();
+    own.figure_provenance
+        .retain(|entry| !entry.field.starts_with("score_thresholds") && entry.field != "normalization");
+    let explanation = result(&classify_ok(&own, &three_townships()), "C").explanation.clone();
+    assert!(!explanation.contains("推定值"), "{explanation}");
+}
+
 // ----------------------------------------------------------------------------------------------------------
 // RANK_QUOTA
 // ----------------------------------------------------------------------------------------------------------

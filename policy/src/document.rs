@@ -113,6 +113,20 @@ pub struct Policy {
     pub rank_quota: RankQuota,
     pub absolute_bands: AbsoluteBands,
     pub class_limits: Vec<ClassLimits>,
+    /// Where figures came from (see [`FigureProvenance`]); those listed unverified are inferred.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub figure_provenance: Vec<FigureProvenance>,
+}
+
+/// The provenance of one figure of a policy, by its path (`score_thresholds.class1_min_score`,
+/// `class_limits[class=1].leadership_posts`, or a section such as `absolute_bands`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FigureProvenance {
+    pub field: String,
+    /// False: inferred (推定值，未经核实), not read from the policy document.
+    pub verified: bool,
+    pub note: String,
 }
 
 /// A policy document that cannot be used.
@@ -136,7 +150,8 @@ impl Policy {
 
     /// Parses and validates a policy document.
     pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
-        let policy: Policy = toml::from_str(text)?;
+        let mut policy: Policy = toml::from_str(text)?;
+        policy.reconcile_leadership_posts_verified();
         let violations = policy.violations();
         if violations.is_empty() { Ok(policy) } else { Err(PolicyError::Invalid(violations)) }
     }
@@ -148,8 +163,11 @@ impl Policy {
 
     /// `sha256:` and the hex digest of the policy's canonical JSON form (fields in declaration order).
     /// Two policies with equal values have equal fingerprints, whatever document they came from.
+    /// The provenance list is left out: it says where figures came from, not what they are, so a policy stored
+    /// before the list existed keeps its fingerprint.
     pub fn fingerprint(&self) -> String {
-        let canonical = serde_json::to_vec(self).expect("a policy always serialises to JSON");
+        let figures = Policy { figure_provenance: Vec::new(), ..self.clone() };
+        let canonical = serde_json::to_vec(&figures).expect("a policy always serialises to JSON");
         format!("sha256:{}", hex::encode(Sha256::digest(canonical)))
     }
 
@@ -262,6 +280,7 @@ impl Policy {
                 ),
             );
         }
+        found.extend(self.provenance_violations());
         found
     }
 }

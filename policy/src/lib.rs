@@ -6,12 +6,14 @@
 mod document;
 mod indicator;
 pub mod proto;
+mod provenance;
 
 pub use document::{
-    AbsoluteBands, BandingMethod, ClassLimits, DEFAULT_POLICY_TOML, IndexCaps, MAX_WEIGHT, Normalization, Policy,
-    PolicyError, RankQuota, ScoreThresholds, TownshipClass,
+    AbsoluteBands, BandingMethod, ClassLimits, DEFAULT_POLICY_TOML, FigureProvenance, IndexCaps, MAX_WEIGHT,
+    Normalization, Policy, PolicyError, RankQuota, ScoreThresholds, TownshipClass,
 };
 pub use indicator::{Indicator, MAX_INDICATOR_VALUE, PerIndicator};
+pub use provenance::{INFERRED, leadership_posts_path};
 
 /// One problem with one field of a request, in the shape of `google.rpc.BadRequest.FieldViolation`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 use township_proto::classifier::v1 as pb;
 
 use crate::{
-    AbsoluteBands, BandingMethod, ClassLimits, FieldViolation, IndexCaps, Normalization, PerIndicator, Policy,
-    RankQuota, ScoreThresholds,
+    AbsoluteBands, BandingMethod, ClassLimits, FieldViolation, FigureProvenance, IndexCaps, Normalization,
+    PerIndicator, Policy, RankQuota, ScoreThresholds, leadership_posts_path,
 };
 
 /// A policy from a request. Fields left unset take the default policy's values (see the proto); an enum value
@@ -41,6 +41,22 @@ pub fn policy_from_proto(
             default.banding
         }
     };
+    let sent_provenance: Vec<FigureProvenance> = policy
+        .figure_provenance
+        .iter()
+        .map(|entry| FigureProvenance {
+            field: entry.field.clone(),
+            verified: entry.verified,
+            note: entry.note.clone(),
+        })
+        .collect();
+    let asserted_verified: Vec<_> = policy
+        .class_limits
+        .iter()
+        .filter(|limits| limits.leadership_posts_verified)
+        .filter_map(|limits| u8::try_from(limits.township_class).ok())
+        .map(leadership_posts_path)
+        .collect();
     let mut class_limits = Vec::with_capacity(policy.class_limits.len());
     for (index, limits) in policy.class_limits.iter().enumerate() {
         match u8::try_from(limits.township_class) {
@@ -61,7 +77,7 @@ pub fn policy_from_proto(
             )),
         }
     }
-    Policy {
+    let mut merged = Policy {
         name: if policy.name.is_empty() { "request".to_owned() } else { policy.name },
         version: policy.version,
         normalization,
@@ -99,7 +115,31 @@ pub fn policy_from_proto(
             })
             .unwrap_or(default.absolute_bands),
         class_limits: if policy.class_limits.is_empty() { default.class_limits.clone() } else { class_limits },
-    }
+        figure_provenance: Vec::new(),
+    };
+    merged.figure_provenance = merged_provenance(default, &merged, sent_provenance, &asserted_verified);
+    merged.reconcile_leadership_posts_verified();
+    merged
+}
+
+/// The request's entries first (so that a violation's index is the request's), then the default's entries for
+/// figures the request neither names nor changes: a figure the request sets is its own, and so is one whose
+/// `leadership_posts_verified` it sets (the v1 way of saying so).
+fn merged_provenance(
+    default: &Policy,
+    merged: &Policy,
+    sent: Vec<FigureProvenance>,
+    asserted_verified: &[String],
+) -> Vec<FigureProvenance> {
+    let kept: Vec<_> = default
+        .figure_provenance
+        .iter()
+        .filter(|entry| !sent.iter().any(|own| own.field == entry.field))
+        .filter(|entry| !asserted_verified.contains(&entry.field))
+        .filter(|entry| default.figure(&entry.field) == merged.figure(&entry.field))
+        .cloned()
+        .collect();
+    sent.into_iter().chain(kept).collect()
 }
 
 pub fn policy_to_proto(policy: &Policy) -> pb::Policy {
@@ -154,6 +194,15 @@ pub fn policy_to_proto(policy: &Policy) -> pb::Policy {
             })
             .collect(),
         max_plaques_per_township: Some(policy.max_plaques_per_township),
+        figure_provenance: policy
+            .figure_provenance
+            .iter()
+            .map(|entry| pb::FigureProvenance {
+                field: entry.field.clone(),
+                verified: entry.verified,
+                note: entry.note.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -166,5 +215,67 @@ pub fn values_to_proto(values: PerIndicator<f64>) -> pb::IndicatorValues {
         population: values.population,
         fiscal_revenue: values.fiscal_revenue,
         land_area: values.land_area,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(request: pb::Policy) -> Policy {
+        let mut violations = Vec::new();
+        let policy = policy_from_proto(Some(request), &Policy::builtin_default(), "policy", &mut violations);
+        assert!(violations.is_empty(), "{violations:?}");
+        policy
+    }
+
+    #[test]
+    fn a_request_keeps_the_defaults_inferred_figures_it_leaves_alone() {
+        let default = Policy::builtin_default();
+        let policy = round_trip(pb::Policy::default());
+        assert_eq!(policy.figure_provenance, default.figure_provenance);
+        let back = round_trip(policy_to_proto(&default));
+        assert_eq!(back.figure_provenance, default.figure_provenance, "the effective policy sent back is the same");
+    }
+
+    #[test]
+    fn a_figure_the_city_sets_is_its_own_not_inferred() {
+        let mut request = policy_to_proto(&Policy::builtin_default());
+        request.figure_provenance.clear();
+        request.score_thresholds = Some(pb::ScoreThresholds { class1_min_score: 130.0, class2_min_score: 80.0 });
+        let policy = round_trip(request);
+        assert!(!policy.is_inferred("score_thresholds.class1_min_score"), "changed by the city");
+        assert!(policy.is_inferred("score_thresholds.class2_min_score"), "left at the inferred value");
+    }
+
+    #[test]
+    fn a_city_adopts_an_inferred_figure_by_listing_it_verified_or_by_leadership_posts_verified() {
+        let mut request = policy_to_proto(&Policy::builtin_default());
+        request.figure_provenance = vec![pb::FigureProvenance {
+            field: "normalization".to_owned(),
+            verified: true,
+            note: "长编办发〔2024〕12号".to_owned(),
+        }];
+        request.class_limits[0].leadership_posts_verified = true;
+        let policy = round_trip(request);
+        assert!(!policy.is_inferred("normalization"));
+        assert!(!policy.is_inferred("class_limits[class=1].leadership_posts"));
+        assert!(policy.limits_for(1).unwrap().leadership_posts_verified);
+        assert!(policy.is_inferred("score_thresholds.class1_min_score"));
+    }
+
+    #[test]
+    fn a_requests_bad_path_is_named_by_its_own_index() {
+        let request = pb::Policy {
+            figure_provenance: vec![pb::FigureProvenance {
+                field: "score_thresholds.class3".to_owned(),
+                verified: false,
+                note: "a guess".to_owned(),
+            }],
+            ..Default::default()
+        };
+        let policy = round_trip(request);
+        let fields: Vec<_> = policy.violations().into_iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["figure_provenance[0].field"]);
     }
 }

@@ -56,6 +56,8 @@ pub(crate) struct ReportFinding {
     pub township_code: String,
     pub township_name: String,
     pub message: String,
+    /// The finding rests on an inferred figure (推定值，未经核实).
+    pub inferred: bool,
 }
 
 /// Rows shown per rule; the rest are summarised so a city with thousands of findings stays small.
@@ -63,6 +65,8 @@ const FINDINGS_CAP: usize = 200;
 /// Indexed by class; 0 = unclassified.
 const CLASS_COLORS: [&str; 4] = ["#a0aec0", "#2b6cb0", "#2f9e5b", "#e08a1e"];
 const CLASS_NAMES: [&str; 4] = ["未分类 / Unclassified", "一类 / Class 1", "二类 / Class 2", "三类 / Class 3"];
+/// Marks a finding that rests on a figure the policy document does not give.
+const INFERRED_BADGE: &str = " <span class=\"inferred\">推定值，未经核实 / inferred figure</span>";
 const NO_DATA: &str = "无已分类乡镇 / no classified townships";
 
 const CSS: &str = r#"
@@ -87,6 +91,7 @@ svg.chart{width:100%;height:auto;font-size:12px}
 .sw.dash{width:16px;height:0;border-top:2px dashed #c53030;border-radius:0;vertical-align:3px}
 .err{color:#c53030;font-weight:600}
 .warn{color:#b7791f;font-weight:600}
+.inferred{font-size:12px;color:#6b46c1;border:1px solid #6b46c1;border-radius:3px;padding:0 3px}
 .empty{color:#4a5568;background:#f7fafc;border-radius:6px;padding:14px}
 .more{color:#4a5568;font-style:italic}
 summary{cursor:pointer;font-weight:600}
@@ -413,6 +418,7 @@ fn write_findings(out: &mut String, findings: &[ReportFinding]) -> fmt::Result {
         writeln!(out, "<h3><code>{}</code>（{}）</h3>", esc(rule), v.len())?;
         out.push_str("<table>\n<tr><th>级别 / Level</th><th>乡镇代码 / Code</th><th>乡镇名称 / Name</th><th>说明 / Message</th></tr>\n");
         for f in v.iter().take(FINDINGS_CAP) {
+            let inferred = if f.inferred { INFERRED_BADGE } else { "" };
             let level = if f.error {
                 "<span class=\"err\">错误 / error</span>"
             } else {
@@ -420,7 +426,7 @@ fn write_findings(out: &mut String, findings: &[ReportFinding]) -> fmt::Result {
             };
             writeln!(
                 out,
-                "<tr class=\"f\"><td>{level}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"f\"><td>{level}</td><td>{}</td><td>{}</td><td>{}{inferred}</td></tr>",
                 esc(&f.township_code),
                 esc(&f.township_name),
                 esc(&f.message)
@@ -536,7 +542,7 @@ mod tests {
 
     fn finding(rule: &str, error: bool, i: usize) -> ReportFinding {
         let (rule, township_code, message) = (rule.into(), format!("T{i:04}"), format!("msg {i}"));
-        ReportFinding { rule, error, township_code, township_name: "某镇".into(), message }
+        ReportFinding { rule, error, township_code, township_name: "某镇".into(), message, inferred: false }
     }
 
     fn data(townships: Vec<ReportTownship>, findings: Vec<ReportFinding>) -> ReportData {
@@ -575,6 +581,14 @@ mod tests {
         assert!(html.contains("超编 / Over the approved staffing（1）") && html.contains("msg 1"));
         let empty = render(&data(vec![], vec![]));
         assert!(empty.contains("无核定编制"));
+    }
+
+    #[test]
+    fn a_finding_resting_on_an_inferred_figure_is_marked() {
+        let mut resting = finding("posts.quota", true, 1);
+        resting.inferred = true;
+        let html = render(&data(vec![], vec![resting, finding("plaques.max", true, 2)]));
+        assert_eq!(html.matches("<span class=\"inferred\">推定值，未经核实").count(), 1, "{html}");
     }
 
     #[test]

@@ -648,8 +648,22 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
     let banding = cpb::Banding::try_from(policy_doc.banding).unwrap_or(cpb::Banding::Unspecified);
     let boundaries = match (banding, policy_doc.score_thresholds) {
         (cpb::Banding::ScoreThresholds, Some(t)) => vec![
-            report::Boundary { label: format!("一类 ≥ {}", t.class1_min_score), score: t.class1_min_score },
-            report::Boundary { label: format!("二类 ≥ {}", t.class2_min_score), score: t.class2_min_score },
+            report::Boundary {
+                label: format!(
+                    "一类 ≥ {}{}",
+                    t.class1_min_score,
+                    inferred_mark(&policy_doc, "score_thresholds.class1_min_score")
+                ),
+                score: t.class1_min_score,
+            },
+            report::Boundary {
+                label: format!(
+                    "二类 ≥ {}{}",
+                    t.class2_min_score,
+                    inferred_mark(&policy_doc, "score_thresholds.class2_min_score")
+                ),
+                score: t.class2_min_score,
+            },
         ],
         // Other bandings have no score line; the lowest score of classes 1 and 2 shows where they fell.
         _ => [1u32, 2]
@@ -709,9 +723,11 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
             .map(|f| report::ReportFinding {
                 rule: f.rule.clone(),
                 error: is_error(f),
-                township_code: code_of(&f.township).to_owned(),
+                // A city-level finding (policy.city_deviation) names its resource instead.
+                township_code: if f.township.is_empty() { f.resource.clone() } else { code_of(&f.township).to_owned() },
                 township_name: f.township_display_name.clone(),
                 message: f.message.clone(),
+                inferred: f.inferred,
             })
             .collect(),
         staffing,
@@ -828,4 +844,13 @@ pub(crate) async fn status(connection: &Connection, output: Output) -> anyhow::R
         )
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// "（推定值，未经核实）" when the policy lists the figure at `path` (or its section) as inferred.
+fn inferred_mark(policy: &cpb::Policy, path: &str) -> &'static str {
+    let inferred = policy.figure_provenance.iter().any(|entry| {
+        !entry.verified
+            && path.strip_prefix(entry.field.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    });
+    if inferred { "（推定值，未经核实）" } else { "" }
 }

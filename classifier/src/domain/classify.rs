@@ -476,8 +476,29 @@ fn explanation_zh(
     if let Some(down) = down {
         text.push_str(&format!("；距降为{}的界线还有 {down:.2} 分", CLASS_ZH[usize::from(class)]));
     }
+    let inferred = inferred_figures_used(policy);
+    if !inferred.is_empty() {
+        text.push_str(&format!("；所用{}为{}", inferred.join("、"), township_policy::INFERRED));
+    }
     text.push('。');
     text
+}
+
+/// The inferred figures (推定值，未经核实) this explanation rests on: the normalisation and those of the banding
+/// used, as the policy's provenance list names them.
+fn inferred_figures_used(policy: &Policy) -> Vec<&'static str> {
+    let banding: &[(&str, &str)] = match policy.banding {
+        BandingMethod::ScoreThresholds => {
+            &[("score_thresholds.class1_min_score", "一类线"), ("score_thresholds.class2_min_score", "二类线")]
+        }
+        BandingMethod::RankQuota => &[("rank_quota", "名次配额")],
+        BandingMethod::AbsoluteBands => &[("absolute_bands", "分类标准")],
+    };
+    std::iter::once(&("normalization", "标准化方法"))
+        .chain(banding)
+        .filter(|(path, _)| policy.is_inferred(path))
+        .map(|&(_, label)| label)
+        .collect()
 }
 
 fn listed(labels: &[&str]) -> String {

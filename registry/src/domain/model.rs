@@ -124,6 +124,8 @@ pub struct CityPolicy {
     pub policy: Policy,
     pub fingerprint: String,
     pub created_at: TimestampMs,
+    /// The 文号 adopting a policy that departs from the policy document; empty otherwise.
+    pub document_number: String,
 }
 
 /// A (city, data year): the townships compared with each other.

@@ -8,7 +8,7 @@
 use super::count_u32;
 use std::collections::HashMap;
 
-use township_policy::{ClassLimits, Policy, TownshipClass};
+use township_policy::{ClassLimits, INFERRED, Policy, TownshipClass};
 
 use super::catalogue::{CatalogueEntry, CatalogueItemType, ItemDetails, Resolution, duty_areas_for};
 use super::deviations::{ApprovedDeviation, covering, is_count_rule};
@@ -38,6 +38,7 @@ pub const RULE_IDS: &[&str] = &[
     "catalogue.responsible_institution_missing",
     "staffing.township_over_norm",
     "staffing.institution_over_approved",
+    "policy.city_deviation",
 ];
 
 /// The limits that apply to a township of `class`. An unclassified township gets the most permissive limits
@@ -252,6 +253,11 @@ pub struct Finding {
     pub message: String,
     /// The county's approved deviation of this rule that applies to the township, if any.
     pub deviation: Option<DeviationNote>,
+    /// The finding rests on an inferred figure (推定值，未经核实), and its message says so.
+    pub inferred: bool,
+    /// The resource a finding not about one township is about (the city, for `policy.city_deviation`); empty
+    /// otherwise, and the township fields are empty when it is set.
+    pub resource: String,
 }
 
 impl Finding {
@@ -297,6 +303,12 @@ struct Report<'a> {
 impl Report<'_> {
     /// A finding of a rule that is not a count rule: an approved exception when a deviation waives the rule.
     fn add(&mut self, rule: &'static str, severity: Severity, message: String) {
+        self.add_resting(rule, severity, message, false);
+    }
+
+    /// A finding of a rule that is not a count rule, resting on an inferred figure when `inferred` (its message
+    /// then says 推定值，未经核实): an approved exception when a deviation waives the rule.
+    fn add_resting(&mut self, rule: &'static str, severity: Severity, message: String, inferred: bool) {
         debug_assert!(RULE_IDS.contains(&rule) && !is_count_rule(rule), "{rule} is not a listed, uncounted rule");
         let deviation = covering(&self.facts.deviations, &self.facts.township.code, rule);
         let (message, note) = match deviation {
@@ -306,12 +318,20 @@ impl Report<'_> {
             ),
             None => (message, None),
         };
-        self.push(rule, severity, message, note);
+        self.push(rule, severity, message, note, inferred);
     }
 
     /// A finding of a count rule over `count`: an approved exception when a deviation's figure covers the count
     /// (and, for `offices.count`, the count is not below both the class's minimum and the figure).
-    fn add_count(&mut self, rule: &'static str, severity: Severity, count: u32, min: u32, message: String) {
+    fn add_count(
+        &mut self,
+        rule: &'static str,
+        severity: Severity,
+        count: u32,
+        min: u32,
+        message: String,
+        inferred: bool,
+    ) {
         debug_assert!(is_count_rule(rule), "{rule} is not a count rule");
         let deviation = covering(&self.facts.deviations, &self.facts.township.code, rule);
         let (message, note) = match deviation.and_then(|d| d.allowed.map(|allowed| (d, allowed))) {
@@ -325,10 +345,18 @@ impl Report<'_> {
             ),
             None => (message, None),
         };
-        self.push(rule, severity, message, note);
+        self.push(rule, severity, message, note, inferred);
     }
 
-    fn push(&mut self, rule: &'static str, severity: Severity, message: String, deviation: Option<DeviationNote>) {
+    fn push(
+        &mut self,
+        rule: &'static str,
+        severity: Severity,
+        message: String,
+        deviation: Option<DeviationNote>,
+        inferred: bool,
+    ) {
+        debug_assert!(!inferred || message.contains(INFERRED), "{rule}: {message}");
         self.found.push(Finding {
             rule,
             severity,
@@ -336,6 +364,8 @@ impl Report<'_> {
             township_display_name: self.facts.township.name.clone(),
             message,
             deviation,
+            inferred,
+            resource: String::new(),
         });
     }
 
@@ -359,6 +389,76 @@ impl Report<'_> {
     }
 }
 
+/// Whether the class limit `field` (`leadership_posts` …) that `limits` applies is an inferred figure of `policy`.
+/// An unclassified township's limits are the most permissive of any class: inferred if a class giving that
+/// value has it inferred.
+pub fn limit_is_inferred(policy: &Policy, limits: &ClassLimits, field: &str, value: u32) -> bool {
+    let path = |class: TownshipClass| format!("class_limits[class={class}].{field}");
+    if limits.township_class != 0 {
+        return policy.is_inferred(&path(limits.township_class));
+    }
+    policy.class_limits.iter().any(|class_limits| {
+        policy.figure(&path(class_limits.township_class)) == Some(serde_json::Value::from(value))
+            && policy.is_inferred(&path(class_limits.township_class))
+    })
+}
+
+/// What a message citing an inferred figure of the policy adds.
+pub const INFERRED_FIGURE: &str = " (the policy's figure, 推定值，未经核实)";
+
+fn inferred_text(inferred: bool) -> &'static str {
+    if inferred { INFERRED_FIGURE } else { "" }
+}
+
+/// The policy document's own figures a city policy may depart from only by a document of its own (文号):
+/// the weights 5 : 3 : 2 (section 一(一)), 11 and 9 leadership posts for classes 2 and 3 (一(二)), and at most
+/// 3 plaques per township (三(一)). Each departure is described, figure and document value; empty when the
+/// policy keeps them all. (Inferred figures are the city's to set and are no departure.)
+pub fn city_policy_departures(policy: &Policy) -> Vec<String> {
+    let mut departures = Vec::new();
+    let w = policy.weights;
+    // Compared as ratios, so that 50 : 30 : 20 keeps the document's weighting.
+    let unit = w.population / 5.0;
+    let in_ratio = [(w.fiscal_revenue, 3.0), (w.land_area, 2.0)]
+        .iter()
+        .all(|&(weight, parts)| (weight - unit * parts).abs() <= 1e-9 * unit.abs().max(1.0));
+    if !in_ratio || unit <= 0.0 {
+        departures.push(format!(
+            "weights {} : {} : {} (the document: 5 : 3 : 2)",
+            w.population, w.fiscal_revenue, w.land_area
+        ));
+    }
+    for (class, posts) in [(2, 11), (3, 9)] {
+        if let Some(limits) = policy.limits_for(class).filter(|limits| limits.leadership_posts != posts) {
+            departures
+                .push(format!("class {class}: {} leadership posts (the document: {posts})", limits.leadership_posts));
+        }
+    }
+    if policy.max_plaques_per_township > 3 {
+        departures.push(format!("{} plaques per township (the document: at most 3)", policy.max_plaques_per_township));
+    }
+    departures
+}
+
+/// `policy.city_deviation`: the city's policy departs from the policy document under its own 文号. A
+/// city-level finding (`resource` the city), listed once on every report whose scope is in the city.
+pub fn city_deviation_finding(city: &str, departures: &[String], document_number: &str) -> Finding {
+    Finding {
+        rule: "policy.city_deviation",
+        severity: Severity::Warning,
+        township: String::new(),
+        township_display_name: String::new(),
+        message: format!(
+            "the city's policy departs from the policy document under {document_number}: {}; every finding of \
+             this report applies the city's figures",
+            departures.join("; ")
+        ),
+        inferred: false,
+        resource: city.to_owned(),
+        deviation: None,
+    }
+}
+
 /// Every rule `facts` breaks under `policy`, in a stable order.
 ///
 /// `facts.institutions` holds the institutions in force only (`Store::township_facts`), as the write-time
@@ -371,11 +471,11 @@ pub fn findings(policy: &Policy, facts: &TownshipFacts) -> Vec<Finding> {
         None => "an unclassified township".to_owned(),
     };
     let mut report = Report { facts, township: township_name(&facts.township.code), found: Vec::new() };
-    institutions(&mut report, &limits, &class_text);
+    institutions(&mut report, policy, &limits, &class_text);
     plaques(&mut report, policy);
-    posts(&mut report, &limits, &class_text);
+    posts(&mut report, policy, &limits, &class_text);
     catalogue(&mut report);
-    staffing(&mut report, &limits, &class_text);
+    staffing(&mut report, policy, &limits, &class_text);
     report.found
 }
 
@@ -400,21 +500,28 @@ pub fn approved_staffing(facts: &TownshipFacts, staffing_type: StaffingType) -> 
 
 /// 对不同类别乡镇的机构设置、编制核定等实行分类管理: the township's approved 行政/事业编制 within its class's
 /// norm (which the document does not give: inferred), and no institution staffed beyond its approval (超编).
-fn staffing(report: &mut Report, limits: &ClassLimits, class_text: &str) {
+fn staffing(report: &mut Report, policy: &Policy, limits: &ClassLimits, class_text: &str) {
     let facts = report.facts;
     for staffing_type in StaffingType::ALL {
         let Some(norm) = staffing_norm(limits, staffing_type) else { continue };
         let approved = approved_staffing(facts, staffing_type);
         if approved > i64::from(norm) {
-            report.add(
+            let field = match staffing_type {
+                StaffingType::Administrative => "administrative_staff",
+                StaffingType::PublicInstitution => "public_institution_staff",
+            };
+            let figure_inferred = limit_is_inferred(policy, limits, field, norm);
+            report.add_resting(
                 "staffing.township_over_norm",
                 Severity::Warning,
                 format!(
-                    "{approved} {} approved across the institutions in force; {class_text}'s norm is {norm} (推定值，\
-                     未经核实: the document gives no figure): reduce the approvals by {}, or have the city set its norm",
+                    "{approved} {} approved across the institutions in force; {class_text}'s norm is {norm}{}: \
+                     reduce the approvals by {}, or have the city set its norm",
                     staffing_type.label_zh(),
+                    inferred_text(figure_inferred),
                     approved - i64::from(norm)
                 ),
+                figure_inferred,
             );
         }
     }
@@ -442,18 +549,19 @@ fn staffing(report: &mut Report, limits: &ClassLimits, class_text: &str) {
     }
 }
 
-fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
+fn institutions(report: &mut Report, policy: &Policy, limits: &ClassLimits, class_text: &str) {
     let kind = report.kind();
     let offices = count_u32(report.of_kind(InstitutionKind::PartyGovernmentOffice).count());
     let (min, max) = (limits.min_party_government_offices, limits.max_party_government_offices);
     if offices < min || offices > max {
-        // The document's only figure is 5–6 offices for a 乡镇 (section 三(一)).
+        // The document's only figure is 5–6 offices for a 乡镇 (section 三(一)); the list says which are not.
+        let bound =
+            if offices > max { ("max_party_government_offices", max) } else { ("min_party_government_offices", min) };
+        let figure_inferred = limit_is_inferred(policy, limits, bound.0, bound.1);
         let source = if kind.is_subdistrict() {
             " (the document gives a 街道 no figure; the class's is applied, 推定值，未经核实)"
-        } else if (min, max) != (5, 6) {
-            " (not the document's 5–6: the policy's figure for streamlined townships, 推定值，未经核实)"
         } else {
-            ""
+            inferred_text(figure_inferred)
         };
         let todo = if offices > max { "merge or abolish offices" } else { "set up the missing offices" };
         report.add_count(
@@ -462,34 +570,43 @@ fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
             offices,
             min,
             format!("{offices} {}; {class_text} must have {min}–{max}{source}: {todo}", offices_phrase(kind)),
+            kind.is_subdistrict() || figure_inferred,
         );
     }
     let inferred = if kind.is_subdistrict() { " (a 街道's set is inferred, 推定值，未经核实)" } else { "" };
     for (office, name) in mandated_offices(kind, limits) {
         if !report.of_kind(InstitutionKind::PartyGovernmentOffice).any(|i| office.recognises(&i.name)) {
-            report.add(
+            report.add_resting(
                 "offices.mandated",
                 Severity::Warning,
                 format!("no {name}{inferred}; set it up, or record the county's approved adjustment"),
+                kind.is_subdistrict(),
             );
         }
     }
 
     let public = count_u32(report.of_kind(InstitutionKind::PublicInstitution).count());
     if public > limits.max_public_institutions {
+        let figure_inferred =
+            limit_is_inferred(policy, limits, "max_public_institutions", limits.max_public_institutions);
         report.add_count(
             "public_institutions.max",
             Severity::Error,
             public,
             0,
-            format!("{public} public institutions; {class_text} may have at most {}", limits.max_public_institutions),
+            format!(
+                "{public} public institutions; {class_text} may have at most {}{}",
+                limits.max_public_institutions,
+                inferred_text(figure_inferred)
+            ),
+            figure_inferred,
         );
     }
     let mandated = mandated_public_institutions(kind);
     let which = if kind.is_subdistrict() { "a 街道 needs" } else { "the policy names" };
     for (unit, name) in &mandated {
         if !report.of_kind(InstitutionKind::PublicInstitution).any(|i| unit.recognises(&i.name)) {
-            report.add(
+            report.add_resting(
                 "public_institutions.mandated",
                 Severity::Warning,
                 format!(
@@ -497,18 +614,26 @@ fn institutions(report: &mut Report, limits: &ClassLimits, class_text: &str) {
                      set it up, or record the county's approved adjustment",
                     mandated.len()
                 ),
+                kind.is_subdistrict(),
             );
         }
     }
 
     let enforcement = count_u32(report.of_kind(InstitutionKind::LawEnforcementUnit).count());
     if enforcement > limits.max_law_enforcement_units {
+        let figure_inferred =
+            limit_is_inferred(policy, limits, "max_law_enforcement_units", limits.max_law_enforcement_units);
         report.add_count(
             "law_enforcement.max",
             Severity::Error,
             enforcement,
             0,
-            format!("{enforcement} law-enforcement units; at most {} allowed", limits.max_law_enforcement_units),
+            format!(
+                "{enforcement} law-enforcement units; at most {} allowed{}",
+                limits.max_law_enforcement_units,
+                inferred_text(figure_inferred)
+            ),
+            figure_inferred,
         );
     } else if enforcement == 0 {
         report.add(
@@ -532,15 +657,18 @@ fn plaques(report: &mut Report, policy: &Policy) {
     let count = count_u32(hanging.len());
     let max = policy.max_plaques_per_township;
     if count > max {
+        let figure_inferred = policy.is_inferred("max_plaques_per_township");
         report.add_count(
             "plaques.max",
             Severity::Error,
             count,
             0,
             format!(
-                "{count} plaques (加挂牌子) on institutions in force; at most {max} per township: remove {}",
+                "{count} plaques (加挂牌子) on institutions in force; at most {max} per township{}: remove {}",
+                inferred_text(figure_inferred),
                 count - max
             ),
+            figure_inferred,
         );
     }
     // 党政机构和事业单位可加挂牌子 (section 三(一)): no other kind.
@@ -566,12 +694,13 @@ fn plaques(report: &mut Report, policy: &Policy) {
     }
 }
 
-fn posts(report: &mut Report, limits: &ClassLimits, class_text: &str) {
+fn posts(report: &mut Report, policy: &Policy, limits: &ClassLimits, class_text: &str) {
     let kind = report.kind();
     let facts = report.facts;
     let posts = &facts.posts;
     let count = count_u32(posts.len());
     if count > limits.leadership_posts {
+        let figure_inferred = limit_is_inferred(policy, limits, "leadership_posts", limits.leadership_posts);
         report.add_count(
             "posts.quota",
             Severity::Error,
@@ -580,9 +709,10 @@ fn posts(report: &mut Report, limits: &ClassLimits, class_text: &str) {
             format!(
                 "{count} leadership posts; {class_text} is allowed {}{}: remove {}",
                 limits.leadership_posts,
-                if limits.leadership_posts_verified { "" } else { " (an inferred figure, unverified)" },
+                inferred_text(figure_inferred),
                 count - limits.leadership_posts
             ),
+            figure_inferred,
         );
     }
     for role in MandatedRole::ALL {
@@ -939,6 +1069,15 @@ mod tests {
         facts.township.kind = TownshipKind::Town;
         facts.institutions.push(institution(13, "农业综合服务中心", InstitutionKind::PublicInstitution));
         facts.catalogue = catalogue(&TOWNSHIP_DUTY_AREAS, &facts.institutions[0]);
+        facts
+    }
+
+    /// A 镇 of `class` with `count` posts, the mandated ones among them.
+    fn facts_with_posts(class: u8, count: i64) -> TownshipFacts {
+        let mut facts = town_facts(Some(class));
+        for id in 3..count {
+            facts.posts.push(post(100 + id, "副镇长", None, None));
+        }
         facts
     }
 
@@ -1366,7 +1505,12 @@ mod tests {
         let found = found_of(&facts, "staffing.");
         assert_eq!(rules(&found), ["staffing.township_over_norm"]);
         assert!(found[0].message.contains("35 行政编制 approved"), "{}", found[0].message);
-        assert!(found[0].message.contains("class 2's norm is 32 (推定值，未经核实"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("class 2's norm is 32 (the policy's figure, 推定值，未经核实)"),
+            "{}",
+            found[0].message
+        );
+        assert!(found[0].inferred, "the norm is an inferred figure");
         // An ended institution's approvals are history: they do not count.
         facts.institutions.retain(|i| i.id != 2);
         assert_eq!(found_of(&facts, "staffing."), []);
@@ -1522,5 +1666,56 @@ mod tests {
             facts.posts.push(post(quota, "副镇长", None, None));
             assert_eq!(rules(&findings(&policy, &facts)), ["posts.quota"]);
         }
+    }
+
+    #[test]
+    fn rule_policy_city_deviation() {
+        let mut policy = Policy::builtin_default();
+        assert_eq!(city_policy_departures(&policy), Vec::<String>::new());
+        policy.weights = township_policy::PerIndicator { population: 50.0, fiscal_revenue: 30.0, land_area: 20.0 };
+        assert_eq!(city_policy_departures(&policy), Vec::<String>::new(), "the same ratio");
+        policy.class_limits[0].leadership_posts = 15;
+        policy.score_thresholds.class1_min_score = 130.0;
+        assert_eq!(city_policy_departures(&policy), Vec::<String>::new(), "inferred figures are the city's to set");
+
+        policy.weights.land_area = 30.0;
+        policy.class_limits[1].leadership_posts = 12;
+        policy.max_plaques_per_township = 4;
+        let departures = city_policy_departures(&policy);
+        assert_eq!(
+            departures,
+            [
+                "weights 50 : 30 : 30 (the document: 5 : 3 : 2)",
+                "class 2: 12 leadership posts (the document: 11)",
+                "4 plaques per township (the document: at most 3)",
+            ]
+        );
+        let finding = city_deviation_finding("cities/4301", &departures, "长编办发〔2024〕12号");
+        assert_eq!(
+            (finding.rule, finding.resource.as_str(), finding.township.as_str()),
+            ("policy.city_deviation", "cities/4301", "")
+        );
+        assert!(
+            finding.message.contains("长编办发〔2024〕12号") && finding.message.contains("class 2: 12"),
+            "{}",
+            finding.message
+        );
+    }
+
+    #[test]
+    fn a_finding_resting_on_an_inferred_figure_says_so_and_is_marked() {
+        let policy = Policy::builtin_default();
+        let mut facts = facts_with_posts(1, 14);
+        let found: Vec<_> = findings(&policy, &facts).into_iter().filter(|f| f.rule == "posts.quota").collect();
+        assert!(found[0].inferred && found[0].message.contains(INFERRED), "class 1's 13: {:?}", found[0]);
+        facts = facts_with_posts(2, 12);
+        let found: Vec<_> = findings(&policy, &facts).into_iter().filter(|f| f.rule == "posts.quota").collect();
+        assert!(!found[0].inferred && !found[0].message.contains(INFERRED), "class 2's 11: {:?}", found[0]);
+        // A city that sets class 1's figure makes it its own.
+        let mut own = policy.clone();
+        own.figure_provenance.retain(|entry| entry.field != "class_limits[class=1].leadership_posts");
+        let found: Vec<_> =
+            findings(&own, &facts_with_posts(1, 14)).into_iter().filter(|f| f.rule == "posts.quota").collect();
+        assert!(!found[0].inferred, "{:?}", found[0]);
     }
 }

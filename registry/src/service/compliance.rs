@@ -22,7 +22,19 @@ impl RegistryApi {
         if facts.is_empty() {
             return Err(Status::not_found(format!("no townships in {scope_name}")));
         }
-        let findings = facts.iter().flat_map(|facts| rules::findings(&policy, facts)).map(finding_to_proto).collect();
+        // The city's departures from the policy document head the report, once, whatever its scope.
+        let city_policy = self.store().latest_city_policy(&scope.city()).await?;
+        let city_level = city_policy.and_then(|stored| {
+            let departures = rules::city_policy_departures(&stored.policy);
+            (!departures.is_empty()).then(|| {
+                rules::city_deviation_finding(&names::city_name(&stored.city), &departures, &stored.document_number)
+            })
+        });
+        let findings = city_level
+            .into_iter()
+            .chain(facts.iter().flat_map(|facts| rules::findings(&policy, facts)))
+            .map(finding_to_proto)
+            .collect();
         Ok(Response::new(pb::ComplianceReport { scope: scope.name(), townships: count_u32(facts.len()), findings }))
     }
 }

@@ -106,6 +106,7 @@ pub fn city_policy_to_proto(policy: CityPolicy) -> pb::CityPolicy {
         policy: Some(township_policy::proto::policy_to_proto(&policy.policy)),
         policy_fingerprint: policy.fingerprint,
         create_time: timestamp(policy.created_at),
+        document_number: policy.document_number,
     }
 }
 
@@ -255,6 +256,8 @@ pub fn finding_to_proto(finding: Finding) -> pb::Finding {
         township: finding.township,
         township_display_name: finding.township_display_name,
         message: finding.message,
+        inferred: finding.inferred,
+        resource: finding.resource,
         approved_deviation: finding.deviation.map(|note| pb::ApprovedDeviationNote {
             approved_deviation: note.deviation,
             document_number: note.document_number,

@@ -7,10 +7,10 @@ use township_proto::registry::v1 as pb;
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
 use super::idempotency::{made, request_key};
-use super::request::{actor, next_token, page_request};
+use super::request::{actor, check_optional_text, next_token, page_request};
 use super::{RegistryApi, ServiceResult};
 use crate::domain::model::CityPolicy;
-use crate::domain::names;
+use crate::domain::{names, rules};
 use crate::store::{Create, Created};
 
 impl RegistryApi {
@@ -33,11 +33,26 @@ impl RegistryApi {
         violations.extend(
             policy.violations().into_iter().map(|v| FieldViolation::new(format!("policy.{}", v.field), v.description)),
         );
+        let document_number = request.document_number.trim().to_owned();
+        check_optional_text("document_number", &document_number, 100, &mut violations);
+        let departures = rules::city_policy_departures(&policy);
+        if !departures.is_empty() && document_number.is_empty() {
+            violations.push(FieldViolation::new(
+                "document_number",
+                format!(
+                    "the policy for {} departs from the policy document ({}); give the 文号 of the city's document \
+                     adopting it",
+                    request.parent,
+                    departures.join("; ")
+                ),
+            ));
+        }
         if !violations.is_empty() {
             return Err(invalid_all(violations));
         }
         self.store().get_city(&city).await?;
-        let stored = made!(self.create_once(key, Create::Policy { city, policy }, &actor).await?, Created::Policy);
+        let create = Create::Policy { city, policy, document_number };
+        let stored = made!(self.create_once(key, create, &actor).await?, Created::Policy);
         Ok(Response::new(city_policy_to_proto(stored)))
     }
 
@@ -55,6 +70,7 @@ impl RegistryApi {
                 fingerprint: self.outbox.default_policy.fingerprint(),
                 policy: (*self.outbox.default_policy).clone(),
                 created_at: 0,
+                document_number: String::new(),
             },
         };
         Ok(Response::new(city_policy_to_proto(stored)))

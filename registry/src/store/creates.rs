@@ -47,10 +47,25 @@ pub struct RequestKey {
 pub enum Create {
     Township(Township),
     Observations(Vec<NewObservation>),
-    Policy { city: CityCode, policy: Policy },
-    Institution { institution: NewInstitution, max_of_kind: u32 },
-    Plaque { township: TownshipCode, plaque: NewPlaque, max_per_township: u32 },
-    Post { post: NewPost, quota: u32 },
+    /// `document_number`: the 文号 of a policy departing from the document, or empty.
+    Policy {
+        city: CityCode,
+        policy: Policy,
+        document_number: String,
+    },
+    Institution {
+        institution: NewInstitution,
+        max_of_kind: u32,
+    },
+    Plaque {
+        township: TownshipCode,
+        plaque: NewPlaque,
+        max_per_township: u32,
+    },
+    Post {
+        post: NewPost,
+        quota: u32,
+    },
     CatalogueItem(NewCatalogueItem),
     StaffingApproval(NewStaffingApproval),
     YearAdoption(NewYearAdoption),

@@ -12,7 +12,14 @@ use crate::domain::names::CityCode;
 pub trait PolicyRepo: Send + Sync {
     /// Stores the next version of the city's policy and marks every cohort of the city that has observations
     /// PENDING, in one transaction.
-    async fn insert_city_policy(&self, city: &CityCode, policy: &Policy, actor: &str) -> StoreResult<CityPolicy>;
+    /// `document_number`: the 文号 of a policy departing from the document, or empty.
+    async fn insert_city_policy(
+        &self,
+        city: &CityCode,
+        policy: &Policy,
+        document_number: &str,
+        actor: &str,
+    ) -> StoreResult<CityPolicy>;
     async fn latest_city_policy(&self, city: &CityCode) -> StoreResult<Option<CityPolicy>>;
     async fn get_city_policy(&self, city: &CityCode, version: i64) -> StoreResult<CityPolicy>;
     /// Newest first; keys are versions.

@@ -18,10 +18,10 @@ async fn policy_versions_increment_and_mark_cohorts_pending(db: TestDb) {
     assert_eq!(store.cohort_job(&cohort(2023)).await.unwrap().unwrap().state, CohortState::Current);
 
     let mut policy = Policy::builtin_default();
-    let first = store.insert_city_policy(&city(), &policy, ACTOR).await.unwrap();
+    let first = store.insert_city_policy(&city(), &policy, "", ACTOR).await.unwrap();
     assert_eq!((first.version, first.fingerprint.clone()), (1, policy.fingerprint()));
     policy.max_plaques_per_township = 2;
-    let second = store.insert_city_policy(&city(), &policy, ACTOR).await.unwrap();
+    let second = store.insert_city_policy(&city(), &policy, "", ACTOR).await.unwrap();
     assert_eq!(second.version, 2);
     assert_ne!(second.fingerprint, first.fingerprint);
 
@@ -40,5 +40,5 @@ async fn policy_versions_increment_and_mark_cohorts_pending(db: TestDb) {
         assert_eq!((job.state, job.generation), (CohortState::Pending, 3), "cohort {year}");
     }
     let unknown = CityCode::parse("9999").unwrap();
-    assert!(matches!(store.insert_city_policy(&unknown, &policy, ACTOR).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.insert_city_policy(&unknown, &policy, "", ACTOR).await, Err(StoreError::NotFound(_))));
 }

@@ -186,3 +186,98 @@ async fn a_preview_shows_the_moves_a_change_would_make_and_stores_nothing() {
 
     app.stop().await;
 }
+
+/// The effective policy of 长沙市 with `change` applied and no provenance of its own (the default's list then
+/// applies to every figure left at its value).
+async fn changed_policy(client: &mut Client, change: impl FnOnce(&mut cpb::Policy)) -> cpb::Policy {
+    let request = pb::GetEffectivePolicyRequest { parent: CHANGSHA.to_owned() };
+    let mut policy = client.get_effective_policy(request).await.unwrap().into_inner().policy.unwrap();
+    policy.figure_provenance.clear();
+    change(&mut policy);
+    policy
+}
+
+async fn report_of(client: &mut Client, scope: &str) -> Vec<pb::Finding> {
+    let request = pb::GetComplianceReportRequest { scope: scope.to_owned() };
+    client.get_compliance_report(request).await.unwrap().into_inner().findings
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_policy_departing_from_the_document_needs_a_document_number_and_inferred_figures_are_marked() {
+    let mut app = classified_changsha().await;
+    let mut client = app.client.clone();
+    const DOCUMENT: &str = "长编办发〔2024〕12号";
+
+    // 4 plaques per township departs from the document's 3; 15 posts for class 1 replaces an inferred figure.
+    let departing = changed_policy(&mut client, |policy| {
+        policy.max_plaques_per_township = Some(4);
+        policy.class_limits[0].leadership_posts = 15;
+    })
+    .await;
+    let refused = client
+        .set_city_policy(pb::SetCityPolicyRequest {
+            parent: CHANGSHA.to_owned(),
+            policy: Some(departing.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let violation = &refused.get_details_bad_request().unwrap().field_violations[0];
+    assert_eq!(violation.field, "document_number");
+    assert!(violation.description.contains("4 plaques per township (the document: at most 3)"), "{violation:?}");
+
+    let stored = client
+        .set_city_policy(pb::SetCityPolicyRequest {
+            parent: CHANGSHA.to_owned(),
+            policy: Some(departing),
+            document_number: DOCUMENT.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.document_number, DOCUMENT);
+    app.wait_until_current(CHANGSHA, YEAR).await;
+
+    // A class 1 township with 14 posts: within the city's 15.
+    let classes = app.classes(CHANGSHA, YEAR).await;
+    let township = classes.iter().find(|c| c.effective_class == 1).expect("a class-1 township").township.clone();
+    for n in 0..14 {
+        let post = pb::LeadershipPost { role: format!("副镇长{n}"), ..Default::default() };
+        let request =
+            pb::CreateLeadershipPostRequest { parent: township.clone(), post: Some(post), ..Default::default() };
+        client.create_leadership_post(request).await.unwrap();
+    }
+    let findings = report_of(&mut client, &township).await;
+    let deviations: Vec<_> = findings.iter().filter(|f| f.rule == "policy.city_deviation").collect();
+    assert_eq!(deviations.len(), 1, "once per report: {findings:?}");
+    assert_eq!((deviations[0].resource.as_str(), deviations[0].township.as_str()), (CHANGSHA, ""));
+    assert!(deviations[0].message.contains(DOCUMENT) && deviations[0].message.contains("4 plaques"), "{deviations:?}");
+    assert!(!findings.iter().any(|f| f.rule == "posts.quota"), "{findings:?}");
+    let city_report = report_of(&mut client, CHANGSHA).await;
+    assert_eq!(city_report.iter().filter(|f| f.rule == "policy.city_deviation").count(), 1);
+
+    // Back to the inferred 13: the township's 14 posts are a finding that rests on it.
+    let inferred = changed_policy(&mut client, |policy| {
+        policy.max_plaques_per_township = Some(4);
+        policy.class_limits[0].leadership_posts = 13;
+    })
+    .await;
+    let request = pb::SetCityPolicyRequest {
+        parent: CHANGSHA.to_owned(),
+        policy: Some(inferred),
+        document_number: DOCUMENT.to_owned(),
+        ..Default::default()
+    };
+    let stored = client.set_city_policy(request).await.unwrap().into_inner();
+    let listed = &stored.policy.unwrap().figure_provenance;
+    assert!(listed.iter().any(|f| f.field == "class_limits[class=1].leadership_posts" && !f.verified), "{listed:?}");
+    let findings = report_of(&mut client, &township).await;
+    let quota = findings.iter().find(|f| f.rule == "posts.quota").expect("14 posts over class 1's 13");
+    assert!(quota.inferred && quota.message.contains("推定值，未经核实"), "{quota:?}");
+    let mandated = findings.iter().find(|f| f.rule == "posts.mandated_role").expect("no mandated role is set");
+    assert!(!mandated.inferred, "{mandated:?}");
+
+    app.stop().await;
+}

@@ -39,7 +39,9 @@ impl CreateRepo for ThisStore {
             Create::Observations(observations) => {
                 Created::Observations(record_in(&mut tx, observations, actor, now, false).await?)
             }
-            Create::Policy { city, policy } => Created::Policy(insert_policy(&mut tx, city, policy, actor, now).await?),
+            Create::Policy { city, policy, document_number } => {
+                Created::Policy(insert_policy(&mut tx, city, policy, document_number, actor, now).await?)
+            }
             Create::Institution { institution, max_of_kind } => {
                 Created::Institution(insert_institution(&mut tx, institution, *max_of_kind, actor, now).await?)
             }

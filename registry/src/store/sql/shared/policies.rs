@@ -15,9 +15,15 @@ use crate::store::{Page, PageRequest, PolicyRepo, StoreError, StoreResult};
 
 #[async_trait]
 impl PolicyRepo for ThisStore {
-    async fn insert_city_policy(&self, city: &CityCode, policy: &Policy, actor: &str) -> StoreResult<CityPolicy> {
+    async fn insert_city_policy(
+        &self,
+        city: &CityCode,
+        policy: &Policy,
+        document_number: &str,
+        actor: &str,
+    ) -> StoreResult<CityPolicy> {
         let mut tx = self.begin_write().await?;
-        let created = insert_policy(&mut tx, city, policy, actor, now_ms()).await?;
+        let created = insert_policy(&mut tx, city, policy, document_number, actor, now_ms()).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -62,6 +68,7 @@ pub(super) async fn insert_policy(
     tx: &mut Conn,
     city: &CityCode,
     policy: &Policy,
+    document_number: &str,
     actor: &str,
     now: TimestampMs,
 ) -> StoreResult<CityPolicy> {
@@ -80,10 +87,11 @@ pub(super) async fn insert_policy(
         policy: policy.clone(),
         fingerprint: policy.fingerprint(),
         created_at: now,
+        document_number: document_number.to_owned(),
     };
     sqlx::query(
-        "INSERT INTO city_policies (city, version, policy_toml, fingerprint, created_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO city_policies (city, version, policy_toml, fingerprint, created_at, created_by, document_number) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(city.as_str())
     .bind(version)
@@ -91,6 +99,7 @@ pub(super) async fn insert_policy(
     .bind(&stored.fingerprint)
     .bind(now)
     .bind(actor)
+    .bind(document_number)
     .execute(&mut *tx)
     .await?;
     let years = sqlx::query(
@@ -107,6 +116,7 @@ pub(super) async fn insert_policy(
     let after = serde_json::json!({
         "version": version,
         "fingerprint": stored.fingerprint,
+        "document_number": document_number,
         "policy": policy,
     });
     audit(tx, actor, now, "SetCityPolicy", &policy_resource(city, version), None, Some(after.to_string())).await?;

@@ -28,7 +28,8 @@ pub(super) const TOWNSHIP_COLUMNS: &str =
     "t.code, t.name, t.kind, t.flags, t.valid_from, t.valid_to, t.revision, t.updated_at";
 pub(super) const OBSERVATION_COLUMNS: &str = "o.id, o.township, o.data_year, o.population, o.fiscal_revenue, \
      o.land_area, o.source, o.recorded_at, o.recorded_by";
-pub(super) const POLICY_COLUMNS: &str = "p.city, p.version, p.policy_toml, p.fingerprint, p.created_at";
+pub(super) const POLICY_COLUMNS: &str =
+    "p.city, p.version, p.policy_toml, p.fingerprint, p.created_at, p.document_number";
 pub(super) const JOB_COLUMNS: &str =
     "city, data_year, state, generation, attempts, last_error, next_attempt_at, last_run";
 pub(super) const CLASS_COLUMNS: &str = "c.township, c.data_year, c.computed_class, c.previous_class, c.override_class, \
@@ -135,6 +136,7 @@ pub(super) fn policy_from_row(row: &DbRow) -> StoreResult<CityPolicy> {
         policy: Policy::from_toml(toml).map_err(|e| corrupt(format!("stored policy: {e}")))?,
         fingerprint: row.try_get("fingerprint")?,
         created_at: row.try_get("created_at")?,
+        document_number: row.try_get("document_number")?,
     })
 }
 
