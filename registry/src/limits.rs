@@ -65,9 +65,15 @@ impl TownshipLimits {
         Ok(Self { class, policy, township: township.clone(), deviations })
     }
 
-    /// The policy's figure for `rule`, or the covering deviation's where it is higher.
-    fn limit(&self, rule: &str, policy_max: u32) -> Limit {
-        Limit::new(policy_max, covering(&self.deviations, &self.township, rule))
+    /// The policy's figure for `rule` (its class-limits `field`), or the covering deviation's where it is higher;
+    /// a policy figure the policy lists as inferred is marked so that refusals say 推定值，未经核实.
+    fn limit(&self, rule: &str, field: &str, policy_max: u32) -> Limit {
+        let inferred = if field == "max_plaques_per_township" {
+            self.policy.is_inferred(field)
+        } else {
+            rules::limit_is_inferred(&self.policy, &self.of_class(), field, policy_max)
+        };
+        Limit::new(policy_max, covering(&self.deviations, &self.township, rule)).inferred_if(inferred)
     }
 
     pub fn of_class(&self) -> ClassLimits {
@@ -76,19 +82,19 @@ impl TownshipLimits {
 
     /// The most institutions of `kind` the township may have in force.
     pub fn institutions_of_kind(&self, kind: InstitutionKind) -> Limit {
-        let rule = match kind {
-            InstitutionKind::PartyGovernmentOffice => "offices.count",
-            InstitutionKind::PublicInstitution => "public_institutions.max",
-            InstitutionKind::LawEnforcementUnit => "law_enforcement.max",
+        let (rule, field) = match kind {
+            InstitutionKind::PartyGovernmentOffice => ("offices.count", "max_party_government_offices"),
+            InstitutionKind::PublicInstitution => ("public_institutions.max", "max_public_institutions"),
+            InstitutionKind::LawEnforcementUnit => ("law_enforcement.max", "max_law_enforcement_units"),
         };
-        self.limit(rule, rules::institution_limit(&self.policy, self.class, kind))
+        self.limit(rule, field, rules::institution_limit(&self.policy, self.class, kind))
     }
 
     pub fn leadership_posts(&self) -> Limit {
-        self.limit("posts.quota", self.of_class().leadership_posts)
+        self.limit("posts.quota", "leadership_posts", self.of_class().leadership_posts)
     }
 
     pub fn plaques(&self) -> Limit {
-        self.limit("plaques.max", self.policy.max_plaques_per_township)
+        self.limit("plaques.max", "max_plaques_per_township", self.policy.max_plaques_per_township)
     }
 }

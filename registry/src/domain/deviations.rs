@@ -154,21 +154,36 @@ pub struct Limit {
     pub max: u32,
     /// The deviation whose figure `max` is.
     pub by: Option<ApprovedDeviation>,
+    /// The policy's figure is inferred (推定值，未经核实), not read from the document; refusals say so.
+    pub inferred: bool,
 }
 
 impl Limit {
     pub fn new(policy_max: u32, deviation: Option<&ApprovedDeviation>) -> Self {
         match deviation.and_then(|d| d.allowed.map(|allowed| (d, allowed))) {
-            Some((deviation, allowed)) if allowed > policy_max => Limit { max: allowed, by: Some(deviation.clone()) },
-            _ => Limit { max: policy_max, by: None },
+            Some((deviation, allowed)) if allowed > policy_max => {
+                Limit { max: allowed, by: Some(deviation.clone()), inferred: false }
+            }
+            _ => Limit { max: policy_max, by: None, inferred: false },
         }
     }
 
-    /// What a refusal adds to say where the figure comes from; None when it is the policy's.
+    /// The policy's figure marked inferred when `inferred` (a deviation's figure is the county's, never inferred).
+    pub fn inferred_if(mut self, inferred: bool) -> Self {
+        self.inferred = self.by.is_none() && inferred;
+        self
+    }
+
+    /// What a refusal adds to say where the figure comes from; None when it is the policy's, read from the
+    /// document.
     pub fn note(&self) -> Option<String> {
-        self.by.as_ref().map(|deviation| {
-            format!(" (the figure {} is the county's approved deviation {})", self.max, deviation.cited())
-        })
+        match &self.by {
+            Some(deviation) => {
+                Some(format!(" (the figure {} is the county's approved deviation {})", self.max, deviation.cited()))
+            }
+            None if self.inferred => Some(super::rules::INFERRED_FIGURE.to_owned()),
+            None => None,
+        }
     }
 }
 
@@ -228,7 +243,10 @@ mod tests {
         let raised = Limit::new(6, Some(&d));
         assert_eq!(raised.max, 7);
         assert!(raised.note().unwrap().contains("长编发〔2025〕1号"), "{:?}", raised.note());
-        assert_eq!(Limit::new(8, Some(&d)), Limit { max: 8, by: None });
+        assert_eq!(Limit::new(8, Some(&d)), Limit { max: 8, by: None, inferred: false });
         assert_eq!(Limit::new(6, None).note(), None);
+        let inferred = Limit::new(13, None).inferred_if(true);
+        assert!(inferred.note().is_some_and(|note| note.contains("推定值，未经核实")), "{inferred:?}");
+        assert!(!Limit::new(6, Some(&d)).inferred_if(true).inferred, "the county's figure is not inferred");
     }
 }

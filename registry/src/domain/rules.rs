@@ -1103,7 +1103,7 @@ mod tests {
     }
 
     #[test]
-    fn posts_over_the_class_quota_after_a_downgrade_is_a_finding() {
+    fn rule_posts_quota_after_a_downgrade_is_a_finding() {
         let mut facts = facts(Some(3));
         for id in 3..11 {
             facts.posts.push(post(id, "副主任", None, None));
@@ -1114,7 +1114,35 @@ mod tests {
     }
 
     #[test]
-    fn more_than_three_plaques_is_a_finding() {
+    fn rule_public_institutions_max() {
+        let mut facts = town_facts(Some(2));
+        facts.institutions.push(institution(20, "文化站", InstitutionKind::PublicInstitution));
+        let found = found_of(&facts, "public_institutions.");
+        assert_eq!(rules(&found), ["public_institutions.max"]);
+        assert!(found[0].message.contains("4 public institutions; class 2 may have at most 3"), "{}", found[0].message);
+        assert!(!found[0].inferred, "3 is the document's figure");
+    }
+
+    #[test]
+    fn rule_law_enforcement_max() {
+        let mut facts = town_facts(Some(3));
+        facts.institutions.push(institution(21, "第二执法中队", InstitutionKind::LawEnforcementUnit));
+        let found = found_of(&facts, "law_enforcement.");
+        assert_eq!(rules(&found), ["law_enforcement.max"]);
+        assert!(found[0].message.contains("2 law-enforcement units; at most 1 allowed"), "{}", found[0].message);
+    }
+
+    #[test]
+    fn rule_law_enforcement_missing() {
+        let mut facts = town_facts(Some(1));
+        facts.institutions.retain(|i| i.kind != InstitutionKind::LawEnforcementUnit);
+        let found = found_of(&facts, "law_enforcement.");
+        assert_eq!(rules(&found), ["law_enforcement.missing"]);
+        assert!(found[0].message.contains("综合行政执法大队"), "{}", found[0].message);
+    }
+
+    #[test]
+    fn rule_plaques_max_more_than_three_is_a_finding() {
         let mut facts = facts(Some(2));
         facts.plaques = (0..4).map(|id| plaque(id, 0, "长编办发〔2024〕1号")).collect();
         let found = findings(&Policy::builtin_default(), &facts);
@@ -1123,7 +1151,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_mandated_office_and_role_are_findings() {
+    fn rule_posts_mandated_role_missing_is_a_finding() {
         let mut facts = facts(Some(2));
         without_office(&mut facts, "社会治安");
         facts.posts.retain(|p| p.mandated_role != Some(MandatedRole::DisciplineInspectionSecretary));
@@ -1388,7 +1416,7 @@ mod tests {
     }
 
     #[test]
-    fn catalogue_duty_area_uncovered() {
+    fn rule_catalogue_duty_area_uncovered() {
         let mut facts = facts(Some(2));
         facts.catalogue.retain(|e| e.item.duty_area != DutyArea::MaintainPublicSafety);
         let found = findings(&Policy::builtin_default(), &facts);
@@ -1458,7 +1486,7 @@ mod tests {
     }
 
     #[test]
-    fn catalogue_responsible_institution_missing() {
+    fn rule_catalogue_responsible_institution_missing() {
         let mut facts = facts(Some(2));
         let ended = Institution { valid_to: Some("2020-06-30".to_owned()), ..facts.institutions[1].clone() };
         facts.catalogue[0].resolution = Resolution::Deleted { institution_id: 0 };
