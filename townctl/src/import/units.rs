@@ -347,7 +347,8 @@ mod tests {
         assert!(revenue.read(0.88).unwrap_err().contains("probably in 100 million yuan (亿元): 8800 万元"));
         assert!(revenue.read(24_000_000.0).unwrap_err().contains("probably in yuan (元): 2400 万元"));
         let area = LAND_AREA.column_unit("面积", None).unwrap();
-        assert!(area.read(13_800.0).unwrap_err().contains("probably in hectares (公顷): 138 km²"));
+        assert_eq!(area.read(13_800.0), Ok(13_800.0), "a plateau township is that large");
+        assert!(area.read(300_000.0).unwrap_err().contains("probably in hectares (公顷): 3000 km²"));
         assert!(area.read(1e12).unwrap_err().ends_with("check the figure and the unit of its column"));
         // Stated as 万人 and still 10,000 times too large: the header is what is wrong.
         let wan_ren = POPULATION.column_unit("人口（万人）", Some("万人")).unwrap();
