@@ -81,10 +81,7 @@ impl RegistryApi {
         let mut violations = Vec::new();
         let staffing_type = staffing_type_from_proto(request.staffing_type);
         if staffing_type.is_none() {
-            violations.push(FieldViolation::new(
-                "staffing_type",
-                format!("township {code}: 编制类型 must be ADMINISTRATIVE (行政) or PUBLIC_INSTITUTION (事业)"),
-            ));
+            violations.push(FieldViolation::new("staffing_type", staffing_type_required(&code)));
         }
         if request.actual_headcount > MAX_STAFFING {
             violations.push(FieldViolation::new(
@@ -120,10 +117,16 @@ impl RegistryApi {
     }
 }
 
+fn staffing_type_required(township: &TownshipCode) -> String {
+    format!("township {township}: 编制类型 must be ADMINISTRATIVE (行政) or PUBLIC_INSTITUTION (事业)")
+}
+
 /// Checks a create request: every problem at once, each naming its field and the township.
 fn prepare_staffing_approval(request: pb::CreateStaffingApprovalRequest) -> Result<NewStaffingApproval, Status> {
     let (code, institution_id) = institution_parent(&request.parent)?;
-    let approval = request.staffing_approval.ok_or_else(|| invalid("staffing_approval", "the approval is missing"))?;
+    let approval = request
+        .staffing_approval
+        .ok_or_else(|| invalid("staffing_approval", format!("township {code}: the approval is missing")))?;
     let mut violations = Vec::new();
     let field = |name: &str| format!("staffing_approval.{name}");
     check_text(&field("document_number"), &approval.document_number, MAX_NAME_TEXT_CHARS, &mut violations);
@@ -132,14 +135,12 @@ fn prepare_staffing_approval(request: pb::CreateStaffingApprovalRequest) -> Resu
             field("approved_on"),
             format!("township {code}: the approval date (批准时间, YYYY-MM-DD) is missing"),
         ));
+    } else {
+        check_date(&field("approved_on"), &Some(approval.approved_on.clone()), &mut violations);
     }
-    check_date(&field("approved_on"), &Some(approval.approved_on.clone()), &mut violations);
     let staffing_type = staffing_type_from_proto(approval.staffing_type);
     if staffing_type.is_none() {
-        violations.push(FieldViolation::new(
-            field("staffing_type"),
-            format!("township {code}: 编制类型 must be ADMINISTRATIVE (行政) or PUBLIC_INSTITUTION (事业)"),
-        ));
+        violations.push(FieldViolation::new(field("staffing_type"), staffing_type_required(&code)));
     }
     let funding_type = funding_type_from_proto(approval.funding_type);
     if funding_type.is_none() {
