@@ -2,8 +2,10 @@
 //! graceful shutdown on SIGTERM/SIGINT, and the `healthcheck` client that containers run.
 
 pub mod error;
+pub mod principal;
 
 pub use error::{ERROR_DOMAIN, ErrorKind, ServiceError};
+pub use principal::{Credential, Principal, Role};
 
 /// Milliseconds since the Unix epoch: the one clock reading every timestamp of the services is made from.
 pub fn now_ms() -> i64 {
