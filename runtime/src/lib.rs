@@ -1,6 +1,7 @@
 //! What every township gRPC service shares: structured logs, the serving loop with health and reflection,
 //! graceful shutdown on SIGTERM/SIGINT, and the `healthcheck` client that containers run.
 
+pub mod auth;
 pub mod error;
 pub mod principal;
 
@@ -99,6 +100,7 @@ pub struct GrpcServer {
     listener: TcpListener,
     health: HealthReporter,
     service_name: &'static str,
+    authenticator: Option<std::sync::Arc<dyn auth::Authenticate>>,
 }
 
 impl GrpcServer {
@@ -108,12 +110,20 @@ impl GrpcServer {
         let health = HealthReporter::new();
         health.set_service_status(service_name, ServingStatus::NotServing).await;
         health.set_service_status("", ServingStatus::NotServing).await;
-        Ok(Self { listener, health, service_name })
+        Ok(Self { listener, health, service_name, authenticator: None })
     }
 
     /// The address actually bound (the real port when asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound TCP listener has an address")
+    }
+
+    /// Who may call: every route but health and reflection goes through `authenticator` first. Without one the
+    /// server runs with authentication disabled and logs an error saying so; the binaries never rely on that
+    /// default (their flags demand a choice).
+    pub fn authenticate_with(mut self, authenticator: std::sync::Arc<dyn auth::Authenticate>) -> Self {
+        self.authenticator = Some(authenticator);
+        self
     }
 
     /// A handle to change the reported health, e.g. to NOT_SERVING when a dependency is lost.
@@ -145,7 +155,12 @@ impl GrpcServer {
         let service_name = self.service_name;
         health.set_service_status(service_name, ServingStatus::Serving).await;
         health.set_service_status("", ServingStatus::Serving).await;
-        tracing::info!(%local_addr, service = service_name, "serving");
+        let authenticator = self.authenticator.unwrap_or_else(|| std::sync::Arc::new(auth::AuthDisabled));
+        let authentication = authenticator.describe();
+        if authenticator.is_disabled() {
+            tracing::error!(%local_addr, service = service_name, "AUTHENTICATION IS DISABLED: every caller may do anything");
+        }
+        tracing::info!(%local_addr, service = service_name, %authentication, "serving");
 
         let (drain_started_tx, drain_started_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -156,6 +171,7 @@ impl GrpcServer {
         };
         let server = Server::builder()
             .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+            .layer(auth::AuthLayer::new(authenticator))
             .add_routes(routes)
             // Nagle's algorithm on accepted sockets stalls every small HTTP/2 write by ~40 ms (BENCHMARKS.md).
             .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), signal);

@@ -1,0 +1,136 @@
+//! Authentication as a tower layer: before any handler runs, the server's [`Authenticate`] turns what the caller
+//! presented (an `authorization: Bearer` token, a verified client certificate) into a [`Principal`] that the
+//! handler finds in the request's extensions, or answers the call itself with `UNAUTHENTICATED`. Health and
+//! reflection are open: probes and tools call them without credentials, and they reveal no record.
+
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use crate::principal::{Credential, Principal, Role, WHOLE_COUNTRY};
+
+/// Decides who a caller is from the request's headers and connection (the client certificate a TLS
+/// listener verified is in `extensions`).
+pub trait Authenticate: Send + Sync + 'static {
+    fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Result<Principal, tonic::Status>;
+
+    /// How the serving log describes this authentication, e.g. `jwt (EdDSA, 2 keys)` or `DISABLED`.
+    fn describe(&self) -> String;
+
+    /// True only for [`AuthDisabled`]: the server then logs loudly that anyone may do anything.
+    fn is_disabled(&self) -> bool {
+        false
+    }
+}
+
+/// Every caller is the same all-powerful principal. Only for `--insecure-no-auth` and in-process tests; the
+/// server logs an error at start when it runs this way.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthDisabled;
+
+impl AuthDisabled {
+    pub fn principal() -> Principal {
+        Principal {
+            subject: "anonymous".to_owned(),
+            roles: Role::ALL.to_vec(),
+            jurisdiction: vec![WHOLE_COUNTRY.to_owned()],
+            credential: Credential::AuthDisabled,
+        }
+    }
+}
+
+impl Authenticate for AuthDisabled {
+    fn authenticate(&self, _: &http::HeaderMap, _: &http::Extensions) -> Result<Principal, tonic::Status> {
+        Ok(Self::principal())
+    }
+
+    fn describe(&self) -> String {
+        "DISABLED".to_owned()
+    }
+
+    fn is_disabled(&self) -> bool {
+        true
+    }
+}
+
+/// Paths served without credentials.
+fn is_open(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}
+
+/// The layer `GrpcServer` puts in front of every route.
+#[derive(Clone)]
+pub struct AuthLayer {
+    authenticator: Arc<dyn Authenticate>,
+}
+
+impl std::fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthLayer").field("authenticator", &self.authenticator.describe()).finish()
+    }
+}
+
+impl AuthLayer {
+    pub fn new(authenticator: Arc<dyn Authenticate>) -> Self {
+        Self { authenticator }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService { inner, authenticator: self.authenticator.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    authenticator: Arc<dyn Authenticate>,
+}
+
+impl<S> std::fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService").finish_non_exhaustive()
+    }
+}
+
+impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures_util::future::Either<
+        S::Future,
+        std::future::Ready<Result<http::Response<tonic::body::Body>, S::Error>>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        if is_open(request.uri().path()) {
+            return futures_util::future::Either::Left(self.inner.call(request));
+        }
+        match self.authenticator.authenticate(request.headers(), request.extensions()) {
+            Ok(principal) => {
+                request.extensions_mut().insert(principal);
+                futures_util::future::Either::Left(self.inner.call(request))
+            }
+            Err(status) => {
+                tracing::info!(method = %request.uri().path(), reason = %status.message(), "unauthenticated call refused");
+                futures_util::future::Either::Right(std::future::ready(Ok(status.into_http())))
+            }
+        }
+    }
+}
