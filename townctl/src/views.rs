@@ -675,7 +675,8 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
             })
             .collect(),
     };
-    let findings = compliance_report(&mut registry, &scope).await?.findings;
+    let compliance = compliance_report(&mut registry, &scope).await?;
+    let findings = compliance.findings;
     let scope_title = match counties.get(code_of(&scope)) {
         Some(county) => county.clone(),
         None => {
@@ -690,7 +691,7 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
     // Counties appear in the order of their first township: code order, as the statistical yearbooks list them.
     let mut by_code: Vec<&pb::TownshipClass> = classes.iter().collect();
     by_code.sort_by(|a, b| a.township.cmp(&b.township));
-    let staffing = staffing_rows(&registry, &by_code, &policy_doc).await?;
+    let staffing = compliance.staffing.iter().map(staffing_row).collect();
     let data = report::ReportData {
         title: format!("{scope_title} 乡镇（街道）分类与合规报告"),
         scope: scope.clone(),
@@ -744,49 +745,18 @@ pub(crate) async fn report(args: ReportArgs, connection: &Connection) -> anyhow:
     Ok(ExitCode::SUCCESS)
 }
 
-/// Each township's approved 行政/事业编制 (its institutions in force, as compliance counts them) beside its
-/// class's norms; townships without approvals are left out. Two listings per township.
-async fn staffing_rows(
-    registry: &Registry,
-    classes: &[&pb::TownshipClass],
-    policy: &cpb::Policy,
-) -> anyhow::Result<Vec<report::ReportStaffing>> {
-    let today = today_utc();
-    let today = today.as_str();
-    let mut rows = Vec::new();
-    for class in classes {
-        let approvals = list::staffing_approvals(registry, &class.township).await?;
-        if approvals.is_empty() {
-            continue;
-        }
-        let in_force: Vec<String> = list::institutions(registry, &class.township)
-            .await?
-            .into_iter()
-            .filter(|i| i.valid_to.is_empty() || i.valid_to.as_str() >= today)
-            .map(|i| i.name)
-            .collect();
-        let approved = |staffing_type: pb::StaffingType| -> i64 {
-            approvals
-                .iter()
-                .filter(|a| a.staffing_type() == staffing_type)
-                .filter(|a| {
-                    a.name.rsplit_once("/staffingApprovals/").is_some_and(|(i, _)| in_force.iter().any(|n| n == i))
-                })
-                .map(|a| i64::from(a.change))
-                .sum()
-        };
-        let limits = policy.class_limits.iter().find(|l| l.township_class == class.effective_class);
-        rows.push(report::ReportStaffing {
-            code: code_of(&class.township).to_owned(),
-            name: class.display_name.clone(),
-            class: u8::try_from(class.effective_class).unwrap_or(0),
-            administrative: approved(pb::StaffingType::Administrative),
-            administrative_norm: limits.and_then(|l| l.administrative_staff),
-            public_institution: approved(pb::StaffingType::PublicInstitution),
-            public_institution_norm: limits.and_then(|l| l.public_institution_staff),
-        });
+/// A township's approved 行政/事业编制 beside its class's norms, as the compliance report counted them (its
+/// institutions in force): one call for the whole scope, the same figures the staffing findings judged.
+fn staffing_row(s: &pb::TownshipStaffing) -> report::ReportStaffing {
+    report::ReportStaffing {
+        code: code_of(&s.township).to_owned(),
+        name: s.township_display_name.clone(),
+        class: u8::try_from(s.township_class).unwrap_or(0),
+        administrative: s.approved_administrative,
+        administrative_norm: s.administrative_norm,
+        public_institution: s.approved_public_institution,
+        public_institution_norm: s.public_institution_norm,
     }
-    Ok(rows)
 }
 
 /// RFC 3339 of now, e.g. 2026-11-28T18:05:00Z; no date crate for a date line.

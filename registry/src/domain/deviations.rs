@@ -16,6 +16,10 @@ use super::names::{CountyCode, TownshipCode, county_name, township_name};
 pub const COUNT_RULES: [&str; 5] =
     ["offices.count", "public_institutions.max", "law_enforcement.max", "plaques.max", "posts.quota"];
 
+/// Rules no county can waive: `policy.city_deviation` reports the city's own departure from the document, which
+/// only the city's document (the policy's `document_number`) answers for.
+pub const NOT_DEVIABLE: [&str; 1] = ["policy.city_deviation"];
+
 pub fn is_count_rule(rule: &str) -> bool {
     COUNT_RULES.contains(&rule)
 }

@@ -498,6 +498,42 @@ pub fn approved_staffing(facts: &TownshipFacts, staffing_type: StaffingType) -> 
         .sum()
 }
 
+/// A township's staffing as the rules count it: approved and actual figures over its institutions in force, beside
+/// its class's norms (None: the policy sets none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffingSummary {
+    pub class: Option<TownshipClass>,
+    pub approved: [i64; 2],
+    pub actual: [i64; 2],
+    pub norm: [Option<u32>; 2],
+}
+
+/// The summary the report's 编制 section shows, from the same facts and norms as the staffing rules; None for a
+/// township with no approval and no headcount.
+pub fn staffing_summary(policy: &Policy, facts: &TownshipFacts) -> Option<StaffingSummary> {
+    if facts.staffing.is_empty() {
+        return None;
+    }
+    let class = facts.class.as_ref().and_then(|c| c.effective_class());
+    let limits = limits_for(policy, class);
+    let in_force: Vec<i64> = facts.institutions.iter().map(|i| i.id).collect();
+    let actual = |staffing_type| {
+        facts
+            .staffing
+            .iter()
+            .filter(|f| f.staffing_type == staffing_type && in_force.contains(&f.institution_id))
+            .filter_map(|f| f.actual)
+            .map(i64::from)
+            .sum()
+    };
+    Some(StaffingSummary {
+        class,
+        approved: StaffingType::ALL.map(|t| approved_staffing(facts, t)),
+        actual: StaffingType::ALL.map(actual),
+        norm: StaffingType::ALL.map(|t| staffing_norm(&limits, t)),
+    })
+}
+
 /// 对不同类别乡镇的机构设置、编制核定等实行分类管理: the township's approved 行政/事业编制 within its class's
 /// norm (which the document does not give: inferred), and no institution staffed beyond its approval (超编).
 fn staffing(report: &mut Report, policy: &Policy, limits: &ClassLimits, class_text: &str) {

@@ -30,11 +30,32 @@ impl RegistryApi {
                 rules::city_deviation_finding(&names::city_name(&stored.city), &departures, &stored.document_number)
             })
         });
+        let staffing = facts
+            .iter()
+            .filter_map(|facts| {
+                rules::staffing_summary(&policy, facts).map(|summary| pb::TownshipStaffing {
+                    township: names::township_name(&facts.township.code),
+                    township_display_name: facts.township.name.clone(),
+                    township_class: summary.class.map_or(0, u32::from),
+                    approved_administrative: summary.approved[0],
+                    approved_public_institution: summary.approved[1],
+                    actual_administrative: summary.actual[0],
+                    actual_public_institution: summary.actual[1],
+                    administrative_norm: summary.norm[0],
+                    public_institution_norm: summary.norm[1],
+                })
+            })
+            .collect();
         let findings = city_level
             .into_iter()
             .chain(facts.iter().flat_map(|facts| rules::findings(&policy, facts)))
             .map(finding_to_proto)
             .collect();
-        Ok(Response::new(pb::ComplianceReport { scope: scope.name(), townships: count_u32(facts.len()), findings }))
+        Ok(Response::new(pb::ComplianceReport {
+            scope: scope.name(),
+            townships: count_u32(facts.len()),
+            findings,
+            staffing,
+        }))
     }
 }

@@ -126,6 +126,14 @@ fn new_deviation(scope: DeviationScope, deviation: pb::ApprovedDeviation) -> Res
             "approved_deviation.rule",
             format!("{} is not a rule the registry knows; the rules are {}", quoted(&rule), RULE_IDS.join(", ")),
         ));
+    } else if crate::domain::deviations::NOT_DEVIABLE.contains(&rule.as_str()) {
+        violations.push(FieldViolation::new(
+            "approved_deviation.rule",
+            format!(
+                "{rule} reports the city's own policy departing from the document; a county deviation cannot waive \
+                 it: the city policy's document_number answers for it"
+            ),
+        ));
     } else if is_count_rule(&rule) {
         if !(1..=MAX_ALLOWED).contains(&deviation.allowed) {
             violations.push(FieldViolation::new(

@@ -153,12 +153,13 @@ impl RegistryApi {
         if !violations.is_empty() {
             return Err(invalid_all(violations));
         }
-        let limit = self.limits_now(&code).await?.institutions_of_kind(institution.kind);
+        let limits = self.limits_now(&code).await?;
+        let (limit, plaques) = (limits.institutions_of_kind(institution.kind), limits.plaques());
         let updated = self
             .store()
-            .update_institution(&institution, expected, limit.max, &actor)
+            .update_institution(&institution, expected, limit.max, plaques.max, &actor)
             .await
-            .map_err(noting_limits(&[limit.note()]))?;
+            .map_err(noting_limits(&[limit.note(), plaques.note()]))?;
         Ok(Response::new(institution_to_proto(updated)))
     }
 

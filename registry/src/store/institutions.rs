@@ -29,6 +29,7 @@ pub trait InstitutionRepo: Send + Sync {
         institution: &Institution,
         expected_revision: i64,
         max_of_kind: u32,
+        max_plaques: u32,
         actor: &str,
     ) -> StoreResult<Institution>;
     /// Deletes the institution and its plaques.

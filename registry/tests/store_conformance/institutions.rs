@@ -15,6 +15,7 @@ conformance!(
     institution_updates_check_the_revision_and_end_without_orphaning,
     plaque_and_catalogue_item_updates_check_the_revision,
     plaques_hang_only_on_offices_and_public_institutions_in_force,
+    an_institution_brought_back_into_force_brings_its_plaques_under_the_limit,
 );
 
 async fn plaque_limit_names_existing_plaques(db: TestDb) {
@@ -169,12 +170,12 @@ async fn institution_updates_check_the_revision_and_end_without_orphaning(db: Te
     let kind = InstitutionKind::PartyGovernmentOffice;
     let office = store.create_institution(&new_institution("430102003", kind, "党政办公室"), 6, ACTOR).await.unwrap();
     let renamed = Institution { name: "党政综合办公室".into(), staffing_quota: 7, ..office.clone() };
-    let updated = store.update_institution(&renamed, office.revision, 6, ACTOR).await.unwrap();
+    let updated = store.update_institution(&renamed, office.revision, 6, 3, ACTOR).await.unwrap();
     // The staffing quota is the ledger's sum (StaffingRepo): an update leaves it.
     assert_eq!((updated.name.as_str(), updated.staffing_quota, updated.revision), ("党政综合办公室", 5, 2));
     assert_eq!(store.get_institution(&township, office.id).await.unwrap(), updated);
     // A writer holding the first revision is told the record moved on, and changes nothing.
-    match store.update_institution(&renamed, office.revision, 6, ACTOR).await {
+    match store.update_institution(&renamed, office.revision, 6, 3, ACTOR).await {
         Err(StoreError::Conflict(_)) => {}
         other => panic!("expected Conflict, got {other:?}"),
     }
@@ -185,13 +186,13 @@ async fn institution_updates_check_the_revision_and_end_without_orphaning(db: Te
         .await
         .unwrap();
     let ended = Institution { valid_to: Some("2025-06-30".into()), ..updated.clone() };
-    match store.update_institution(&ended, updated.revision, 6, ACTOR).await {
+    match store.update_institution(&ended, updated.revision, 6, 3, ACTOR).await {
         Err(StoreError::FailedPrecondition(message)) => assert!(message.contains("GG-1"), "{message}"),
         other => panic!("expected FailedPrecondition, got {other:?}"),
     }
     let item = whole_catalogue(store, &CatalogueOwner::Township(township.clone()), None, 10).await;
     store.delete_catalogue_item(&item[0].item.owner, item[0].item.id, ACTOR).await.unwrap();
-    let ended = store.update_institution(&ended, updated.revision, 6, ACTOR).await.unwrap();
+    let ended = store.update_institution(&ended, updated.revision, 6, 3, ACTOR).await.unwrap();
     assert_eq!(ended.valid_to.as_deref(), Some("2025-06-30"));
 
     // Bringing it back into force counts against the limit of its kind again.
@@ -199,10 +200,10 @@ async fn institution_updates_check_the_revision_and_end_without_orphaning(db: Te
     assert_eq!(second.revision, 1);
     let revived = Institution { valid_to: None, ..ended.clone() };
     assert!(matches!(
-        store.update_institution(&revived, ended.revision, 1, ACTOR).await,
+        store.update_institution(&revived, ended.revision, 1, 3, ACTOR).await,
         Err(StoreError::LimitExceeded(_))
     ));
-    store.update_institution(&revived, ended.revision, 2, ACTOR).await.unwrap();
+    store.update_institution(&revived, ended.revision, 2, 3, ACTOR).await.unwrap();
     let events = store.list_audit_events(&township_name(&township), &page(0)).await.unwrap();
     assert_eq!(events.items.iter().filter(|e| e.action == "UpdateInstitution").count(), 3);
 }
@@ -290,6 +291,38 @@ async fn plaques_hang_only_on_offices_and_public_institutions_in_force(db: TestD
     ));
     let centre = store.get_institution(&township, centre.id).await.unwrap();
     let ending = Institution { valid_to: Some("2002-06-30".into()), ..centre.clone() };
-    store.update_institution(&ending, centre.revision, 5, ACTOR).await.unwrap();
+    store.update_institution(&ending, centre.revision, 5, 3, ACTOR).await.unwrap();
     store.create_plaque(&township, &plaque(office.id, "牌子四"), 3, ACTOR).await.unwrap();
+}
+
+async fn an_institution_brought_back_into_force_brings_its_plaques_under_the_limit(db: TestDb) {
+    let store = &*db.store;
+    import_fixture(store).await;
+    let township = code("430102003");
+    let kind = InstitutionKind::PartyGovernmentOffice;
+    let old = store.create_institution(&new_institution("430102003", kind, "旧办公室"), 6, ACTOR).await.unwrap();
+    let plaque = |institution_id, name: &str| NewPlaque {
+        institution_id,
+        name: name.into(),
+        approving_document: "X政发〔2024〕1号".into(),
+    };
+    store.create_plaque(&township, &plaque(old.id, "旧牌子"), 3, ACTOR).await.unwrap();
+    let ended = Institution { valid_to: Some("2020-12-31".into()), ..old.clone() };
+    let ended = store.update_institution(&ended, old.revision, 6, 3, ACTOR).await.unwrap();
+    // Its plaque no longer counts: three more fit on a new office.
+    let new = store.create_institution(&new_institution("430102003", kind, "党政办公室"), 6, ACTOR).await.unwrap();
+    for name in ["一", "二", "三"] {
+        store.create_plaque(&township, &plaque(new.id, name), 3, ACTOR).await.unwrap();
+    }
+    // Reviving the old office would hang a fourth: refused, naming the limit.
+    let revived = Institution { valid_to: None, ..ended.clone() };
+    match store.update_institution(&revived, ended.revision, 6, 3, ACTOR).await {
+        Err(StoreError::LimitExceeded(message)) => {
+            assert!(message.contains("at most 3 plaques"), "{message}");
+            assert!(message.contains("cannot come back into force"), "{message}");
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+    // With room for it (a township deviation's figure of 4, say), it comes back.
+    store.update_institution(&revived, ended.revision, 6, 4, ACTOR).await.unwrap();
 }

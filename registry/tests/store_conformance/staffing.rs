@@ -56,7 +56,7 @@ async fn the_approved_figure_is_the_sum_of_the_ledger_per_type(db: TestDb) {
         staffing_quota: 99,
         ..store.get_institution(&township, office.id).await.unwrap()
     };
-    let updated = store.update_institution(&renamed, renamed.revision, 6, ACTOR).await.unwrap();
+    let updated = store.update_institution(&renamed, renamed.revision, 6, 3, ACTOR).await.unwrap();
     assert_eq!(updated.staffing_quota, 10);
 
     // Listed in the order recorded, a page at a time, by institution or by township.

@@ -57,6 +57,20 @@ async fn a_countys_approved_office_figure_raises_the_limit_and_approves_the_find
     assert!(status.message().contains("approved_deviation.rule"), "{}", status.message());
     assert!(status.message().contains("offices.count"), "lists the valid rules: {}", status.message());
 
+    // The city's own departure from the document is the city's to answer for, not a county's to waive.
+    let waiving_the_city = pb::CreateApprovedDeviationRequest {
+        parent: county.clone(),
+        approved_deviation: Some(pb::ApprovedDeviation {
+            allowed_description: "县里不认".to_owned(),
+            ..deviation("policy.city_deviation", 0)
+        }),
+        ..Default::default()
+    };
+    let status = client.create_approved_deviation(waiving_the_city).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("policy.city_deviation"), "{}", status.message());
+    assert!(status.message().contains("document_number"), "says what answers for it: {}", status.message());
+
     let request = pb::CreateApprovedDeviationRequest {
         parent: county.clone(),
         approved_deviation: Some(deviation("offices.count", 7)),

@@ -155,5 +155,18 @@ async fn approvals_over_the_class_norm_and_a_headcount_over_the_approval_are_fin
         ["staffing.township_over_norm", "staffing.institution_over_approved"]
     );
     assert!(found[1].message.contains("has 7 staff on 事业编制 but 5 approved (超编 by 2)"), "{}", found[1].message);
+
+    // The city's report sums the same figures for its 编制 section, in one answer: only this township has any.
+    let report = client
+        .get_compliance_report(pb::GetComplianceReportRequest { scope: CHANGSHA.to_owned() })
+        .await
+        .unwrap()
+        .into_inner();
+    let [summary] = report.staffing.as_slice() else { panic!("one township with staffing: {:?}", report.staffing) };
+    assert_eq!(summary.township, township);
+    assert_eq!(summary.township_class, class);
+    assert_eq!((summary.approved_administrative, summary.approved_public_institution), (i64::from(norm) + 1, 5));
+    assert_eq!((summary.actual_administrative, summary.actual_public_institution), (0, 7));
+    assert_eq!(summary.administrative_norm, u32::try_from(norm).ok());
     app.stop().await;
 }

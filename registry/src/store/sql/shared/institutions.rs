@@ -53,6 +53,7 @@ impl InstitutionRepo for ThisStore {
         institution: &Institution,
         expected_revision: i64,
         max_of_kind: u32,
+        max_plaques: u32,
         actor: &str,
     ) -> StoreResult<Institution> {
         let now = now_ms();
@@ -103,6 +104,24 @@ impl InstitutionRepo for ThisStore {
                      {max_of_kind}, so {resource} cannot come back into force",
                     stored.kind.label_zh(),
                     stored.kind.as_str()
+                )));
+            }
+            // Its plaques count again too (compliance counts the plaques of institutions in force).
+            let (own, others): (i64, i64) = sqlx::query_as(
+                "SELECT COALESCE(SUM(CASE WHEN p.institution_id = $2 THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN p.institution_id <> $2 AND (i.valid_to IS NULL OR i.valid_to >= $3) \
+                 THEN 1 ELSE 0 END), 0) FROM plaques p JOIN institutions i ON i.id = p.institution_id \
+                 WHERE p.township = $1",
+            )
+            .bind(township.as_str())
+            .bind(stored.id)
+            .bind(&today)
+            .fetch_one(&mut *tx)
+            .await?;
+            if own > 0 && own + others > i64::from(max_plaques) {
+                return Err(StoreError::LimitExceeded(format!(
+                    "township {township} has {others} plaques on institutions in force; {resource} would bring back \
+                     its {own}, and the policy allows at most {max_plaques} plaques, so it cannot come back into force"
                 )));
             }
         }
