@@ -208,6 +208,79 @@ pub(crate) fn county_template(seed: u64, county: &pb::County, index: usize) -> V
     items
 }
 
+/// The city whose own policy departs from the document (4 plaques per township, under its 文号), so that the
+/// demo's reports show `policy.city_deviation`.
+const CITY_WITH_OWN_POLICY: &str = "4303";
+/// The county whose approved deviation allows its townships a sixth office (各县市区可以结合实际调整优化机构设置),
+/// so that the demo's reports show approved exceptions.
+const COUNTY_WITH_DEVIATION: &str = "430181";
+
+/// 湘潭市's policy: the default with a fourth plaque per township.
+async fn own_city_policy(registry: &mut Registry, city: &pb::City) -> anyhow::Result<()> {
+    let mut policy = registry
+        .get_effective_policy(pb::GetEffectivePolicyRequest { parent: city.name.clone() })
+        .await
+        .map_err(call_error(format!("reading the policy of {}", city.display_name)))?
+        .into_inner()
+        .policy
+        .unwrap_or_default();
+    policy.max_plaques_per_township = Some(4);
+    policy.version = format!("{}+{}", policy.version, city.code);
+    let request = pb::SetCityPolicyRequest {
+        parent: city.name.clone(),
+        policy: Some(policy),
+        document_number: "潭编委发〔2024〕8号".to_owned(),
+        ..Default::default()
+    };
+    registry
+        .set_city_policy(with_request_id(request, |r| &mut r.request_id))
+        .await
+        .map_err(call_error(format!("setting the policy of {}", city.display_name)))?;
+    Ok(())
+}
+
+/// 浏阳市's approval of a sixth office in each of its townships.
+async fn office_deviation(registry: &mut Registry, county: &str) -> anyhow::Result<()> {
+    let request = pb::CreateApprovedDeviationRequest {
+        parent: county.to_owned(),
+        approved_deviation: Some(pb::ApprovedDeviation {
+            rule: "offices.count".to_owned(),
+            allowed: 6,
+            allowed_description: "保留党建工作办公室".to_owned(),
+            document_number: "长编办发〔2024〕12号".to_owned(),
+            approved_on: "2024-01-01".to_owned(),
+            reason: "乡镇人口规模大、产业园区多".to_owned(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    registry
+        .create_approved_deviation(with_request_id(request, |r| &mut r.request_id))
+        .await
+        .map_err(call_error(format!("approving the deviation of {county}")))?;
+    Ok(())
+}
+
+/// The actual headcount of a public institution: at or a little under its approved staffing, and in a seeded
+/// 3 % over it (超编, `staffing.institution_over_approved`).
+fn headcount(seed: u64, institution: &pb::Institution) -> Option<pb::SetStaffingHeadcountRequest> {
+    if institution.kind != pb::InstitutionKind::PublicInstitution as i32 || institution.staffing_quota == 0 {
+        return None;
+    }
+    let id: u64 = institution.name.rsplit('/').next().and_then(|id| id.parse().ok()).unwrap_or(0);
+    let mut rng = stream(seed ^ id, institution.name.split('/').nth(5).unwrap_or_default(), 7);
+    let actual = if rng.random_bool(0.03) {
+        institution.staffing_quota + rng.random_range(1..4)
+    } else {
+        institution.staffing_quota.saturating_sub(rng.random_range(0..2))
+    };
+    Some(pb::SetStaffingHeadcountRequest {
+        parent: institution.name.clone(),
+        staffing_type: pb::StaffingType::PublicInstitution as i32,
+        actual_headcount: actual,
+    })
+}
+
 /// Loads the whole demo: each city's records in one all-or-nothing batch per kind.
 pub(crate) async fn load(registry: &mut Registry, seed: u64, progress: &indicatif::ProgressBar) -> anyhow::Result<()> {
     registry
@@ -226,14 +299,27 @@ pub(crate) async fn load(registry: &mut Registry, seed: u64, progress: &indicati
     for city in &cities {
         progress.set_message(city.display_name.clone());
         let townships = list::townships(registry, &city.name).await?;
+        if city.code == CITY_WITH_OWN_POLICY {
+            own_city_policy(registry, city).await?;
+        }
+        if let Some(county) = COUNTY_WITH_DEVIATION.strip_prefix(city.code.as_str()) {
+            office_deviation(registry, &format!("{}/counties/{}{county}", city.name, city.code)).await?;
+        }
         let requests = townships.iter().flat_map(|t| institutions(seed, t)).collect();
-        registry
+        let created = registry
             .batch_create_institutions(with_request_id(
                 pb::BatchCreateInstitutionsRequest { requests, ..Default::default() },
                 |r| &mut r.request_id,
             ))
             .await
-            .map_err(call_error(format!("creating the institutions of {}", city.display_name)))?;
+            .map_err(call_error(format!("creating the institutions of {}", city.display_name)))?
+            .into_inner()
+            .institutions;
+        let requests = created.iter().filter_map(|institution| headcount(seed, institution)).collect();
+        registry
+            .batch_set_staffing_headcounts(pb::BatchSetStaffingHeadcountsRequest { requests, validate_only: false })
+            .await
+            .map_err(call_error(format!("setting the headcounts of {}", city.display_name)))?;
         let requests = townships.iter().flat_map(|t| posts(seed, t)).collect();
         registry
             .batch_create_leadership_posts(with_request_id(

@@ -44,6 +44,8 @@ pub(crate) enum Kind {
     Catalogue,
     /// Staffing approvals (编制), each added to its institution's ledger.
     StaffingApprovals,
+    /// Actual headcounts (实有人数) of institutions, per staffing type.
+    StaffingHeadcounts,
 }
 
 /// The columns each kind reads (Chinese or English names; case, spaces, `_` and a unit in brackets ignored).
@@ -65,6 +67,8 @@ Columns (* required; other names accepted, e.g. 人口（万人） for populatio
   staffing-approvals  township_code*, name* (机构名称), document_number* (批准文号), approved_on* (批准时间,
                 YYYY-MM-DD), staffing_type* (行政编制 | 事业编制), funding_type* (全额拨款 | 差额拨款 | 自收自支),
                 change* (数量, negative for a reduction), summary (变动摘要)
+  staffing-headcounts  township_code*, name* (机构名称), staffing_type* (行政编制 | 事业编制),
+                actual_headcount* (实有人数)
 
 Rows already registered with the same key and values are left alone, so importing a file twice changes
 nothing. Exit status: 0 imported (or dry run clean), 1 failed, 2 bad rows (nothing written).";
@@ -168,6 +172,7 @@ pub(crate) async fn run(args: ImportArgs, connection: &Connection, output: Outpu
         Kind::Posts => import::<kinds::Posts>(&args, connection, &mut report).await?,
         Kind::Catalogue => import::<kinds::Catalogue>(&args, connection, &mut report).await?,
         Kind::StaffingApprovals => import::<kinds::StaffingApprovals>(&args, connection, &mut report).await?,
+        Kind::StaffingHeadcounts => import::<kinds::StaffingHeadcounts>(&args, connection, &mut report).await?,
     }
     let refused = !report.bad_rows.is_empty() && !args.skip_bad_rows;
     if !report.committed && !args.dry_run {

@@ -295,6 +295,8 @@ pub(crate) struct Summary {
     pub cities: Vec<CitySummary>,
     /// Findings per rule id, over every city.
     pub findings_by_rule: BTreeMap<String, usize>,
+    /// Findings an approved deviation covers (reported, but approved), per rule id.
+    pub approved_exceptions_by_rule: BTreeMap<String, usize>,
 }
 
 impl Summary {
@@ -317,14 +319,21 @@ impl Summary {
             format!("Hunan, data year {}: classes and compliance findings per city\n{table}\n", self.data_year);
         text.push_str("\nFindings by rule (townctl compliance CODE lists them):\n");
         for (rule, count) in &self.findings_by_rule {
-            text.push_str(&format!("  {rule:<45} {count:>6}\n"));
+            let approved = self.approved_exceptions_by_rule.get(rule).copied().unwrap_or(0);
+            let approved = if approved > 0 { format!("  ({approved} approved exceptions)") } else { String::new() };
+            text.push_str(&format!("  {rule:<45} {count:>6}{approved}\n"));
         }
         text
     }
 }
 
 async fn summarise(registry: &mut Registry, data_year: i32) -> anyhow::Result<Summary> {
-    let mut summary = Summary { data_year, cities: Vec::new(), findings_by_rule: BTreeMap::new() };
+    let mut summary = Summary {
+        data_year,
+        cities: Vec::new(),
+        findings_by_rule: BTreeMap::new(),
+        approved_exceptions_by_rule: BTreeMap::new(),
+    };
     for city in list::cities(registry).await? {
         let classes = list::classes(registry, &city.name, data_year).await?;
         let mut counts = [0; 3];
@@ -341,6 +350,9 @@ async fn summarise(registry: &mut Registry, data_year: i32) -> anyhow::Result<Su
         let errors = report.findings.iter().filter(|f| f.severity == pb::Severity::Error as i32).count();
         for finding in &report.findings {
             *summary.findings_by_rule.entry(finding.rule.clone()).or_default() += 1;
+            if finding.approved_deviation.as_ref().is_some_and(|note| note.approved) {
+                *summary.approved_exceptions_by_rule.entry(finding.rule.clone()).or_default() += 1;
+            }
         }
         summary.cities.push(CitySummary {
             city: city.name.clone(),

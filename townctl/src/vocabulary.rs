@@ -89,6 +89,9 @@ pub(crate) const ACTUAL_HEADCOUNT: Field = Field::required("actual_headcount", &
 pub(crate) const STAFFING_APPROVALS: &[Field] =
     &[TOWNSHIP_CODE, INSTITUTION_NAME, DOCUMENT_NUMBER, APPROVED_ON, STAFFING_TYPE, FUNDING_TYPE, CHANGE, SUMMARY];
 
+/// An actual headcount: the institution by its township and name, per staffing type.
+pub(crate) const STAFFING_HEADCOUNTS: &[Field] = &[TOWNSHIP_CODE, INSTITUTION_NAME, STAFFING_TYPE, ACTUAL_HEADCOUNT];
+
 /// The township's name beside its code in exports, for people; imports ignore it.
 pub(crate) const TOWNSHIP: &str = "township";
 pub(crate) const CLASS_EXPORT: [&str; 8] =
@@ -372,6 +375,8 @@ mod tests {
         assert_eq!(institutions.ignored(), [TOWNSHIP]);
         let approvals = crate::sheet::map_columns(&headers(&STAFFING_APPROVAL_EXPORT), STAFFING_APPROVALS).unwrap();
         assert_eq!(approvals.ignored(), [TOWNSHIP]);
+        let headcounts = crate::sheet::map_columns(&headers(&STAFFING_HEADCOUNT_EXPORT), STAFFING_HEADCOUNTS).unwrap();
+        assert_eq!(headcounts.ignored(), [TOWNSHIP]);
         let catalogue = crate::sheet::map_columns(&headers(&CATALOGUE_EXPORT), CATALOGUE).unwrap();
         assert_eq!(catalogue.ignored(), [TOWNSHIP, "source"]);
     }

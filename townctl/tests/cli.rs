@@ -548,7 +548,16 @@ async fn up_loads_hunan_once_and_reuses_it_on_the_next_start() {
         assert_eq!(classes, city["townships"].as_u64().unwrap(), "every township classified: {city}");
     }
     let rules = summary["findings_by_rule"].as_object().unwrap();
-    for rule in ["offices.count", "posts.quota", "law_enforcement.missing", "catalogue.duty_area_uncovered"] {
+    let approved = &summary["approved_exceptions_by_rule"]["offices.count"];
+    assert!(approved.as_u64().is_some_and(|n| n > 0), "浏阳市's sixth offices are approved exceptions: {summary}");
+    for rule in [
+        "offices.count",
+        "posts.quota",
+        "law_enforcement.missing",
+        "catalogue.duty_area_uncovered",
+        "staffing.institution_over_approved",
+        "policy.city_deviation",
+    ] {
         assert!(rules.contains_key(rule), "the demo shows {rule}: {rules:?}");
     }
 
@@ -901,4 +910,58 @@ async fn staffing_approvals_import_their_export_reimports_unchanged_and_a_reduct
     let report = stdout_json(&output);
     let reason = report["bad_rows"][0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("党政办公室") && reason.contains("below 0"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staffing_headcounts_import_their_export_reimports_unchanged_and_a_dry_run_writes_nothing() {
+    let services = services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let institutions = dir.path().join("institutions.csv");
+    write_csv(
+        &institutions,
+        &["乡镇代码,类别,机构名称,编制,批准文号", "430102001,事业单位,农业综合服务中心,5,长编委发〔2024〕5号"],
+    );
+    let output = townctl(&services.registry, &["import", "institutions", institutions.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+
+    let headcounts = dir.path().join("headcounts.csv");
+    write_csv(&headcounts, &["乡镇代码,机构名称,编制类型,实有人数", "430102001,农业综合服务中心,事业编制,7"]);
+    let path = headcounts.to_str().unwrap();
+    let output = townctl(&services.registry, &["--json", "import", "staffing-headcounts", path, "--dry-run"]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(stdout_json(&output)["committed"], false);
+    let output = townctl(&services.registry, &["--json", "import", "staffing-headcounts", path]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(stdout_json(&output)["written"], 1, "the dry run wrote nothing, so the real run writes the row");
+
+    // 7 staff on 5 事业编制 is 超编, and the export re-imports as unchanged.
+    let export = dir.path().join("export.csv");
+    let output =
+        townctl(&services.registry, &["export", "staffing-headcounts", "430102", "--output", export.to_str().unwrap()])
+            .await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let output =
+        townctl(&services.registry, &["--json", "import", "staffing-headcounts", export.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    let report = stdout_json(&output);
+    assert_eq!((report["unchanged"].as_u64(), report["written"].as_u64()), (Some(1), Some(0)), "{report}");
+
+    // Two figures for one institution and type, and a negative headcount: bad rows, nothing written.
+    write_csv(
+        &headcounts,
+        &[
+            "乡镇代码,机构名称,编制类型,实有人数",
+            "430102001,农业综合服务中心,事业编制,4",
+            "430102001,农业综合服务中心,事业编制,6",
+            "430102001,农业综合服务中心,行政编制,-1",
+        ],
+    );
+    let output = townctl(&services.registry, &["--json", "import", "staffing-headcounts", path]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let report = stdout_json(&output);
+    let reasons: Vec<&str> =
+        report["bad_rows"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons.len(), 2, "{report}");
+    assert!(reasons[0].contains("an earlier row too"), "{report}");
+    assert!(reasons[1].contains("not a whole number of people"), "{report}");
 }

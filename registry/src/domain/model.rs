@@ -441,6 +441,15 @@ pub struct StaffingApproval {
     pub created_by: String,
 }
 
+/// An actual headcount to set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStaffingHeadcount {
+    pub township: TownshipCode,
+    pub institution_id: i64,
+    pub staffing_type: StaffingType,
+    pub actual: u32,
+}
+
 /// An institution's actual headcount (实有人数) of one staffing type, as last set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffingHeadcount {

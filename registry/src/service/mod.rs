@@ -140,6 +140,7 @@ delegate_to_handlers! {
     batch_create_staffing_approvals(BatchCreateStaffingApprovalsRequest) -> pb::BatchCreateStaffingApprovalsResponse;
     list_staffing_approvals(ListStaffingApprovalsRequest) -> pb::ListStaffingApprovalsResponse;
     set_staffing_headcount(SetStaffingHeadcountRequest) -> pb::StaffingHeadcount;
+    batch_set_staffing_headcounts(BatchSetStaffingHeadcountsRequest) -> pb::BatchSetStaffingHeadcountsResponse;
     list_staffing_headcounts(ListStaffingHeadcountsRequest) -> pb::ListStaffingHeadcountsResponse;
     // catalogue
     create_catalogue_item(CreateCatalogueItemRequest) -> pb::CatalogueItem;

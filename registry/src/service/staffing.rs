@@ -12,7 +12,7 @@ use super::request::{
     page_request,
 };
 use super::{RegistryApi, ServiceResult};
-use crate::domain::model::NewStaffingApproval;
+use crate::domain::model::{NewStaffingApproval, NewStaffingHeadcount};
 use crate::domain::names::{self, Scope, TownshipCode};
 use crate::store::{Create, Created, CreatedRecord, NewRecord};
 
@@ -76,30 +76,37 @@ impl RegistryApi {
         request: Request<pb::SetStaffingHeadcountRequest>,
     ) -> ServiceResult<pb::StaffingHeadcount> {
         let actor = actor(&request);
-        let request = request.into_inner();
-        let (code, institution_id) = institution_parent(&request.parent)?;
-        let mut violations = Vec::new();
-        let staffing_type = staffing_type_from_proto(request.staffing_type);
-        if staffing_type.is_none() {
-            violations.push(FieldViolation::new("staffing_type", staffing_type_required(&code)));
-        }
-        if request.actual_headcount > MAX_STAFFING {
-            violations.push(FieldViolation::new(
-                "actual_headcount",
-                format!(
-                    "township {code}: {} exceeds {MAX_STAFFING}, more staff than any township office has",
-                    request.actual_headcount
-                ),
-            ));
-        }
-        let (Some(staffing_type), true) = (staffing_type, violations.is_empty()) else {
-            return Err(invalid_all(violations));
-        };
+        let new = prepare_headcount(request.into_inner())?;
         let headcount = self
             .store()
-            .set_staffing_headcount(&code, institution_id, staffing_type, request.actual_headcount, &actor)
+            .set_staffing_headcount(&new.township, new.institution_id, new.staffing_type, new.actual, &actor)
             .await?;
         Ok(Response::new(staffing_headcount_to_proto(headcount)))
+    }
+
+    pub(super) async fn batch_set_staffing_headcounts(
+        &self,
+        request: Request<pb::BatchSetStaffingHeadcountsRequest>,
+    ) -> ServiceResult<pb::BatchSetStaffingHeadcountsResponse> {
+        let actor = actor(&request);
+        let request = request.into_inner();
+        check_batch_size(request.requests.len())?;
+        let records = request
+            .requests
+            .into_iter()
+            .enumerate()
+            .map(|(index, one)| prepare_headcount(one).map(NewRecord::StaffingHeadcount).map_err(in_request(index)))
+            .collect::<Result<Vec<_>, _>>()?;
+        // No request id: setting the same figures again changes nothing.
+        let set = self.batch_create(None, records, &actor, request.validate_only, &[]).await?;
+        let staffing_headcounts = set
+            .into_iter()
+            .filter_map(|record| match record {
+                CreatedRecord::StaffingHeadcount(headcount) => Some(staffing_headcount_to_proto(headcount)),
+                _ => None,
+            })
+            .collect();
+        Ok(Response::new(pb::BatchSetStaffingHeadcountsResponse { staffing_headcounts }))
     }
 
     pub(super) async fn list_staffing_headcounts(
@@ -115,6 +122,29 @@ impl RegistryApi {
             staffing_headcounts: page.items.into_iter().map(staffing_headcount_to_proto).collect(),
         }))
     }
+}
+
+/// Checks a headcount to set: every problem at once, each naming its field and the township.
+fn prepare_headcount(request: pb::SetStaffingHeadcountRequest) -> Result<NewStaffingHeadcount, Status> {
+    let (code, institution_id) = institution_parent(&request.parent)?;
+    let mut violations = Vec::new();
+    let staffing_type = staffing_type_from_proto(request.staffing_type);
+    if staffing_type.is_none() {
+        violations.push(FieldViolation::new("staffing_type", staffing_type_required(&code)));
+    }
+    if request.actual_headcount > MAX_STAFFING {
+        violations.push(FieldViolation::new(
+            "actual_headcount",
+            format!(
+                "township {code}: {} exceeds {MAX_STAFFING}, more staff than any township office has",
+                request.actual_headcount
+            ),
+        ));
+    }
+    let (Some(staffing_type), true) = (staffing_type, violations.is_empty()) else {
+        return Err(invalid_all(violations));
+    };
+    Ok(NewStaffingHeadcount { township: code, institution_id, staffing_type, actual: request.actual_headcount })
 }
 
 fn staffing_type_required(township: &TownshipCode) -> String {

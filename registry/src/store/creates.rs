@@ -10,7 +10,7 @@ use crate::domain::catalogue::{CatalogueItem, NewCatalogueItem};
 use crate::domain::deviations::{ApprovedDeviation, NewApprovedDeviation};
 use crate::domain::model::{
     CityPolicy, Institution, LeadershipPost, NewInstitution, NewObservation, NewPlaque, NewPost, NewStaffingApproval,
-    Plaque, StaffingApproval, Township,
+    NewStaffingHeadcount, Plaque, StaffingApproval, StaffingHeadcount, Township,
 };
 use crate::domain::names::{CityCode, TownshipCode};
 use crate::domain::years::{NewYearAdoption, YearAdoption};
@@ -18,10 +18,18 @@ use crate::domain::years::{NewYearAdoption, YearAdoption};
 /// One record of a batch create, with the limit the service computed for its township.
 #[derive(Debug, Clone)]
 pub enum NewRecord {
-    Institution { institution: NewInstitution, max_of_kind: u32 },
-    Post { post: NewPost, quota: u32 },
+    Institution {
+        institution: NewInstitution,
+        max_of_kind: u32,
+    },
+    Post {
+        post: NewPost,
+        quota: u32,
+    },
     CatalogueItem(NewCatalogueItem),
     StaffingApproval(NewStaffingApproval),
+    /// Set, not created: the stored figure again changes nothing.
+    StaffingHeadcount(NewStaffingHeadcount),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +38,7 @@ pub enum CreatedRecord {
     Post(LeadershipPost),
     CatalogueItem(CatalogueItem),
     StaffingApproval(StaffingApproval),
+    StaffingHeadcount(StaffingHeadcount),
 }
 
 /// A create's `request_id` (AIP-155) with what identifies the request it first came with.

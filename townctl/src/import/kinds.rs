@@ -1,7 +1,7 @@
 //! The six kinds of rows `townctl import` reads: what each checks a row against, what it sends, and what
 //! "unchanged" means for it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tonic::Status;
 use tonic_types::StatusExt as _;
@@ -860,6 +860,97 @@ impl ImportKind for StaffingApprovals {
             |r| &mut r.request_id,
         );
         registry.clone().batch_create_staffing_approvals(request).await?;
+        Ok(0)
+    }
+}
+
+/// Actual headcounts, each naming its institution by township and name. A headcount is set, not added: a row
+/// equal to the registered figure is unchanged, and two rows for one institution and type are a bad row.
+pub(super) struct StaffingHeadcounts {
+    known: HashMap<String, pb::Township>,
+    /// Each township's institutions (resource name by display name), listed when a row first names it.
+    institutions: HashMap<String, HashMap<String, String>>,
+    /// Registered figures by (institution, staffing type).
+    registered: HashMap<(String, i32), u32>,
+    /// (institution, staffing type) already set by an earlier row of this import.
+    seen: HashSet<(String, i32)>,
+}
+
+impl ImportKind for StaffingHeadcounts {
+    type Request = pb::SetStaffingHeadcountRequest;
+    const COLUMNS: &'static [Field] = words::STAFFING_HEADCOUNTS;
+    const BATCH_LIMIT: usize = RECORD_BATCH_LIMIT;
+
+    async fn prepare(registry: &Registry, _: &ImportArgs, rows: &[Cells<'_>]) -> anyhow::Result<Self> {
+        Ok(Self {
+            known: known_townships(registry, rows).await?,
+            institutions: HashMap::new(),
+            registered: HashMap::new(),
+            seen: HashSet::new(),
+        })
+    }
+
+    async fn plan(&mut self, registry: &Registry, row: Cells<'_>) -> anyhow::Result<Plan<Self::Request>> {
+        let mut errors = Vec::new();
+        let code = township_code(row, &mut errors);
+        let name = row.get(INSTITUTION_NAME).to_owned();
+        if name.is_empty() {
+            errors.push("name is empty".to_owned());
+        }
+        let staffing_text = row.get(STAFFING_TYPE);
+        let staffing_type = STAFFING_TYPES.parse(staffing_text);
+        if staffing_type.is_none() {
+            errors.push(format!("staffing_type {staffing_text:?} is not {}", STAFFING_TYPES.expected()));
+        }
+        let headcount_text = row.get(ACTUAL_HEADCOUNT);
+        let actual = headcount_text.trim().parse::<u32>().ok();
+        if actual.is_none() {
+            errors.push(format!("actual_headcount {headcount_text:?} is not a whole number of people (0 or more)"));
+        }
+        unknown_township(&self.known, &code, &mut errors, "");
+        let (Some(code), Some(staffing_type), Some(actual), true) = (code, staffing_type, actual, errors.is_empty())
+        else {
+            return Ok(Plan::Bad(errors.join("; ")));
+        };
+        let township = township_name(&code);
+        if !self.institutions.contains_key(&township) {
+            let listed = list::institutions(registry, &township).await?;
+            self.institutions.insert(township.clone(), listed.into_iter().map(|i| (i.display_name, i.name)).collect());
+            for headcount in list::staffing_headcounts(registry, &township).await? {
+                let institution = headcount.name.rsplit_once("/staffingHeadcounts/").map_or("", |(i, _)| i);
+                self.registered.insert((institution.to_owned(), headcount.staffing_type), headcount.actual_headcount);
+            }
+        }
+        let Some(parent) = self.institutions[&township].get(&name).cloned() else {
+            return Ok(Plan::Bad(format!(
+                "township {code} has no institution named {name}; import it first (townctl import institutions)"
+            )));
+        };
+        let key = (parent.clone(), staffing_type as i32);
+        if !self.seen.insert(key.clone()) {
+            return Ok(Plan::Bad(format!(
+                "{name} of township {code} has its {staffing_text} headcount set by an earlier row too: keep one"
+            )));
+        }
+        if self.registered.get(&key) == Some(&actual) {
+            return Ok(Plan::Unchanged);
+        }
+        Ok(Plan::Create(pb::SetStaffingHeadcountRequest {
+            parent,
+            staffing_type: staffing_type as i32,
+            actual_headcount: actual,
+        }))
+    }
+
+    fn group(request: &pb::SetStaffingHeadcountRequest) -> &str {
+        request.parent.rsplit_once("/institutions/").map_or(&request.parent, |(township, _)| township)
+    }
+
+    async fn send(registry: &Registry, requests: Vec<Self::Request>, validate_only: bool) -> Result<usize, Status> {
+        registry
+            .clone()
+            .batch_set_staffing_headcounts(pb::BatchSetStaffingHeadcountsRequest { requests, validate_only })
+            .await?;
         Ok(0)
     }
 }

@@ -12,7 +12,7 @@ use super::indicators::record_in;
 use super::institutions::{insert_institution, insert_plaque};
 use super::policies::insert_policy;
 use super::posts::insert_post;
-use super::staffing::insert_staffing_approval;
+use super::staffing::{insert_staffing_approval, set_headcount};
 use super::years::adopt_in;
 use super::{Conn, ThisStore};
 use crate::domain::model::TimestampMs;
@@ -105,6 +105,9 @@ async fn batch_in(
             }
             NewRecord::StaffingApproval(approval) => {
                 insert_staffing_approval(tx, approval, actor, now).await.map(CreatedRecord::StaffingApproval)
+            }
+            NewRecord::StaffingHeadcount(headcount) => {
+                set_headcount(tx, headcount, actor, now).await.map(CreatedRecord::StaffingHeadcount)
             }
         };
         created.push(outcome.map_err(|error| error.in_request(index))?);

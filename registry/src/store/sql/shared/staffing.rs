@@ -13,7 +13,8 @@ use super::support::{
 };
 use super::{Conn, DbRow, ThisStore};
 use crate::domain::model::{
-    Institution, NewStaffingApproval, StaffingApproval, StaffingHeadcount, StaffingType, TimestampMs,
+    Institution, NewStaffingApproval, NewStaffingHeadcount, StaffingApproval, StaffingHeadcount, StaffingType,
+    TimestampMs,
 };
 use crate::domain::names::{Scope, TownshipCode};
 use crate::store::sql::{after_id_ascending, json, page_by, page_limit};
@@ -52,67 +53,10 @@ impl StaffingRepo for ThisStore {
         actual: u32,
         actor: &str,
     ) -> StoreResult<StaffingHeadcount> {
-        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        lock_township(&mut tx, township).await?;
-        find_institution(&mut tx, township, institution_id).await?;
-        let sql = format!(
-            "SELECT {STAFFING_HEADCOUNT_COLUMNS} FROM staffing_headcounts h WHERE h.institution_id = $1 \
-             AND h.staffing_type = $2"
-        );
-        let stored = sqlx::query(&sql)
-            .bind(institution_id)
-            .bind(staffing_type.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|row| staffing_headcount_from_row(&row))
-            .transpose()?;
-        if let Some(stored) = &stored
-            && stored.actual == actual
-        {
-            // The figure it already has: nothing changes, nothing to audit.
-            return Ok(stored.clone());
-        }
-        let row = match &stored {
-            Some(stored) => {
-                sqlx::query(
-                    "UPDATE staffing_headcounts SET actual = $1, updated_at = $2, updated_by = $3 WHERE id = $4 \
-                     RETURNING id",
-                )
-                .bind(i64::from(actual))
-                .bind(now)
-                .bind(actor)
-                .bind(stored.id)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO staffing_headcounts (institution_id, township, staffing_type, actual, updated_at, \
-                     updated_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                )
-                .bind(institution_id)
-                .bind(township.as_str())
-                .bind(staffing_type.as_str())
-                .bind(i64::from(actual))
-                .bind(now)
-                .bind(actor)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-        };
-        let headcount = StaffingHeadcount {
-            id: row.try_get("id")?,
-            township: township.clone(),
-            institution_id,
-            staffing_type,
-            actual,
-            updated_at: now,
-            updated_by: actor.to_owned(),
-        };
-        let resource = staffing_headcount_resource(township, institution_id, staffing_type);
-        let before = stored.as_ref().map(json);
-        audit(&mut tx, actor, now, "SetStaffingHeadcount", &resource, before, Some(json(&headcount))).await?;
+        let headcount =
+            set_headcount(&mut tx, &headcount_of(township, institution_id, staffing_type, actual), actor, now_ms())
+                .await?;
         tx.commit().await?;
         Ok(headcount)
     }
@@ -240,4 +184,84 @@ pub(super) async fn record_approval(
     let resource = staffing_approval_resource(&institution.township, institution.id, created.id);
     audit(tx, actor, now, "CreateStaffingApproval", &resource, None, Some(json(&created))).await?;
     Ok(created)
+}
+
+fn headcount_of(
+    township: &TownshipCode,
+    institution_id: i64,
+    staffing_type: StaffingType,
+    actual: u32,
+) -> NewStaffingHeadcount {
+    NewStaffingHeadcount { township: township.clone(), institution_id, staffing_type, actual }
+}
+
+/// Sets one headcount in the caller's transaction; the stored figure again changes nothing and is not audited.
+pub(super) async fn set_headcount(
+    tx: &mut Conn,
+    new: &NewStaffingHeadcount,
+    actor: &str,
+    now: TimestampMs,
+) -> StoreResult<StaffingHeadcount> {
+    let NewStaffingHeadcount { township, institution_id, staffing_type, actual } = new;
+    let (institution_id, staffing_type, actual) = (*institution_id, *staffing_type, *actual);
+    lock_township(tx, township).await?;
+    find_institution(&mut *tx, township, institution_id).await?;
+    let sql = format!(
+        "SELECT {STAFFING_HEADCOUNT_COLUMNS} FROM staffing_headcounts h WHERE h.institution_id = $1 \
+         AND h.staffing_type = $2"
+    );
+    let stored = sqlx::query(&sql)
+        .bind(institution_id)
+        .bind(staffing_type.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| staffing_headcount_from_row(&row))
+        .transpose()?;
+    if let Some(stored) = &stored
+        && stored.actual == actual
+    {
+        // The figure it already has: nothing changes, nothing to audit.
+        return Ok(stored.clone());
+    }
+    let row = match &stored {
+        Some(stored) => {
+            sqlx::query(
+                "UPDATE staffing_headcounts SET actual = $1, updated_at = $2, updated_by = $3 WHERE id = $4 \
+                 RETURNING id",
+            )
+            .bind(i64::from(actual))
+            .bind(now)
+            .bind(actor)
+            .bind(stored.id)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO staffing_headcounts (institution_id, township, staffing_type, actual, updated_at, \
+                 updated_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(institution_id)
+            .bind(township.as_str())
+            .bind(staffing_type.as_str())
+            .bind(i64::from(actual))
+            .bind(now)
+            .bind(actor)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
+    let headcount = StaffingHeadcount {
+        id: row.try_get("id")?,
+        township: township.clone(),
+        institution_id,
+        staffing_type,
+        actual,
+        updated_at: now,
+        updated_by: actor.to_owned(),
+    };
+    let resource = staffing_headcount_resource(township, institution_id, staffing_type);
+    let before = stored.as_ref().map(json);
+    audit(&mut *tx, actor, now, "SetStaffingHeadcount", &resource, before, Some(json(&headcount))).await?;
+    Ok(headcount)
 }
