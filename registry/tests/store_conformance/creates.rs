@@ -57,6 +57,7 @@ async fn batch_creates_are_all_or_nothing_and_name_the_failing_record(db: TestDb
             CreatedRecord::Post(post) => post.role.clone(),
             CreatedRecord::CatalogueItem(item) => item.code.clone(),
             CreatedRecord::StaffingApproval(approval) => approval.approval.document_number.clone(),
+            CreatedRecord::StaffingHeadcount(headcount) => headcount.staffing_type.as_str().to_owned(),
         })
         .collect();
     assert_eq!(names, ["党政办公室", "党委书记", "经济发展办公室"]);
