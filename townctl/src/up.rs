@@ -320,7 +320,11 @@ impl Summary {
         text.push_str("\nFindings by rule (townctl compliance CODE lists them):\n");
         for (rule, count) in &self.findings_by_rule {
             let approved = self.approved_exceptions_by_rule.get(rule).copied().unwrap_or(0);
-            let approved = if approved > 0 { format!("  ({approved} approved exceptions)") } else { String::new() };
+            let approved = match approved {
+                0 => String::new(),
+                1 => "  (1 approved exception)".to_owned(),
+                n => format!("  ({n} approved exceptions)"),
+            };
             text.push_str(&format!("  {rule:<45} {count:>6}{approved}\n"));
         }
         text
