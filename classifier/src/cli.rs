@@ -24,6 +24,8 @@ enum Command {
         url: String,
         #[arg(long, default_value_t = 3)]
         timeout_seconds: u64,
+        #[command(flatten)]
+        tls: township_runtime::tls::HealthcheckTlsArgs,
     },
 }
 
@@ -39,6 +41,8 @@ struct ServeArgs {
     #[arg(long, env = "CLASSIFIER_MAX_COHORT_SIZE", default_value_t = 100_000)]
     max_cohort_size: usize,
     #[command(flatten)]
+    tls: township_runtime::tls::ServerTlsArgs,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
@@ -51,16 +55,24 @@ where
 {
     let cli = Cli::parse_from(args);
     match cli.command {
-        Some(Command::Healthcheck { url, timeout_seconds }) => township_runtime::run_main("classifier", async move {
-            township_runtime::check_health(&url, SERVICE_NAME, Duration::from_secs(timeout_seconds)).await
-        }),
+        Some(Command::Healthcheck { url, timeout_seconds, tls }) => {
+            township_runtime::run_main("classifier", async move {
+                township_runtime::check_health_with(
+                    &url,
+                    SERVICE_NAME,
+                    Duration::from_secs(timeout_seconds),
+                    &tls.client(),
+                )
+                .await
+            })
+        }
         None => township_runtime::run_main("classifier", serve(cli.serve)),
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     township_runtime::init_tracing(args.common.log_format, &args.common.log_filter);
-    let server = GrpcServer::bind(args.listen, SERVICE_NAME).await?;
+    let server = GrpcServer::bind(args.listen, SERVICE_NAME).await?.with_tls(args.tls.load()?);
     let policy = match &args.policy_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;

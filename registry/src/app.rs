@@ -17,6 +17,8 @@ use crate::service::RegistryApi;
 pub struct RegistryConfig {
     pub database_url: String,
     pub classifier_url: String,
+    /// How to reach an `https://` classifier: the CA to trust and the registry's client certificate.
+    pub classifier_tls: township_runtime::tls::ClientTls,
     pub worker: WorkerConfig,
     pub max_message_bytes: usize,
     pub shutdown_grace: Duration,
@@ -38,8 +40,10 @@ pub async fn run(config: RegistryConfig, server: GrpcServer, shutdown: Cancellat
     let store = crate::store::open(&config.database_url).await?;
     tracing::info!(database = %redact(&config.database_url), "database open and migrated");
 
-    let channel = tonic::transport::Endpoint::from_shared(config.classifier_url.clone())
-        .with_context(|| format!("invalid classifier URL {}", config.classifier_url))?
+    let channel = config
+        .classifier_tls
+        .endpoint(&config.classifier_url)
+        .with_context(|| format!("the classifier URL {}", config.classifier_url))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_keepalive(Some(Duration::from_secs(30)))
         .connect_lazy();

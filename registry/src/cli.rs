@@ -25,6 +25,8 @@ enum Command {
         url: String,
         #[arg(long, default_value_t = 3)]
         timeout_seconds: u64,
+        #[command(flatten)]
+        tls: township_runtime::tls::HealthcheckTlsArgs,
     },
     /// The audit log's proof: make a signing key, or verify a log offline.
     #[command(subcommand)]
@@ -63,6 +65,15 @@ struct ServeArgs {
     /// The classifier's gRPC endpoint.
     #[arg(long, env = "REGISTRY_CLASSIFIER_URL", default_value = "http://127.0.0.1:50051")]
     classifier_url: String,
+    /// PEM CA certificate to trust for an `https://` classifier (default: the system's roots).
+    #[arg(long, env = "REGISTRY_CLASSIFIER_CA_CERT")]
+    classifier_ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) the registry presents to a classifier that requires one (mutual TLS).
+    #[arg(long, env = "REGISTRY_CLASSIFIER_CLIENT_CERT", requires = "classifier_client_key")]
+    classifier_client_cert: Option<PathBuf>,
+    /// Key of --classifier-client-cert.
+    #[arg(long, env = "REGISTRY_CLASSIFIER_CLIENT_KEY", requires = "classifier_client_cert")]
+    classifier_client_key: Option<PathBuf>,
     /// Deadline of one Classify call, in seconds. A cohort claimed by a replica that died is retried by
     /// another after twice this time.
     #[arg(long, env = "REGISTRY_CLASSIFY_TIMEOUT_SECONDS", default_value_t = 30)]
@@ -84,6 +95,8 @@ struct ServeArgs {
     #[arg(long, env = "REGISTRY_AUDIT_CHECKPOINT_SECONDS", default_value_t = 60)]
     audit_checkpoint_seconds: u64,
     #[command(flatten)]
+    tls: township_runtime::tls::ServerTlsArgs,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
@@ -96,9 +109,17 @@ where
 {
     let cli = Cli::parse_from(args);
     match cli.command {
-        Some(Command::Healthcheck { url, timeout_seconds }) => township_runtime::run_main("registry", async move {
-            township_runtime::check_health(&url, SERVICE_NAME, Duration::from_secs(timeout_seconds)).await
-        }),
+        Some(Command::Healthcheck { url, timeout_seconds, tls }) => {
+            township_runtime::run_main("registry", async move {
+                township_runtime::check_health_with(
+                    &url,
+                    SERVICE_NAME,
+                    Duration::from_secs(timeout_seconds),
+                    &tls.client(),
+                )
+                .await
+            })
+        }
         Some(Command::Audit(AuditCommand::Keygen { key })) => match crate::audit::generate_key_pair(&key) {
             Ok(public) => {
                 println!("wrote {} (private) and {} (public)", key.display(), public.display());
@@ -145,10 +166,15 @@ async fn verify_audit(database_url: String, checkpoint_file: PathBuf, public_key
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     township_runtime::init_tracing(args.common.log_format, &args.common.log_filter);
     // Health answers NOT_SERVING from here until the database is open and migrated.
-    let server = GrpcServer::bind(args.listen, SERVICE_NAME).await?;
+    let server = GrpcServer::bind(args.listen, SERVICE_NAME).await?.with_tls(args.tls.load()?);
     let config = RegistryConfig {
         database_url: args.database_url,
         classifier_url: args.classifier_url,
+        classifier_tls: township_runtime::tls::ClientTls {
+            ca_cert: args.classifier_ca_cert,
+            client_cert: args.classifier_client_cert,
+            client_key: args.classifier_client_key,
+        },
         worker: WorkerConfig {
             call_timeout: Duration::from_secs(args.classify_timeout_seconds),
             // A crashed replica's cohort is taken over once its lease expires; twice the call deadline keeps a

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod principal;
+pub mod tls;
 
 pub use error::{ERROR_DOMAIN, ErrorKind, ServiceError};
 pub use principal::{Credential, Principal, Role};
@@ -101,6 +102,7 @@ pub struct GrpcServer {
     health: HealthReporter,
     service_name: &'static str,
     authenticator: Option<std::sync::Arc<dyn auth::Authenticate>>,
+    tls: Option<tls::ServerTls>,
 }
 
 impl GrpcServer {
@@ -110,7 +112,7 @@ impl GrpcServer {
         let health = HealthReporter::new();
         health.set_service_status(service_name, ServingStatus::NotServing).await;
         health.set_service_status("", ServingStatus::NotServing).await;
-        Ok(Self { listener, health, service_name, authenticator: None })
+        Ok(Self { listener, health, service_name, authenticator: None, tls: None })
     }
 
     /// The address actually bound (the real port when asked for port 0).
@@ -123,6 +125,13 @@ impl GrpcServer {
     /// default (their flags demand a choice).
     pub fn authenticate_with(mut self, authenticator: std::sync::Arc<dyn auth::Authenticate>) -> Self {
         self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Serves TLS only (and, with a client CA, requires client certificates). Without it the port speaks
+    /// plaintext and the server warns at start.
+    pub fn with_tls(mut self, tls: Option<tls::ServerTls>) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -160,7 +169,15 @@ impl GrpcServer {
         if authenticator.is_disabled() {
             tracing::error!(%local_addr, service = service_name, "AUTHENTICATION IS DISABLED: every caller may do anything");
         }
-        tracing::info!(%local_addr, service = service_name, %authentication, "serving");
+        let tls_mode = match &self.tls {
+            None => "off",
+            Some(tls) if tls.mutual => "mutual",
+            Some(_) => "on",
+        };
+        if self.tls.is_none() {
+            tracing::warn!(%local_addr, service = service_name, "TLS is off: this port speaks plaintext");
+        }
+        tracing::info!(%local_addr, service = service_name, %authentication, tls = tls_mode, "serving");
 
         let (drain_started_tx, drain_started_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -169,7 +186,11 @@ impl GrpcServer {
             health.set_service_status("", ServingStatus::NotServing).await;
             let _ = drain_started_tx.send(());
         };
-        let server = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls.config).context("cannot use the TLS certificate and key")?;
+        }
+        let server = builder
             .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
             .layer(auth::AuthLayer::new(authenticator))
             .add_routes(routes)
@@ -217,8 +238,18 @@ fn name_of<S: tonic::server::NamedService>(_: &S) -> &'static str {
 /// Asks the server at `endpoint` (e.g. `http://127.0.0.1:50051`) for the health of `service_name`.
 /// Returns `Ok(())` only for SERVING; the error says what was found instead.
 pub async fn check_health(endpoint: &str, service_name: &str, timeout: Duration) -> anyhow::Result<()> {
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-        .with_context(|| format!("invalid endpoint {endpoint}"))?
+    check_health_with(endpoint, service_name, timeout, &tls::ClientTls::default()).await
+}
+
+/// [`check_health`] of an `https://` endpoint, trusting and presenting what `tls` says.
+pub async fn check_health_with(
+    endpoint: &str,
+    service_name: &str,
+    timeout: Duration,
+    tls: &tls::ClientTls,
+) -> anyhow::Result<()> {
+    let channel = tls
+        .endpoint(endpoint)?
         .connect_timeout(timeout)
         .timeout(timeout)
         .connect()
@@ -240,13 +271,19 @@ pub async fn check_health(endpoint: &str, service_name: &str, timeout: Duration)
 /// Turns a listen address into the URL a client on this host would use: an unspecified address
 /// (`0.0.0.0`, `[::]`) becomes loopback.
 pub fn client_url(listen: SocketAddr) -> String {
+    client_url_with(listen, false)
+}
+
+/// [`client_url`] with `https://` for a TLS listener.
+pub fn client_url_with(listen: SocketAddr, tls: bool) -> String {
     let host = match listen.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
         ip if ip.is_unspecified() => "[::1]".to_owned(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         std::net::IpAddr::V4(ip) => ip.to_string(),
     };
-    format!("http://{host}:{}", listen.port())
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{}", listen.port())
 }
 
 /// A service binary's `main`: runs `job` on a multi-threaded runtime and turns its outcome into the exit code,

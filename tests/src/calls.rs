@@ -14,7 +14,12 @@ pub type Client = RegistryServiceClient<Channel>;
 
 /// A client of the registry at `url`, with the services' message limits.
 pub async fn connect(url: &str) -> Client {
-    let channel = Channel::from_shared(url.to_owned()).expect("URL").connect().await.expect("connect to the registry");
+    connect_with(url, &township_runtime::tls::ClientTls::default()).await
+}
+
+/// [`connect`] to an `https://` registry, trusting and presenting what `tls` says.
+pub async fn connect_with(url: &str, tls: &township_runtime::tls::ClientTls) -> Client {
+    let channel: Channel = tls.endpoint(url).expect("URL").connect().await.expect("connect to the registry");
     RegistryServiceClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)

@@ -8,14 +8,16 @@ use township_proto::registry::v1 as pb;
 
 pub mod calls;
 pub mod database;
+pub mod pki;
 pub mod process;
 pub mod services;
 
 pub use calls::{
-    Client, all_classes, all_townships, as_actor, connect, hunan_divisions, import, record_generated,
+    Client, all_classes, all_townships, as_actor, connect, connect_with, hunan_divisions, import, record_generated,
     wait_until_current,
 };
 pub use database::{Backend, TestDatabase, temp_sqlite};
+pub use pki::TestPki;
 pub use services::{TestClassifier, TestRegistry, fast_worker, loopback};
 
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -31,6 +33,8 @@ pub struct TestApp {
     registry: Option<TestRegistry>,
     registry_addr: SocketAddr,
     database: TestDatabase,
+    /// Set for [`TestApp::spawn_tls`]: the PKI both services and the client use.
+    pki: Option<TestPki>,
 }
 
 impl TestApp {
@@ -50,15 +54,39 @@ impl TestApp {
             registry_addr: registry.addr,
             registry: Some(registry),
             database,
+            pki: None,
         }
     }
 
+    /// Both services over TLS as deployed: the classifier requires the registry's client certificate (mutual
+    /// TLS), the registry serves TLS, and `client` trusts the test PKI's CA.
+    pub async fn spawn_tls(backend: Backend) -> Self {
+        let pki = TestPki::new();
+        let database = TestDatabase::new(backend).await;
+        let classifier = TestClassifier::spawn_tls(&pki).await;
+        let registry = TestRegistry::spawn_tls(database.url(), &classifier.url(), &pki).await;
+        Self {
+            client: registry.client().await,
+            classifier_addr: classifier.addr,
+            classifier: Some(classifier),
+            registry_addr: registry.addr,
+            registry: Some(registry),
+            database,
+            pki: Some(pki),
+        }
+    }
+
+    /// The PKI of a [`TestApp::spawn_tls`] app.
+    pub fn pki(&self) -> &TestPki {
+        self.pki.as_ref().expect("an app spawned with spawn_tls")
+    }
+
     pub fn registry_url(&self) -> String {
-        format!("http://{}", self.registry_addr)
+        township_runtime::client_url_with(self.registry_addr, self.pki.is_some())
     }
 
     pub fn classifier_url(&self) -> String {
-        format!("http://{}", self.classifier_addr)
+        township_runtime::client_url_with(self.classifier_addr, self.pki.is_some())
     }
 
     pub fn database_url(&self) -> &str {
@@ -67,7 +95,8 @@ impl TestApp {
 
     /// Another connection to the registry, e.g. for a stream beside `client`.
     pub async fn connect(&self) -> Client {
-        connect(&self.registry_url()).await
+        let tls = self.pki.as_ref().map(|pki| pki.client(None)).unwrap_or_default();
+        connect_with(&self.registry_url(), &tls).await
     }
 
     /// Imports Hunan's divisions under `code_prefix` (e.g. "4301" for 长沙市).
@@ -105,6 +134,7 @@ impl TestApp {
     /// A new classifier on the stopped one's address; the registry's lazy channel reconnects to it.
     pub async fn restart_classifier(&mut self) {
         assert!(self.classifier.is_none(), "stop or crash the classifier first");
+        assert!(self.pki.is_none(), "restarts are for plaintext apps");
         self.classifier = Some(TestClassifier::spawn_on(self.classifier_addr).await);
     }
 
@@ -119,6 +149,7 @@ impl TestApp {
     /// A new registry on the stopped one's address and database, and `client` connected to it.
     pub async fn restart_registry(&mut self) {
         assert!(self.registry.is_none(), "stop or crash the registry first");
+        assert!(self.pki.is_none(), "restarts are for plaintext apps");
         let registry =
             TestRegistry::spawn_with(self.database.url(), &self.classifier_url(), fast_worker(), self.registry_addr)
                 .await;

@@ -10,7 +10,8 @@ use township_classifier::{ClassifierApi, domain::Policy};
 use township_registry::{app::RegistryConfig, outbox::WorkerConfig};
 use township_runtime::GrpcServer;
 
-use crate::{Client, MAX_MESSAGE_BYTES, PATIENCE, connect};
+use crate::{Client, MAX_MESSAGE_BYTES, PATIENCE, TestPki, connect_with};
+use township_runtime::tls::ClientTls;
 
 /// `127.0.0.1:0`: an OS-chosen port.
 pub fn loopback() -> SocketAddr {
@@ -47,6 +48,8 @@ impl Served {
 /// A classifier serving on a loopback port.
 pub struct TestClassifier {
     pub addr: SocketAddr,
+    /// Whether it serves TLS (its URL is then `https://`).
+    tls: bool,
     served: Served,
 }
 
@@ -63,17 +66,31 @@ impl TestClassifier {
 
     /// Serves `routes` (a classifier service of the caller's, e.g. one that times its calls) on `addr`.
     pub async fn spawn_with(addr: SocketAddr, routes: Routes) -> Self {
+        Self::spawn_serving(addr, routes, None).await
+    }
+
+    /// Serves mutual TLS with `pki`'s `classifier` certificate: only callers presenting a certificate of `pki`
+    /// (the registry's `registry-client`) get an answer.
+    pub async fn spawn_tls(pki: &TestPki) -> Self {
+        let classifier = ClassifierApi::new(Policy::builtin_default(), 100_000).into_server(MAX_MESSAGE_BYTES);
+        Self::spawn_serving(loopback(), Routes::new(classifier), Some(pki)).await
+    }
+
+    async fn spawn_serving(addr: SocketAddr, routes: Routes, pki: Option<&TestPki>) -> Self {
         init_logs();
-        let server = GrpcServer::bind(addr, township_classifier::SERVICE_NAME).await.expect("bind the classifier");
+        let tls =
+            pki.map(|pki| pki.server("classifier", true).load().expect("the classifier's TLS files").expect("TLS"));
+        let server =
+            GrpcServer::bind(addr, township_classifier::SERVICE_NAME).await.expect("bind the classifier").with_tls(tls);
         let addr = server.local_addr();
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
         let task = tokio::spawn(server.serve(routes, async move { signal.cancelled().await }, Duration::from_secs(5)));
-        Self { addr, served: Served { shutdown, task } }
+        Self { addr, tls: pki.is_some(), served: Served { shutdown, task } }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        township_runtime::client_url_with(self.addr, self.tls)
     }
 
     pub async fn stop(self) {
@@ -103,6 +120,8 @@ pub fn fast_worker() -> WorkerConfig {
 pub struct TestRegistry {
     pub addr: SocketAddr,
     pub database_url: String,
+    /// How a client reaches it: plaintext, or TLS trusting the test PKI's CA.
+    client_tls: Option<ClientTls>,
     served: Served,
 }
 
@@ -114,12 +133,33 @@ impl TestRegistry {
 
     /// Returns once the registry answers SERVING (its database open and migrated).
     pub async fn spawn_with(database_url: &str, classifier_url: &str, worker: WorkerConfig, addr: SocketAddr) -> Self {
+        Self::spawn_serving(database_url, classifier_url, worker, addr, None).await
+    }
+
+    /// Serves TLS with `pki`'s `registry` certificate and calls an `https://` classifier with its
+    /// `registry-client` certificate.
+    pub async fn spawn_tls(database_url: &str, classifier_url: &str, pki: &TestPki) -> Self {
+        Self::spawn_serving(database_url, classifier_url, fast_worker(), loopback(), Some(pki)).await
+    }
+
+    async fn spawn_serving(
+        database_url: &str,
+        classifier_url: &str,
+        worker: WorkerConfig,
+        addr: SocketAddr,
+        pki: Option<&TestPki>,
+    ) -> Self {
         init_logs();
-        let server = GrpcServer::bind(addr, township_registry::service::SERVICE_NAME).await.expect("bind the registry");
+        let tls = pki.map(|pki| pki.server("registry", false).load().expect("the registry's TLS files").expect("TLS"));
+        let server = GrpcServer::bind(addr, township_registry::service::SERVICE_NAME)
+            .await
+            .expect("bind the registry")
+            .with_tls(tls);
         let addr = server.local_addr();
         let config = RegistryConfig {
             database_url: database_url.to_owned(),
             classifier_url: classifier_url.to_owned(),
+            classifier_tls: pki.map(|pki| pki.client(Some("registry-client"))).unwrap_or_default(),
             worker,
             max_message_bytes: MAX_MESSAGE_BYTES,
             shutdown_grace: Duration::from_secs(5),
@@ -130,17 +170,23 @@ impl TestRegistry {
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(township_registry::app::run(config, server, shutdown.clone()));
-        let registry = Self { addr, database_url: database_url.to_owned(), served: Served { shutdown, task } };
+        let registry = Self {
+            addr,
+            database_url: database_url.to_owned(),
+            client_tls: pki.map(|pki| pki.client(None)),
+            served: Served { shutdown, task },
+        };
         registry.wait_until_serving().await;
         registry
     }
 
     async fn wait_until_serving(&self) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
-        while township_runtime::check_health(
+        while township_runtime::check_health_with(
             &self.url(),
             township_registry::service::SERVICE_NAME,
             Duration::from_secs(2),
+            &self.client_tls.clone().unwrap_or_default(),
         )
         .await
         .is_err()
@@ -152,12 +198,12 @@ impl TestRegistry {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        township_runtime::client_url_with(self.addr, self.client_tls.is_some())
     }
 
     /// A new connection.
     pub async fn client(&self) -> Client {
-        connect(&self.url()).await
+        connect_with(&self.url(), &self.client_tls.clone().unwrap_or_default()).await
     }
 
     /// Graceful stop: health NOT_SERVING, drain, worker stopped.

@@ -11,4 +11,5 @@ mod policies_and_overrides;
 mod python_interop;
 mod scenarios;
 mod staffing;
+mod tls;
 mod updates_and_retries;
