@@ -8,7 +8,7 @@ use tonic::{
     Status,
     metadata::AsciiMetadataValue,
     service::interceptor::InterceptedService,
-    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 use tonic_types::StatusExt as _;
 use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
@@ -19,15 +19,23 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Connection {
-    /// The registry's gRPC endpoint; `https://` uses TLS.
-    #[arg(long, global = true, env = "TOWNCTL_REGISTRY_URL", default_value = "http://127.0.0.1:50052")]
+    /// The registry's gRPC endpoint; `https://` uses TLS, `http://` plaintext.
+    #[arg(long, global = true, env = "TOWNCTL_REGISTRY_URL", default_value = "https://127.0.0.1:50052")]
     pub registry: String,
-    /// The classifier's gRPC endpoint; `https://` uses TLS.
-    #[arg(long, global = true, env = "TOWNCTL_CLASSIFIER_URL", default_value = "http://127.0.0.1:50051")]
+    /// The classifier's gRPC endpoint; `https://` uses TLS, `http://` plaintext.
+    #[arg(long, global = true, env = "TOWNCTL_CLASSIFIER_URL", default_value = "https://127.0.0.1:50051")]
     pub classifier: String,
-    /// PEM file of the certificate authority to trust for `https://` endpoints (default: the system's roots).
+    /// PEM file of the certificate authority to trust for `https://` endpoints. Default: `data/pki/ca.pem`
+    /// when it exists (the development CA `townctl up` makes in its data directory), else the system's roots.
     #[arg(long, global = true, env = "TOWNCTL_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for a server that requires one (the classifier, under mutual TLS). Default:
+    /// `data/pki/townctl-client.pem` when it exists.
+    #[arg(long, global = true, env = "TOWNCTL_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Key of --client-cert.
+    #[arg(long, global = true, env = "TOWNCTL_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Who is acting: recorded with every write in the registry's audit log.
     #[arg(long, global = true, env = "TOWNCTL_ACTOR", default_value_t = default_actor())]
     pub actor: String,
@@ -85,9 +93,18 @@ impl Connection {
             .timeout(Duration::from_secs(self.timeout_seconds));
         if url.starts_with("https://") {
             let mut tls = ClientTlsConfig::new().with_native_roots();
-            if let Some(path) = &self.ca_cert {
-                let pem = std::fs::read(path).with_context(|| format!("cannot read --ca-cert {}", path.display()))?;
+            if let Some(path) = self.ca_cert.clone().or_else(|| existing(DEV_CA)) {
+                let pem = std::fs::read(&path).with_context(|| format!("cannot read --ca-cert {}", path.display()))?;
                 tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            let identity = match (&self.client_cert, &self.client_key) {
+                (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+                _ => existing(DEV_CLIENT_CERT).zip(existing(DEV_CLIENT_KEY)),
+            };
+            if let Some((cert, key)) = identity {
+                let read =
+                    |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+                tls = tls.identity(Identity::from_pem(read(&cert)?, read(&key)?));
             }
             endpoint = endpoint.tls_config(tls).with_context(|| format!("TLS settings for the {service} at {url}"))?;
         }
@@ -99,6 +116,16 @@ impl Connection {
             )
         })
     }
+}
+
+/// The development PKI `townctl up` makes in its default data directory, used when no flag says otherwise.
+const DEV_CA: &str = "data/pki/ca.pem";
+const DEV_CLIENT_CERT: &str = "data/pki/townctl-client.pem";
+const DEV_CLIENT_KEY: &str = "data/pki/townctl-client.key";
+
+fn existing(path: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(path);
+    path.exists().then_some(path)
 }
 
 fn source_chain(error: &dyn std::error::Error) -> String {

@@ -62,6 +62,17 @@ enum Command {
     Status,
     /// A self-contained HTML report: score distribution, classes per county, compliance findings.
     Report(views::ReportArgs),
+    /// Development certificates: `townctl pki init DIR` writes a CA and the services' and clients' certificates
+    /// (what `townctl up` and the compose proof use; production uses the city's own CA).
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Write ca.pem, classifier.pem, registry.pem, registry-client.pem and townctl-client.pem (each with its .key)
+    /// into DIR, unless DIR/ca.pem exists already.
+    Init { dir: std::path::PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -92,6 +103,11 @@ fn main() -> ExitCode {
             Command::Watch(args) => views::watch(args, &connection, output).await,
             Command::Report(args) => views::report(args, &connection).await,
             Command::Status => views::status(&connection, output).await,
+            Command::Pki(PkiCommand::Init { dir }) => {
+                let pki = township_runtime::tls::DevPki::generate(&dir)?;
+                eprintln!("development PKI in {} (CA {})", pki.dir.display(), pki.ca_cert().display());
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     match outcome {

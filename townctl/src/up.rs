@@ -20,6 +20,7 @@ use crate::client::{Connection, Registry, call_error};
 use crate::demo;
 use crate::list;
 use crate::output::Output;
+use township_runtime::tls::{ClientTls, DevPki};
 
 /// The hidden first argument that makes this executable run one of the services instead of the CLI.
 const CLASSIFIER_CHILD: &str = "__serve-classifier";
@@ -103,10 +104,10 @@ impl Service {
     }
 
     /// Waits until the service answers SERVING; fails with the end of its log if it exits first.
-    async fn wait_until_serving(&mut self, url: &str, service_name: &str) -> anyhow::Result<()> {
+    async fn wait_until_serving(&mut self, url: &str, service_name: &str, tls: &ClientTls) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
-            if township_runtime::check_health(url, service_name, Duration::from_secs(2)).await.is_ok() {
+            if township_runtime::check_health_with(url, service_name, Duration::from_secs(2), tls).await.is_ok() {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
@@ -159,15 +160,38 @@ pub(crate) async fn run(args: UpArgs, connection: &Connection, output: Output) -
         .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
     ensure_free(args.classifier_listen, "classifier", "--classifier-listen")?;
     ensure_free(args.registry_listen, "registry", "--registry-listen")?;
-    let classifier_url = township_runtime::client_url(args.classifier_listen);
-    let registry_url = township_runtime::client_url(args.registry_listen);
+    let classifier_url = township_runtime::client_url_with(args.classifier_listen, true);
+    let registry_url = township_runtime::client_url_with(args.registry_listen, true);
     let database = args.data_dir.join("registry.db");
     let database_url = format!("sqlite://{}", database.display());
+    // Both services speak TLS with a development PKI made on first start, and the classifier answers only the
+    // registry's (and townctl's) client certificates, as in the compose deployment.
+    let pki = DevPki::generate(&args.data_dir.join("pki")).context("making the development PKI")?;
+    let path = |path: PathBuf| path.display().to_string();
+    let ca = path(pki.ca_cert());
+    let (classifier_cert, classifier_key) = pki.cert("classifier");
+    let (registry_cert, registry_key) = pki.cert("registry");
+    let (registry_client_cert, registry_client_key) = pki.cert("registry-client");
+    let (townctl_cert, townctl_key) = pki.cert("townctl-client");
+    let own_tls = ClientTls {
+        ca_cert: Some(pki.ca_cert()),
+        client_cert: Some(townctl_cert.clone()),
+        client_key: Some(townctl_key.clone()),
+    };
 
     let mut classifier = Service::start(
         "classifier",
         CLASSIFIER_CHILD,
-        &["--listen".into(), args.classifier_listen.to_string()],
+        &[
+            "--listen".into(),
+            args.classifier_listen.to_string(),
+            "--tls-cert".into(),
+            path(classifier_cert),
+            "--tls-key".into(),
+            path(classifier_key),
+            "--tls-client-ca".into(),
+            ca.clone(),
+        ],
         args.data_dir.join("classifier.log"),
     )
     .await?;
@@ -181,14 +205,31 @@ pub(crate) async fn run(args: UpArgs, connection: &Connection, output: Output) -
             database_url.clone(),
             "--classifier-url".into(),
             classifier_url.clone(),
+            "--tls-cert".into(),
+            path(registry_cert),
+            "--tls-key".into(),
+            path(registry_key),
+            "--classifier-ca-cert".into(),
+            ca.clone(),
+            "--classifier-client-cert".into(),
+            path(registry_client_cert),
+            "--classifier-client-key".into(),
+            path(registry_client_key),
         ],
         args.data_dir.join("registry.log"),
     )
     .await?;
     let outcome = async {
-        classifier.wait_until_serving(&classifier_url, township_classifier::SERVICE_NAME).await?;
-        registry_service.wait_until_serving(&registry_url, township_registry::service::SERVICE_NAME).await?;
-        let connection = Connection { registry: registry_url.clone(), classifier: classifier_url.clone(), ..connection.clone() };
+        classifier.wait_until_serving(&classifier_url, township_classifier::SERVICE_NAME, &own_tls).await?;
+        registry_service.wait_until_serving(&registry_url, township_registry::service::SERVICE_NAME, &own_tls).await?;
+        let connection = Connection {
+            registry: registry_url.clone(),
+            classifier: classifier_url.clone(),
+            ca_cert: Some(pki.ca_cert()),
+            client_cert: Some(townctl_cert.clone()),
+            client_key: Some(townctl_key.clone()),
+            ..connection.clone()
+        };
         let mut registry = connection.registry().await?;
         if list::cities(&registry).await?.is_empty() {
             eprintln!("First start: loading the Hunan demo (14 cities, 2,008 township-level units) into {}", database.display());
@@ -208,7 +249,8 @@ pub(crate) async fn run(args: UpArgs, connection: &Connection, output: Output) -
         let summary = summarise(&mut registry, demo::DATA_YEAR).await?;
         output.print(&summary, || summary.to_text())?;
         eprintln!(
-            "\nclassifier: {classifier_url}  (log {})\nregistry:   {registry_url}  (log {}, database {})",
+            "\nclassifier: {classifier_url}  (log {})\nregistry:   {registry_url}  (log {}, database {})\nTLS:        \
+             development CA {ca} (townctl finds it in data/pki; elsewhere pass --ca-cert)",
             classifier.log.display(),
             registry_service.log.display(),
             database.display()
