@@ -43,6 +43,8 @@ struct ServeArgs {
     #[command(flatten)]
     tls: township_runtime::tls::ServerTlsArgs,
     #[command(flatten)]
+    auth: township_runtime::auth::AuthArgs,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
@@ -72,7 +74,17 @@ where
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     township_runtime::init_tracing(args.common.log_format, &args.common.log_filter);
-    let server = GrpcServer::bind(args.listen, SERVICE_NAME).await?.with_tls(args.tls.load()?);
+    let authenticator = match args.auth.authenticator("township-classifier", args.tls.requires_client_certificates()) {
+        Ok(authenticator) => authenticator,
+        // Until the compose deployment carries keys (issue 12), a server given no way to authenticate still
+        // starts, open, and says so at ERROR level at start and in its serving line.
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "starting WITHOUT authentication");
+            std::sync::Arc::new(township_runtime::auth::AuthDisabled)
+        }
+    };
+    let server =
+        GrpcServer::bind(args.listen, SERVICE_NAME).await?.with_tls(args.tls.load()?).authenticate_with(authenticator);
     let policy = match &args.policy_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;

@@ -10,6 +10,65 @@ use std::{
 
 use crate::principal::{Credential, Principal, Role, WHOLE_COUNTRY};
 
+pub mod jwt;
+
+/// How a server authenticates its callers (both services flatten these into their serve arguments).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AuthArgs {
+    /// Directory of the public keys that sign callers' JWTs: `<kid>.pem` each; re-read when it changes, so
+    /// keys rotate without a restart.
+    #[arg(long, env = "AUTH_JWT_KEYS_DIR", requires = "auth_issuer")]
+    pub auth_jwt_keys: Option<std::path::PathBuf>,
+    /// The one algorithm tokens must be signed with.
+    #[arg(long, env = "AUTH_ALGORITHM", value_enum, default_value = "EdDSA")]
+    pub auth_algorithm: Option<jwt::PinnedAlgorithm>,
+    /// The issuer (`iss`) tokens must name.
+    #[arg(long, env = "AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+    /// The audience (`aud`) tokens must name; default: the service's own name.
+    #[arg(long, env = "AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+    /// Seconds between checks of the key directory for changes.
+    #[arg(long, env = "AUTH_KEYS_RELOAD_SECONDS", default_value_t = 5)]
+    pub auth_keys_reload_seconds: u64,
+    /// Let every caller do anything, without credentials. Never in production: the server logs an error at
+    /// start and names it in its serving line.
+    #[arg(long, env = "INSECURE_NO_AUTH", conflicts_with = "auth_jwt_keys")]
+    pub insecure_no_auth: bool,
+}
+
+impl AuthArgs {
+    /// The authenticator these flags choose. `client_certificates_verified`: the TLS listener requires client
+    /// certificates of a trusted CA, which then authenticate services. A server given no way to authenticate
+    /// refuses to start rather than run open.
+    pub fn authenticator(
+        &self,
+        default_audience: &str,
+        client_certificates_verified: bool,
+    ) -> anyhow::Result<Arc<dyn Authenticate>> {
+        if self.insecure_no_auth {
+            return Ok(Arc::new(AuthDisabled));
+        }
+        let jwt = match (&self.auth_jwt_keys, &self.auth_issuer) {
+            (Some(dir), Some(issuer)) => Some(jwt::JwtConfig {
+                keys_dir: dir.clone(),
+                algorithm: self.auth_algorithm.unwrap_or(jwt::PinnedAlgorithm::EdDsa),
+                issuer: issuer.clone(),
+                audience: self.auth_audience.clone().unwrap_or_else(|| default_audience.to_owned()),
+            }),
+            _ => None,
+        };
+        anyhow::ensure!(
+            jwt.is_some() || client_certificates_verified,
+            "no way to authenticate callers: pass --auth-jwt-keys DIR and --auth-issuer ISS (callers present JWTs), \
+             or --tls-client-ca (callers present client certificates), or --insecure-no-auth to let anyone do \
+             anything (never in production)"
+        );
+        let reload = std::time::Duration::from_secs(self.auth_keys_reload_seconds.max(1));
+        Ok(jwt::Authenticator::new(jwt, client_certificates_verified, reload)?)
+    }
+}
+
 /// Decides who a caller is from the request's headers and connection (the client certificate a TLS
 /// listener verified is in `extensions`).
 pub trait Authenticate: Send + Sync + 'static {

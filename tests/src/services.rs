@@ -133,13 +133,22 @@ impl TestRegistry {
 
     /// Returns once the registry answers SERVING (its database open and migrated).
     pub async fn spawn_with(database_url: &str, classifier_url: &str, worker: WorkerConfig, addr: SocketAddr) -> Self {
-        Self::spawn_serving(database_url, classifier_url, worker, addr, None).await
+        Self::spawn_serving(database_url, classifier_url, worker, addr, None, None).await
     }
 
     /// Serves TLS with `pki`'s `registry` certificate and calls an `https://` classifier with its
     /// `registry-client` certificate.
     pub async fn spawn_tls(database_url: &str, classifier_url: &str, pki: &TestPki) -> Self {
-        Self::spawn_serving(database_url, classifier_url, fast_worker(), loopback(), Some(pki)).await
+        Self::spawn_serving(database_url, classifier_url, fast_worker(), loopback(), Some(pki), None).await
+    }
+
+    /// Authenticates every call with `authenticator` (e.g. JWTs), plaintext.
+    pub async fn spawn_authenticated(
+        database_url: &str,
+        classifier_url: &str,
+        authenticator: std::sync::Arc<dyn township_runtime::auth::Authenticate>,
+    ) -> Self {
+        Self::spawn_serving(database_url, classifier_url, fast_worker(), loopback(), None, Some(authenticator)).await
     }
 
     async fn spawn_serving(
@@ -148,13 +157,17 @@ impl TestRegistry {
         worker: WorkerConfig,
         addr: SocketAddr,
         pki: Option<&TestPki>,
+        authenticator: Option<std::sync::Arc<dyn township_runtime::auth::Authenticate>>,
     ) -> Self {
         init_logs();
         let tls = pki.map(|pki| pki.server("registry", false).load().expect("the registry's TLS files").expect("TLS"));
-        let server = GrpcServer::bind(addr, township_registry::service::SERVICE_NAME)
+        let mut server = GrpcServer::bind(addr, township_registry::service::SERVICE_NAME)
             .await
             .expect("bind the registry")
             .with_tls(tls);
+        if let Some(authenticator) = authenticator {
+            server = server.authenticate_with(authenticator);
+        }
         let addr = server.local_addr();
         let config = RegistryConfig {
             database_url: database_url.to_owned(),

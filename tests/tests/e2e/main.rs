@@ -2,6 +2,7 @@
 //! loopback sockets with real gRPC between them and a fresh database per test, and the service binaries run as
 //! operators run them.
 
+mod authentication;
 mod batches;
 mod binaries;
 mod catalogues;
