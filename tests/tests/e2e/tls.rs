@@ -86,3 +86,20 @@ async fn the_registry_speaks_tls_only() {
     assert!(endpoint.connect().await.is_err(), "the handshake fails against an untrusted server certificate");
     app.stop().await;
 }
+
+/// `sslmode` in a PostgreSQL URL is honoured: the registry's store opens over TLS, and the server sees the
+/// connection encrypted (`pg_stat_ssl`). The local server's certificate is self-signed, so `require` (encrypt,
+/// do not verify) is what can be tested here; `verify-full` with `sslrootcert` uses the same path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_reaches_postgresql_over_tls() {
+    let database = township_e2e::TestDatabase::new(Backend::Postgres).await;
+    let url = format!("{}{}sslmode=require", database.url(), if database.url().contains('?') { '&' } else { '?' });
+    township_registry::store::open(&url).await.expect("the store opens over TLS");
+    let pool = sqlx::PgPool::connect(&url).await.expect("connect with sslmode=require");
+    let encrypted: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .expect("pg_stat_ssl");
+    assert!(encrypted, "the connection is encrypted");
+    pool.close().await;
+}
