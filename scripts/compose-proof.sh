@@ -87,7 +87,14 @@ echo "township-local/postgres:15: built"
 
 step "release binaries (host) and the service images"
 cargo build --release --locked -p township-classifier -p township-registry
-cargo build --release --locked -p township-e2e --bin deploy-check
+cargo build --release --locked -p township-e2e --bin deploy-check -p townctl
+
+step "a development PKI for the deployment's TLS (production mounts the city's own certificates)"
+export PKI_DIR="$work/pki"
+target/release/townctl pki init "$PKI_DIR"
+# The services run as uid 10001 and read their keys from the read-only mount.
+chown -R 10001:10001 "$PKI_DIR"
+
 for target in classifier registry; do
   docker build -q --target "$target" -t "township/$target:proof" \
     --build-arg BUILD_IMAGE=township-local/debian:bookworm \
@@ -95,7 +102,7 @@ for target in classifier registry; do
     --build-arg PREBUILT=1 . >/dev/null
   echo "township/$target:proof: built"
 done
-check() { target/release/deploy-check --registry "http://127.0.0.1:$REGISTRY_PORT" "$@"; }
+check() { target/release/deploy-check --registry "https://127.0.0.1:$REGISTRY_PORT" --ca-cert "$PKI_DIR/ca.pem" "$@"; }
 
 # wait_healthy SERVICE...: until every service's container reports healthy.
 wait_healthy() {
@@ -120,6 +127,21 @@ echo "all three healthy after $healthy_after s"
 
 step "classification through the containers"
 check seed --code-prefix 4301
+
+step "TLS: plaintext to the registry's port gets no answer; the classifier refuses a caller without a certificate"
+if target/release/deploy-check --registry "http://127.0.0.1:$REGISTRY_PORT" cohort-state >/dev/null 2>&1; then
+  echo "a plaintext call to the registry succeeded" >&2; exit 1
+fi
+townctl_status() {
+  # From $work, so that no data/pki of this checkout is picked up as a default.
+  (cd "$work" && "$OLDPWD/target/release/townctl" --classifier "https://127.0.0.1:$CLASSIFIER_PORT" \
+    --registry "https://127.0.0.1:$REGISTRY_PORT" --ca-cert "$PKI_DIR/ca.pem" "$@" status)
+}
+townctl_status --client-cert "$PKI_DIR/registry-client.pem" --client-key "$PKI_DIR/registry-client.key" >/dev/null
+if townctl_status >/dev/null 2>&1; then
+  echo "the classifier answered a caller without a client certificate" >&2; exit 1
+fi
+echo "plaintext refused; the classifier answers the registry's certificate and refuses a caller without one"
 
 step "the services run as a non-root user"
 for service in classifier registry; do

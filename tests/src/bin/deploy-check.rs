@@ -18,6 +18,9 @@ struct Cli {
     /// The registry's gRPC endpoint.
     #[arg(long, default_value = "http://127.0.0.1:50052")]
     registry: String,
+    /// PEM CA certificate to trust for an `https://` registry.
+    #[arg(long)]
+    ca_cert: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,7 +73,9 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let channel = Channel::from_shared(cli.registry.clone())?
+    let tls = township_runtime::tls::ClientTls { ca_cert: cli.ca_cert.clone(), ..Default::default() };
+    let channel: Channel = tls
+        .endpoint(&cli.registry)?
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
