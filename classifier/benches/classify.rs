@@ -447,6 +447,13 @@ fn scoring_table(budget: Duration) {
     println!();
 }
 
+/// A request as the authentication layer hands it to the handler (called directly here, without a server).
+fn authenticated<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.extensions_mut().insert(township_runtime::auth::AuthDisabled::principal());
+    request
+}
+
 /// Where a Hunan-sized call's time goes besides scoring, one thread, no network: the handler and each
 /// protobuf encode and decode a round trip performs.
 fn breakdown_table(budget: Duration) {
@@ -455,7 +462,7 @@ fn breakdown_table(budget: Duration) {
     let server_runtime = runtime("bench-handler");
     let api = ClassifierApi::new(Policy::builtin_default(), MAX_COHORT_SIZE);
     let classifier_response =
-        server_runtime.block_on(api.classify(Request::new(request.clone()))).expect("Classify").into_inner();
+        server_runtime.block_on(api.classify(authenticated(request.clone()))).expect("Classify").into_inner();
     let echo_response =
         server_runtime.block_on(EchoClassifier.classify(Request::new(request.clone()))).expect("Classify").into_inner();
     let request_bytes = request.encode_to_vec();
@@ -483,7 +490,7 @@ fn breakdown_table(budget: Duration) {
         black_box(pb::ClassifyRequest::decode(black_box(request_bytes.as_slice())).expect("decodes"));
     });
     row("`ClassifierApi::classify` handler: request message → response message", &mut || {
-        let response = server_runtime.block_on(api.classify(Request::new(request.clone()))).expect("Classify");
+        let response = server_runtime.block_on(api.classify(authenticated(request.clone()))).expect("Classify");
         black_box(response);
     });
     row("echo handler: request message → response message", &mut || {

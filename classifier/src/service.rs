@@ -37,6 +37,7 @@ impl ClassifierApi {
 #[tonic::async_trait]
 impl pb::classifier_service_server::ClassifierService for ClassifierApi {
     async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::ClassifyResponse>, Status> {
+        crate::access::authorize(&request, "Classify")?;
         let request = request.into_inner();
         let mut violations = Vec::new();
         let policy = policy_from_proto(request.policy, &self.default_policy, "policy", &mut violations);
@@ -69,8 +70,9 @@ impl pb::classifier_service_server::ClassifierService for ClassifierApi {
 
     async fn get_default_policy(
         &self,
-        _request: Request<pb::GetDefaultPolicyRequest>,
+        request: Request<pb::GetDefaultPolicyRequest>,
     ) -> Result<Response<pb::GetDefaultPolicyResponse>, Status> {
+        crate::access::authorize(&request, "GetDefaultPolicy")?;
         Ok(Response::new(pb::GetDefaultPolicyResponse {
             policy: Some(policy_to_proto(&self.default_policy)),
             policy_fingerprint: self.default_policy.fingerprint(),
@@ -81,6 +83,7 @@ impl pb::classifier_service_server::ClassifierService for ClassifierApi {
         &self,
         request: Request<pb::ValidatePolicyRequest>,
     ) -> Result<Response<pb::ValidatePolicyResponse>, Status> {
+        crate::access::authorize(&request, "ValidatePolicy")?;
         let mut violations = Vec::new();
         let policy = policy_from_proto(request.into_inner().policy, &self.default_policy, "policy", &mut violations);
         violations.extend(

@@ -7,7 +7,7 @@ use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt;
 use township_classifier::{ClassifierApi, SERVICE_NAME, domain::Policy};
 use township_proto::classifier::v1::{self as pb, classifier_service_client::ClassifierServiceClient};
-use township_runtime::GrpcServer;
+use township_runtime::{Credential, GrpcServer, Principal, Role, auth::Authenticate};
 
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -20,10 +20,18 @@ struct TestClassifier {
 
 impl TestClassifier {
     async fn spawn() -> Self {
+        Self::spawn_authenticating(None).await
+    }
+
+    /// With `authenticator` in front of the routes instead of the default (authentication disabled).
+    async fn spawn_authenticating(authenticator: Option<std::sync::Arc<dyn Authenticate>>) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             township_runtime::init_tracing(township_runtime::LogFormat::Text, "debug");
         }
-        let server = GrpcServer::bind("127.0.0.1:0".parse().unwrap(), SERVICE_NAME).await.unwrap();
+        let mut server = GrpcServer::bind("127.0.0.1:0".parse().unwrap(), SERVICE_NAME).await.unwrap();
+        if let Some(authenticator) = authenticator {
+            server = server.authenticate_with(authenticator);
+        }
         let addr = server.local_addr();
         let routes = tonic::service::Routes::new(
             ClassifierApi::new(Policy::builtin_default(), 100_000).into_server(MAX_MESSAGE_BYTES),
@@ -256,4 +264,43 @@ async fn reflection_lists_the_classifier_and_describes_its_file() {
     };
     assert!(!files.file_descriptor_proto.is_empty());
     server.stop().await;
+}
+
+/// Every caller is the auditor `wang.wu`.
+struct EveryoneIsAnAuditor;
+
+impl Authenticate for EveryoneIsAnAuditor {
+    fn authenticate(
+        &self,
+        _: &tonic::codegen::http::HeaderMap,
+        _: &tonic::codegen::http::Extensions,
+    ) -> Result<Principal, tonic::Status> {
+        Ok(Principal {
+            subject: "wang.wu".to_owned(),
+            roles: vec![Role::Auditor],
+            jurisdiction: vec!["4301".to_owned()],
+            credential: Credential::Token { key_id: "k1".to_owned() },
+        })
+    }
+
+    fn describe(&self) -> String {
+        "every caller is an auditor".to_owned()
+    }
+}
+
+#[tokio::test]
+async fn an_auditor_may_call_none_of_the_classifier_rpcs() {
+    let classifier = TestClassifier::spawn_authenticating(Some(std::sync::Arc::new(EveryoneIsAnAuditor))).await;
+    let mut client = classifier.client().await;
+    let refusals = [
+        ("Classify", client.classify(pb::ClassifyRequest::default()).await.map(drop)),
+        ("ValidatePolicy", client.validate_policy(pb::ValidatePolicyRequest::default()).await.map(drop)),
+        ("GetDefaultPolicy", client.get_default_policy(pb::GetDefaultPolicyRequest {}).await.map(drop)),
+    ];
+    for (method, outcome) in refusals {
+        let status = outcome.expect_err(method);
+        assert_eq!(status.code(), Code::PermissionDenied, "{method}: {status:?}");
+        assert!(status.message().contains(&format!("wang.wu (roles: auditor) may not call {method}")), "{status:?}");
+    }
+    classifier.stop().await;
 }
