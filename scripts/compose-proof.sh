@@ -87,7 +87,8 @@ echo "township-local/postgres:15: built"
 
 step "release binaries (host) and the service images"
 cargo build --release --locked -p township-classifier -p township-registry
-cargo build --release --locked -p township-e2e --bin deploy-check -p townctl
+cargo build --release --locked -p township-e2e --bin deploy-check
+cargo build --release --locked -p townctl
 
 step "a development PKI for the deployment's TLS (production mounts the city's own certificates)"
 export PKI_DIR="$work/pki"
