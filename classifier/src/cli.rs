@@ -74,15 +74,8 @@ where
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     township_runtime::init_tracing(args.common.log_format, &args.common.log_filter);
-    let authenticator = match args.auth.authenticator("township-classifier", args.tls.requires_client_certificates()) {
-        Ok(authenticator) => authenticator,
-        // Until the compose deployment carries keys (issue 12), a server given no way to authenticate still
-        // starts, open, and says so at ERROR level at start and in its serving line.
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "starting WITHOUT authentication");
-            std::sync::Arc::new(township_runtime::auth::AuthDisabled)
-        }
-    };
+    let authenticator =
+        args.auth.authenticator_or_open("township-classifier", args.tls.requires_client_certificates())?;
     let server =
         GrpcServer::bind(args.listen, SERVICE_NAME).await?.with_tls(args.tls.load()?).authenticate_with(authenticator);
     let policy = match &args.policy_file {

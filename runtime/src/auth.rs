@@ -67,6 +67,23 @@ impl AuthArgs {
         let reload = std::time::Duration::from_secs(self.auth_keys_reload_seconds.max(1));
         Ok(jwt::Authenticator::new(jwt, client_certificates_verified, reload)?)
     }
+    /// What the binaries use until the compose deployment carries keys (issue 12): [`AuthArgs::authenticator`],
+    /// except that a server given no way at all to authenticate starts open and says so at ERROR, at start and
+    /// in its serving line. Keys that cannot be read still stop the start: a broken key directory never opens a
+    /// server.
+    pub fn authenticator_or_open(
+        &self,
+        default_audience: &str,
+        client_certificates_verified: bool,
+    ) -> anyhow::Result<Arc<dyn Authenticate>> {
+        if !self.insecure_no_auth && self.auth_jwt_keys.is_none() && !client_certificates_verified {
+            tracing::error!(
+                "starting WITHOUT authentication: pass --auth-jwt-keys DIR and --auth-issuer ISS, or --tls-client-ca"
+            );
+            return Ok(Arc::new(AuthDisabled));
+        }
+        self.authenticator(default_audience, client_certificates_verified)
+    }
 }
 
 /// Decides who a caller is from the request's headers and connection (the client certificate a TLS

@@ -4,15 +4,11 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use sha2::Digest as _;
-use tonic::{
-    Status,
-    metadata::AsciiMetadataValue,
-    service::interceptor::InterceptedService,
-    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
-};
+use tonic::{Status, metadata::AsciiMetadataValue, service::interceptor::InterceptedService, transport::Channel};
 use tonic_types::StatusExt as _;
 use township_proto::classifier::v1::classifier_service_client::ClassifierServiceClient;
 use township_proto::registry::v1::registry_service_client::RegistryServiceClient;
+use township_runtime::tls::ClientTls;
 
 /// Large enough for a province's classification run (its inputs and results) in one message.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -87,27 +83,17 @@ impl Connection {
         } else {
             "--classifier / TOWNCTL_CLASSIFIER_URL"
         };
-        let mut endpoint = Endpoint::from_shared(url.to_owned())
-            .with_context(|| format!("the {service} address {url:?} is not a URL (set {flag})"))?
+        // Flags first; else the development PKI `townctl up` made, when it is here.
+        let (client_cert, client_key) = match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => (Some(cert.clone()), Some(key.clone())),
+            _ => existing(DEV_CLIENT_CERT).zip(existing(DEV_CLIENT_KEY)).unzip(),
+        };
+        let tls = ClientTls { ca_cert: self.ca_cert.clone().or_else(|| existing(DEV_CA)), client_cert, client_key };
+        let endpoint = tls
+            .endpoint(url)
+            .with_context(|| format!("the {service} address {url:?} (set {flag})"))?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(self.timeout_seconds));
-        if url.starts_with("https://") {
-            let mut tls = ClientTlsConfig::new().with_native_roots();
-            if let Some(path) = self.ca_cert.clone().or_else(|| existing(DEV_CA)) {
-                let pem = std::fs::read(&path).with_context(|| format!("cannot read --ca-cert {}", path.display()))?;
-                tls = tls.ca_certificate(Certificate::from_pem(pem));
-            }
-            let identity = match (&self.client_cert, &self.client_key) {
-                (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
-                _ => existing(DEV_CLIENT_CERT).zip(existing(DEV_CLIENT_KEY)),
-            };
-            if let Some((cert, key)) = identity {
-                let read =
-                    |path: &PathBuf| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
-                tls = tls.identity(Identity::from_pem(read(&cert)?, read(&key)?));
-            }
-            endpoint = endpoint.tls_config(tls).with_context(|| format!("TLS settings for the {service} at {url}"))?;
-        }
         endpoint.connect().await.map_err(|error| {
             anyhow::anyhow!(
                 "cannot reach the {service} at {url}: {}. Is it running? `townctl up` starts both services; set {flag} \
