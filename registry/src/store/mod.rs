@@ -81,7 +81,17 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::WorkerCrashed => true,
             _ => false,
         };
-        if busy { StoreError::Unavailable(error.to_string()) } else { StoreError::Internal(error.to_string()) }
+        // PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back whole and a
+        // retry may succeed, so it is a concurrency conflict (ABORTED), not a broken database.
+        let aborted =
+            matches!(&error, sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("40P01" | "40001")));
+        if aborted {
+            StoreError::Conflict(format!("the transaction met a concurrent one and was rolled back; retry: {error}"))
+        } else if busy {
+            StoreError::Unavailable(error.to_string())
+        } else {
+            StoreError::Internal(error.to_string())
+        }
     }
 }
 

@@ -13,6 +13,7 @@ conformance!(
     a_restarted_worker_releases_its_own_leases_only,
     failed_attempts_back_off_then_dead_letter,
     concurrent_claims_never_share_a_cohort,
+    indicator_writes_racing_runs_of_their_cohort_all_succeed,
 );
 
 async fn outbox_claims_and_generations(db: TestDb) {
@@ -140,4 +141,42 @@ async fn concurrent_claims_never_share_a_cohort(db: TestDb) {
     assert_eq!(distinct.len(), claimed.len(), "a cohort was claimed twice: {claimed:?}");
     assert_eq!(distinct, years.iter().copied().collect::<HashSet<_>>());
     assert_eq!(stores[0].claim_due_cohort("late", 60_000).await.unwrap(), None);
+}
+
+/// An indicator write locks the audit chain and then its cohort's row; a run locks the cohort's row and then
+/// the chain. On PostgreSQL that order once answered writes with `deadlock detected`: every write and every run
+/// must now succeed however they interleave.
+async fn indicator_writes_racing_runs_of_their_cohort_all_succeed(db: TestDb) {
+    import_fixture(&*db.store).await;
+    let townships = ["430102001", "430102002", "430102003", "430103001", "430103002"];
+    let mut writers = Vec::new();
+    for (index, township) in (0u8..).zip(townships) {
+        let store = db.store.clone();
+        writers.push(tokio::spawn(async move {
+            for round in 0..20 {
+                let population = 1.0 + f64::from(round) + f64::from(index) / 10.0;
+                store.record_observations(&[observation(township, 2023, population)], ACTOR, false).await?;
+            }
+            Ok::<_, StoreError>(())
+        }));
+    }
+    let store = db.store.clone();
+    let worker = tokio::spawn(async move {
+        let mut runs = 0;
+        for _ in 0..200 {
+            let Some(job) = store.claim_due_cohort("worker-1", 60_000).await? else {
+                tokio::task::yield_now().await;
+                continue;
+            };
+            let lines = townships.iter().map(|t| line(t, 2, 50.0)).collect();
+            store.complete_run(&new_run(2023, job.generation, lines), "worker-1").await?;
+            runs += 1;
+        }
+        Ok::<_, StoreError>(runs)
+    });
+    for writer in writers {
+        writer.await.unwrap().expect("every indicator write succeeds");
+    }
+    let runs = worker.await.unwrap().expect("every run stores");
+    assert!(runs > 0, "the worker classified the cohort at least once while the writes ran");
 }

@@ -1,5 +1,7 @@
 //! The PostgreSQL store, for several registry replicas on one database.
 //!
+//! Every write transaction starts by locking the audit chain's head row ([`PostgresStore::begin_write`]), so
+//! writers queue in one order and never deadlock.
 //! Township-scoped writes lock the township row (`SELECT … FOR NO KEY UPDATE`) before counting against a limit, so
 //! concurrent creates cannot both pass; the worker's claim locks the cohort row with `FOR UPDATE SKIP LOCKED`
 //! in the same statement that writes the lease, so replicas never claim the same cohort.
@@ -44,8 +46,14 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// A write transaction that first locks the audit chain's head row, the one row every write ends by
+    /// locking (its audit event). Writers then queue in one order, as SQLite's `BEGIN IMMEDIATE` makes them:
+    /// without it, a write that locked a row and then waited for the head could deadlock with one holding the
+    /// head and waiting for that row (a batch's second create, a run's cohort row against an indicator write).
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Db>> {
-        Ok(self.write.begin().await?)
+        let mut tx = self.write.begin().await?;
+        sqlx::query("SELECT seq FROM audit_head WHERE only_row = 1 FOR UPDATE").execute(&mut *tx).await?;
+        Ok(tx)
     }
 
     /// A read transaction: one consistent snapshot for several queries.
