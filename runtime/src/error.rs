@@ -55,6 +55,8 @@ pub enum ErrorKind {
     FailedPrecondition,
     /// A concurrent change won (stale etag); re-read and retry.
     Aborted,
+    /// The caller is known but its roles or jurisdiction do not allow the call.
+    PermissionDenied,
     /// A dependency is down; retrying later may succeed.
     Unavailable,
     /// A bug or a broken invariant on our side.
@@ -69,6 +71,7 @@ impl ErrorKind {
             ErrorKind::AlreadyExists => Code::AlreadyExists,
             ErrorKind::FailedPrecondition => Code::FailedPrecondition,
             ErrorKind::Aborted => Code::Aborted,
+            ErrorKind::PermissionDenied => Code::PermissionDenied,
             ErrorKind::Unavailable => Code::Unavailable,
             ErrorKind::Internal => Code::Internal,
         }
@@ -83,6 +86,7 @@ impl ErrorKind {
             ErrorKind::AlreadyExists => "ALREADY_EXISTS",
             ErrorKind::FailedPrecondition => "FAILED_PRECONDITION",
             ErrorKind::Aborted => "ABORTED",
+            ErrorKind::PermissionDenied => "PERMISSION_DENIED",
             ErrorKind::Unavailable => "UNAVAILABLE",
             ErrorKind::Internal => "INTERNAL",
         }

@@ -151,6 +151,17 @@ impl TestRegistry {
         Self::spawn_serving(database_url, classifier_url, fast_worker(), loopback(), None, Some(authenticator)).await
     }
 
+    /// Serves TLS with `pki`'s `registry` certificate and authenticates every call with `authenticator`.
+    pub async fn spawn_tls_authenticated(
+        database_url: &str,
+        classifier_url: &str,
+        pki: &TestPki,
+        authenticator: std::sync::Arc<dyn township_runtime::auth::Authenticate>,
+    ) -> Self {
+        Self::spawn_serving(database_url, classifier_url, fast_worker(), loopback(), Some(pki), Some(authenticator))
+            .await
+    }
+
     async fn spawn_serving(
         database_url: &str,
         classifier_url: &str,

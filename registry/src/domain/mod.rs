@@ -1,5 +1,6 @@
 //! The registry's model and the policy's rules: plain types and pure functions, no I/O, no gRPC.
 
+pub mod access;
 pub mod audit_chain;
 pub mod catalogue;
 pub mod deviations;

@@ -134,6 +134,11 @@ pub fn parse_child(name: &str, collection: &str) -> Result<(Scope, i64), NameErr
     Ok((scope, id))
 }
 
+/// The city, county or township a resource name starts with, whatever follows it (`…/institutions/7`).
+pub fn parse_leading_scope(name: &str) -> Result<Scope, NameError> {
+    parse_prefix(name).map(|(scope, _)| scope)
+}
+
 /// Parses a township name.
 pub fn parse_township(name: &str) -> Result<TownshipCode, NameError> {
     match parse_scope(name)? {

@@ -3,6 +3,7 @@
 use tonic::{Request, Response};
 use township_proto::registry::v1 as pb;
 
+use super::access::visible;
 use super::convert::*;
 use super::error::invalid;
 use super::request::{next_token, page_request};
@@ -14,6 +15,7 @@ impl RegistryApi {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> ServiceResult<pb::ListAuditEventsResponse> {
+        let visible = visible(&request);
         let request = request.into_inner();
         if request.resource_prefix.len() > MAX_NAME_CHARS {
             return Err(invalid(
@@ -24,10 +26,8 @@ impl RegistryApi {
                 ),
             ));
         }
-        let page = self
-            .store()
-            .list_audit_events(&request.resource_prefix, &page_request(request.page_size, &request.page_token)?)
-            .await?;
+        let page = page_request(request.page_size, &request.page_token)?;
+        let page = self.store().list_visible_audit_events(&request.resource_prefix, &page, &visible).await?;
         Ok(Response::new(pb::ListAuditEventsResponse {
             next_page_token: next_token(&page),
             events: page.items.into_iter().map(audit_to_proto).collect(),

@@ -7,6 +7,7 @@ use township_proto::classifier::v1 as cpb;
 use township_proto::registry::v1 as pb;
 use township_runtime::now_ms;
 
+use super::access::visible;
 use super::convert::*;
 use super::error::{failed_precondition, invalid, invalid_all, name_error};
 use super::indicators::{MAX_BATCH, observation_violations};
@@ -81,6 +82,7 @@ impl RegistryApi {
         &self,
         request: Request<pb::ListTownshipClassesRequest>,
     ) -> ServiceResult<pb::ListTownshipClassesResponse> {
+        let visible = visible(&request);
         let request = request.into_inner();
         let scope = names::parse_scope(&request.parent).map_err(name_error("parent"))?;
         let city = scope.city();
@@ -88,8 +90,8 @@ impl RegistryApi {
             return Ok(Response::new(pb::ListTownshipClassesResponse::default()));
         };
         let state = self.cohort_state(&city, year).await?;
-        let page =
-            self.store().list_classes(&scope, year, &page_request(request.page_size, &request.page_token)?).await?;
+        let page = page_request(request.page_size, &request.page_token)?;
+        let page = self.store().list_visible_classes(&scope, year, &page, &visible).await?;
         let next_page_token = next_token(&page);
         let mut classes = Vec::with_capacity(page.items.len());
         for record in page.items {
@@ -324,10 +326,14 @@ impl RegistryApi {
         &self,
         request: Request<pb::WatchClassChangesRequest>,
     ) -> ServiceResult<ChangeStream> {
+        let visible = visible(&request);
         let filter = request.into_inner().city;
         let city = if filter.is_empty() { None } else { Some(names::parse_city(&filter).map_err(name_error("city"))?) };
+        let shown = move |township: &crate::domain::names::TownshipCode| {
+            city.as_ref().is_none_or(|c| township.city() == *c) && visible.shows(township.as_str())
+        };
         let stream = BroadcastStream::new(self.outbox.changes.subscribe()).filter_map(move |item| match item {
-            Ok(change) if city.as_ref().is_none_or(|c| change.township.city() == *c) => {
+            Ok(change) if shown(&change.township) => {
                 Some(Ok(pb::WatchClassChangesResponse { change: Some(change_to_proto(change)) }))
             }
             Ok(_) => None,

@@ -4,6 +4,7 @@ use crate::domain::count_u32;
 use tonic::{Request, Response, Status};
 use township_proto::registry::v1 as pb;
 
+use super::access::visible;
 use super::convert::*;
 use super::error::name_error;
 use super::{RegistryApi, ServiceResult};
@@ -15,10 +16,11 @@ impl RegistryApi {
         &self,
         request: Request<pb::GetComplianceReportRequest>,
     ) -> ServiceResult<pb::ComplianceReport> {
+        let visible = visible(&request);
         let scope_name = request.into_inner().scope;
         let scope = names::parse_scope(&scope_name).map_err(name_error("scope"))?;
         let (policy, _) = self.outbox.effective_policy(&scope.city()).await?;
-        let facts = self.store().township_facts(&scope).await?;
+        let facts = self.store().visible_township_facts(&scope, &visible).await?;
         if facts.is_empty() {
             return Err(Status::not_found(format!("no townships in {scope_name}")));
         }

@@ -7,6 +7,7 @@ use township_policy::quoted;
 use township_proto::registry::v1 as pb;
 use township_runtime::now_ms;
 
+use super::access::visible;
 use super::convert::*;
 use super::error::{invalid, invalid_all, name_error};
 use super::idempotency::{made, request_key};
@@ -27,8 +28,10 @@ impl RegistryApi {
         &self,
         request: Request<pb::ListCitiesRequest>,
     ) -> ServiceResult<pb::ListCitiesResponse> {
+        let visible = visible(&request);
         let request = request.into_inner();
-        let page = self.store().list_cities(&page_request(request.page_size, &request.page_token)?).await?;
+        let page = page_request(request.page_size, &request.page_token)?;
+        let page = self.store().list_visible_cities(&page, &visible).await?;
         Ok(Response::new(pb::ListCitiesResponse {
             next_page_token: next_token(&page),
             cities: page.items.into_iter().map(city_to_proto).collect(),
@@ -47,9 +50,11 @@ impl RegistryApi {
         &self,
         request: Request<pb::ListCountiesRequest>,
     ) -> ServiceResult<pb::ListCountiesResponse> {
+        let visible = visible(&request);
         let request = request.into_inner();
         let city = names::parse_city(&request.parent).map_err(name_error("parent"))?;
-        let page = self.store().list_counties(&city, &page_request(request.page_size, &request.page_token)?).await?;
+        let page = page_request(request.page_size, &request.page_token)?;
+        let page = self.store().list_visible_counties(&city, &page, &visible).await?;
         Ok(Response::new(pb::ListCountiesResponse {
             next_page_token: next_token(&page),
             counties: page.items.into_iter().map(county_to_proto).collect(),
@@ -66,12 +71,14 @@ impl RegistryApi {
         &self,
         request: Request<pb::ListTownshipsRequest>,
     ) -> ServiceResult<pb::ListTownshipsResponse> {
+        let visible = visible(&request);
         let request = request.into_inner();
         let scope = names::parse_scope(&request.parent).map_err(name_error("parent"))?;
         if matches!(scope, Scope::Township(_)) {
             return Err(invalid("parent", "expected a city or county name"));
         }
-        let page = self.store().list_townships(&scope, &page_request(request.page_size, &request.page_token)?).await?;
+        let page = page_request(request.page_size, &request.page_token)?;
+        let page = self.store().list_visible_townships(&scope, &page, &visible).await?;
         Ok(Response::new(pb::ListTownshipsResponse {
             next_page_token: next_token(&page),
             townships: page.items.into_iter().map(township_to_proto).collect(),

@@ -2,6 +2,7 @@
 //! calling the store or the registry's rules, and converting the answer. Errors become statuses in [`error`], so
 //! handlers use `?`.
 
+mod access;
 mod audit;
 mod catalogue;
 mod classes;
@@ -68,14 +69,23 @@ impl RegistryApi {
 }
 
 /// Implements the generated service trait by delegating each RPC to the handler of the same name in its
-/// resource's file: this table is the index of the API.
+/// resource's file, once the caller is authorized for it (`access.rs`: what each request type needs): this
+/// table is the index of the API.
 macro_rules! delegate_to_handlers {
     ($($method:ident($request:ident) -> $response:ty;)*) => {
         #[tonic::async_trait]
         impl pb::registry_service_server::RegistryService for RegistryApi {
             type WatchClassChangesStream = ChangeStream;
             $(
-                async fn $method(&self, request: Request<pb::$request>) -> ServiceResult<$response> {
+                async fn $method(&self, mut request: Request<pb::$request>) -> ServiceResult<$response> {
+                    let visible = match access::authorize(&request) {
+                        Ok(visible) => visible,
+                        Err(refused) => {
+                            let method = stringify!($request).trim_end_matches("Request");
+                            return Err(self.refuse(&request, method, refused).await);
+                        }
+                    };
+                    request.extensions_mut().insert(visible);
                     RegistryApi::$method(self, request).await
                 }
             )*

@@ -4,6 +4,7 @@ use base64::Engine as _;
 use tonic::{Request, Status};
 use township_policy::FieldViolation;
 use township_policy::quoted;
+use township_runtime::principal::Principal;
 
 use township_runtime::ServiceError;
 
@@ -43,8 +44,18 @@ pub(super) fn next_token<T>(page: &Page<T>) -> String {
     page.next.as_ref().map(|key| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)).unwrap_or_default()
 }
 
-/// The caller, from the `x-actor` header; "anonymous" when absent.
+/// Who the audit log records: the authenticated principal (subject, roles, how it authenticated). What the
+/// client sends in `x-actor` (the person at the keyboard, say) follows as a note, never as the actor.
 pub(super) fn actor<T>(request: &Request<T>) -> String {
+    let principal = Principal::of(request).map_or_else(|| "unauthenticated".to_owned(), Principal::audit_actor);
+    match actor_note(request) {
+        Some(note) => format!("{principal}; note: {note}"),
+        None => principal,
+    }
+}
+
+/// The `x-actor` header, decoded to one clean line.
+fn actor_note<T>(request: &Request<T>) -> Option<String> {
     request
         .metadata()
         .get("x-actor")
@@ -54,7 +65,6 @@ pub(super) fn actor<T>(request: &Request<T>) -> String {
         // Decoding can yield control characters (%0A…): the audit log keeps a name on one clean line.
         .map(|actor| actor.chars().filter(|c| !c.is_control()).take(200).collect::<String>().trim().to_owned())
         .filter(|actor| !actor.is_empty())
-        .unwrap_or_else(|| "anonymous".to_owned())
 }
 
 pub(super) fn optional(text: String) -> Option<String> {
@@ -168,20 +178,35 @@ pub(super) fn in_request(index: usize) -> impl Fn(Status) -> Status {
 
 #[cfg(test)]
 mod tests {
+    use township_runtime::principal::{Credential, Role};
+
     use super::*;
 
-    fn actor_of(header: &str) -> String {
+    fn note_of(header: &str) -> Option<String> {
         let mut request = Request::new(());
         request.metadata_mut().insert("x-actor", header.parse().unwrap());
-        actor(&request)
+        actor_note(&request)
     }
 
     #[test]
     fn the_actor_header_is_decoded_to_one_clean_line() {
-        assert_eq!(actor_of("%E7%BC%96%E5%8A%9E%20tester"), "编办 tester");
-        assert_eq!(actor_of("mallory%0Aactor%3A%20admin%00"), "malloryactor: admin");
-        assert_eq!(actor_of("%0A%0D"), "anonymous");
-        assert_eq!(actor_of(&"a".repeat(300)).len(), 200);
-        assert_eq!(actor(&Request::new(())), "anonymous");
+        assert_eq!(note_of("%E7%BC%96%E5%8A%9E%20tester").unwrap(), "编办 tester");
+        assert_eq!(note_of("mallory%0Aactor%3A%20admin%00").unwrap(), "malloryactor: admin");
+        assert_eq!(note_of("%0A%0D"), None);
+        assert_eq!(note_of(&"a".repeat(300)).unwrap().len(), 200);
+    }
+
+    #[test]
+    fn the_actor_is_the_principal_and_the_header_only_a_note() {
+        let mut request = Request::new(());
+        request.metadata_mut().insert("x-actor", "worker-1".parse().unwrap());
+        assert_eq!(actor(&request), "unauthenticated; note: worker-1", "a header alone names no one");
+        request.extensions_mut().insert(Principal {
+            subject: "zhang.san".into(),
+            roles: vec![Role::CountyEditor],
+            jurisdiction: vec!["430181".into()],
+            credential: Credential::Token { key_id: "k1".into() },
+        });
+        assert_eq!(actor(&request), "zhang.san [county_editor] (token, kid k1); note: worker-1");
     }
 }

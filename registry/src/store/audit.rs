@@ -1,6 +1,7 @@
 //! The audit log: every write records its events in its own transaction, chained by hash
 //! (`domain::audit_chain`); signed checkpoints of the chain's head are kept beside it.
 
+use crate::domain::access::Visible;
 use async_trait::async_trait;
 
 use super::{Page, PageRequest, StoreResult};
@@ -11,7 +12,20 @@ use crate::domain::model::AuditEvent;
 #[async_trait]
 pub trait AuditRepo: Send + Sync {
     /// Newest first; `resource_prefix` filters by resource name prefix.
-    async fn list_audit_events(&self, resource_prefix: &str, page: &PageRequest) -> StoreResult<Page<AuditEvent>>;
+    async fn list_audit_events(&self, resource_prefix: &str, page: &PageRequest) -> StoreResult<Page<AuditEvent>> {
+        self.list_visible_audit_events(resource_prefix, page, &Visible::All).await
+    }
+    /// The same, of the resources under the divisions `visible` shows.
+    async fn list_visible_audit_events(
+        &self,
+        resource_prefix: &str,
+        page: &PageRequest,
+        visible: &Visible,
+    ) -> StoreResult<Page<AuditEvent>>;
+
+    /// Records a refused call (等保 2.0: date and time, user, event type, outcome): `action` is
+    /// `Refused <Method>`, `resource` the name asked for, `outcome` the code and message answered.
+    async fn record_refusal(&self, actor: &str, action: &str, resource: &str, outcome: &str) -> StoreResult<()>;
 
     /// Up to `limit` events after `after_seq`, in chain order, as stored (hashes unchecked): what
     /// `registry audit verify` reads.

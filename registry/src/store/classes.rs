@@ -1,5 +1,6 @@
 //! Townships' classes, their overrides and history, and the classification runs that computed them.
 
+use crate::domain::access::Visible;
 use async_trait::async_trait;
 
 use super::{Page, PageRequest, StoreResult};
@@ -12,7 +13,17 @@ use crate::domain::names::{CityCode, Scope, TownshipCode};
 pub trait ClassRepo: Send + Sync {
     async fn get_class(&self, township: &TownshipCode, data_year: i32) -> StoreResult<Option<ClassRecord>>;
     /// Classes of the townships in scope for the year, in code order; keys are township codes.
-    async fn list_classes(&self, scope: &Scope, data_year: i32, page: &PageRequest) -> StoreResult<Page<ClassRecord>>;
+    async fn list_classes(&self, scope: &Scope, data_year: i32, page: &PageRequest) -> StoreResult<Page<ClassRecord>> {
+        self.list_visible_classes(scope, data_year, page, &Visible::All).await
+    }
+    /// The same, of the townships `visible` shows.
+    async fn list_visible_classes(
+        &self,
+        scope: &Scope,
+        data_year: i32,
+        page: &PageRequest,
+        visible: &Visible,
+    ) -> StoreResult<Page<ClassRecord>>;
     /// Newest first; keys are opaque.
     async fn class_history(&self, township: &TownshipCode, page: &PageRequest) -> StoreResult<Page<ClassChange>>;
     /// Sets the override and records the change in the history when the effective class moves.

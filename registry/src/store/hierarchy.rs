@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::{Page, PageRequest, StoreResult};
+use crate::domain::access::Visible;
 use crate::domain::model::{City, County, Township, TownshipKind};
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode};
 
@@ -35,12 +36,32 @@ pub trait HierarchyRepo: Send + Sync {
         actor: &str,
     ) -> StoreResult<ImportCounts>;
     async fn get_city(&self, city: &CityCode) -> StoreResult<City>;
-    async fn list_cities(&self, page: &PageRequest) -> StoreResult<Page<City>>;
+    async fn list_cities(&self, page: &PageRequest) -> StoreResult<Page<City>> {
+        self.list_visible_cities(page, &Visible::All).await
+    }
+    /// The cities `visible` shows (those within or containing its codes).
+    async fn list_visible_cities(&self, page: &PageRequest, visible: &Visible) -> StoreResult<Page<City>>;
     async fn get_county(&self, county: &CountyCode) -> StoreResult<County>;
-    async fn list_counties(&self, city: &CityCode, page: &PageRequest) -> StoreResult<Page<County>>;
+    async fn list_counties(&self, city: &CityCode, page: &PageRequest) -> StoreResult<Page<County>> {
+        self.list_visible_counties(city, page, &Visible::All).await
+    }
+    async fn list_visible_counties(
+        &self,
+        city: &CityCode,
+        page: &PageRequest,
+        visible: &Visible,
+    ) -> StoreResult<Page<County>>;
     async fn get_township(&self, township: &TownshipCode) -> StoreResult<Township>;
     /// Townships in a city or county scope, in code order.
-    async fn list_townships(&self, scope: &Scope, page: &PageRequest) -> StoreResult<Page<Township>>;
+    async fn list_townships(&self, scope: &Scope, page: &PageRequest) -> StoreResult<Page<Township>> {
+        self.list_visible_townships(scope, page, &Visible::All).await
+    }
+    async fn list_visible_townships(
+        &self,
+        scope: &Scope,
+        page: &PageRequest,
+        visible: &Visible,
+    ) -> StoreResult<Page<Township>>;
     /// The county must exist. Revision starts at 1.
     async fn create_township(&self, township: &Township, actor: &str) -> StoreResult<Township>;
     /// Replaces the stored fields when the stored revision equals `expected_revision`; bumps the revision.

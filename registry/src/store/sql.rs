@@ -16,6 +16,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use super::{Page, PageRequest, StoreError, StoreResult};
+use crate::domain::access::Visible;
 use crate::domain::model::TimestampMs;
 use crate::domain::names::Scope;
 
@@ -84,6 +85,44 @@ fn scope_filter(scope: &Scope) -> (&'static str, &str) {
         Scope::City(city) => ("city", city.as_str()),
         Scope::County(county) => ("county", county.as_str()),
         Scope::Township(township) => ("code", township.as_str()),
+    }
+}
+
+/// ` AND (…)` keeping the rows whose division code `column` lies within one of `visible`'s codes or contains
+/// one (a county editor's city is listed), with the codes to bind as `$first`, `$first + 1`, …: a list above
+/// the caller's jurisdiction is filtered in SQL. The codes are digits only, so no LIKE escaping is needed.
+fn visible_codes(column: &str, visible: &Visible, first: usize) -> (String, Vec<String>) {
+    match visible {
+        Visible::All => (String::new(), Vec::new()),
+        Visible::Under(codes) => {
+            let terms: Vec<String> = (first..first + codes.len())
+                .map(|n| format!("{column} LIKE ${n} || '%' OR ${n} LIKE {column} || '%'"))
+                .collect();
+            (format!(" AND ({})", terms.join(" OR ")), codes.clone())
+        }
+    }
+}
+
+/// The same for audit events, whose resource names spell the codes (`cities/4301/counties/430181/…`).
+fn visible_resources(column: &str, visible: &Visible, first: usize) -> (String, Vec<String>) {
+    match visible {
+        Visible::All => (String::new(), Vec::new()),
+        Visible::Under(codes) => {
+            let prefixes: Vec<String> = codes.iter().map(|code| resource_prefix_of(code)).collect();
+            let terms: Vec<String> =
+                (first..first + prefixes.len()).map(|n| format!("{column} LIKE ${n} || '%'")).collect();
+            (format!(" AND ({})", terms.join(" OR ")), prefixes)
+        }
+    }
+}
+
+/// The resource-name prefix of a division code of any length: `43` → `cities/43`, `430181` →
+/// `cities/4301/counties/430181`.
+fn resource_prefix_of(code: &str) -> String {
+    match code.len() {
+        0..=4 => format!("cities/{code}"),
+        5..=6 => format!("cities/{}/counties/{code}", &code[..4]),
+        _ => format!("cities/{}/counties/{}/townships/{code}", &code[..4], &code[..6]),
     }
 }
 

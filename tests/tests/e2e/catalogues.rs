@@ -247,7 +247,13 @@ async fn a_county_template_is_inherited_by_its_townships_and_extended_and_overri
         .collect();
     assert_eq!(catalogue_events.len(), 6, "{catalogue_events:?}");
     assert_eq!(catalogue_events[0], ("DeleteCatalogueItem", own_pension.name.as_str()));
-    assert!(audit.events.iter().filter(|e| e.action.contains("CatalogueItem")).all(|e| e.actor == "county-bianban"));
+    assert!(
+        audit
+            .events
+            .iter()
+            .filter(|e| e.action.contains("CatalogueItem"))
+            .all(|e| e.actor.ends_with("; note: county-bianban"))
+    );
 
     app.stop().await;
 }

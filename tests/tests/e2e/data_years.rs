@@ -167,7 +167,7 @@ async fn a_partial_year_stays_provisional_until_adopted_on(backend: Backend) {
     assert_eq!((adoption.data_year, adoption.townships_in_force), (2024, CHANGSHA_TOWNSHIPS));
     assert_eq!(adoption.townships_without_data.len(), 170);
     assert!(adoption.townships_without_data.contains(&absent) && !adoption.townships_without_data.contains(&rising));
-    assert_eq!(adoption.adopted_by, "city-admin");
+    assert_eq!(adoption.adopted_by, "anonymous (authentication disabled); note: city-admin");
     let again = client.adopt_data_year(request).await.unwrap_err();
     assert_eq!(again.code(), Code::AlreadyExists);
 

@@ -3,6 +3,7 @@
 //! operators run them.
 
 mod authentication;
+mod authorization;
 mod batches;
 mod binaries;
 mod catalogues;

@@ -111,7 +111,7 @@ async fn an_override_sets_the_effective_class_and_keeps_the_computed_one_beside_
     let override_record = overridden.r#override.expect("the override is returned");
     assert_eq!(
         (override_record.document_number.as_str(), override_record.set_by.as_str()),
-        ("长编办发〔2024〕12号", "bianban")
+        ("长编办发〔2024〕12号", "anonymous (authentication disabled); note: bianban")
     );
 
     let history = client

@@ -395,7 +395,11 @@ async fn write_rules_refuse_a_fourth_plaque_a_seventh_office_and_a_post_over_the
         .await
         .unwrap()
         .into_inner();
-    assert!(audit.events.iter().any(|e| e.action == "CreateInstitution" && e.actor == "bianban"), "{:?}", audit.events);
+    assert!(
+        audit.events.iter().any(|e| e.action == "CreateInstitution" && e.actor.ends_with("; note: bianban")),
+        "{:?}",
+        audit.events
+    );
 
     app.stop().await;
 }

@@ -147,7 +147,10 @@ async fn approvals_over_the_class_norm_and_a_headcount_over_the_approval_are_fin
     let headcount = client.set_staffing_headcount(as_actor("bianban", set)).await.unwrap().into_inner();
     assert_eq!(
         (headcount.name, headcount.updated_by.as_str()),
-        (format!("{}/staffingHeadcounts/public_institution", centre.name), "bianban")
+        (
+            format!("{}/staffingHeadcounts/public_institution", centre.name),
+            "anonymous (authentication disabled); note: bianban"
+        )
     );
     let found = staffing_findings(client, &township).await;
     assert_eq!(

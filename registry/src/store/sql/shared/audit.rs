@@ -2,43 +2,61 @@
 //! `support::audit`).
 
 use async_trait::async_trait;
+use township_runtime::now_ms;
 
 use super::ThisStore;
 use super::rows::{AUDIT_COLUMNS, audit_from_row};
 use super::support;
+use crate::domain::access::Visible;
 use crate::domain::audit_chain::{ChainHash, ChainedEvent, Checkpoint};
 use crate::domain::model::AuditEvent;
 use crate::store::sql::corrupt;
-use crate::store::sql::{after_id_descending, like_prefix, page_by, page_limit};
+use crate::store::sql::{after_id_descending, like_prefix, page_by, page_limit, visible_resources};
 use crate::store::{AuditRepo, Page, PageRequest, StoreError, StoreResult};
 use sqlx::Row;
 
 #[async_trait]
 impl AuditRepo for ThisStore {
-    async fn list_audit_events(&self, resource_prefix: &str, page: &PageRequest) -> StoreResult<Page<AuditEvent>> {
+    async fn list_visible_audit_events(
+        &self,
+        resource_prefix: &str,
+        page: &PageRequest,
+        visible: &Visible,
+    ) -> StoreResult<Page<AuditEvent>> {
         let limit = page_limit(page);
         let after = after_id_descending(page)?;
         let rows = if resource_prefix.is_empty() {
-            let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events a WHERE a.id < $1 ORDER BY a.id DESC LIMIT $2");
-            sqlx::query(&sql).bind(after).bind(limit + 1).fetch_all(&self.read).await?
+            let (shown, prefixes) = visible_resources("a.resource", visible, 3);
+            let sql = format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_events a WHERE a.id < $1{shown} ORDER BY a.id DESC LIMIT $2"
+            );
+            let query = sqlx::query(&sql).bind(after).bind(limit + 1);
+            prefixes.into_iter().fold(query, |query, prefix| query.bind(prefix)).fetch_all(&self.read).await?
         } else {
             // LIKE can use the resource index; substr makes the match exact (SQLite's LIKE ignores ASCII case).
+            let (shown, prefixes) = visible_resources("a.resource", visible, 6);
             let sql = format!(
                 "SELECT {AUDIT_COLUMNS} FROM audit_events a WHERE a.id < $1 AND a.resource LIKE $2 ESCAPE '\\' \
-                 AND substr(a.resource, 1, $3) = $4 ORDER BY a.id DESC LIMIT $5"
+                 AND substr(a.resource, 1, $3) = $4{shown} ORDER BY a.id DESC LIMIT $5"
             );
             let length = i32::try_from(resource_prefix.chars().count()).unwrap_or(i32::MAX);
-            sqlx::query(&sql)
+            let query = sqlx::query(&sql)
                 .bind(after)
                 .bind(like_prefix(resource_prefix))
                 .bind(length)
                 .bind(resource_prefix)
-                .bind(limit + 1)
-                .fetch_all(&self.read)
-                .await?
+                .bind(limit + 1);
+            prefixes.into_iter().fold(query, |query, prefix| query.bind(prefix)).fetch_all(&self.read).await?
         };
         let events = rows.iter().map(audit_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(page_by(events, limit, |event| event.id.to_string()))
+    }
+
+    async fn record_refusal(&self, actor: &str, action: &str, resource: &str, outcome: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        support::audit(&mut tx, actor, now_ms(), action, resource, None, Some(outcome.to_owned())).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn chained_audit_events(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<ChainedEvent>> {

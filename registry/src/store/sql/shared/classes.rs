@@ -6,9 +6,12 @@ use township_runtime::now_ms;
 use super::rows::{CLASS_COLUMNS, HISTORY_COLUMNS, RUN_COLUMNS, change_from_row, class_from_row, run_from_row};
 use super::support::{audit, class_resource, ensure_scope, lock_township, run_resource};
 use super::{Conn, ThisStore};
+use crate::domain::access::Visible;
 use crate::domain::model::{ChangeCause, ClassChange, ClassOverride, ClassRecord, ClassificationRun};
 use crate::domain::names::{CityCode, Scope, TownshipCode};
-use crate::store::sql::{after_id_descending, after_text, json, keyed_page, page_by, page_limit, scope_filter};
+use crate::store::sql::{
+    after_id_descending, after_text, json, keyed_page, page_by, page_limit, scope_filter, visible_codes,
+};
 use crate::store::{ClassRepo, Page, PageRequest, StoreError, StoreResult};
 
 #[async_trait]
@@ -22,21 +25,23 @@ impl ClassRepo for ThisStore {
         Ok(found)
     }
 
-    async fn list_classes(&self, scope: &Scope, data_year: i32, page: &PageRequest) -> StoreResult<Page<ClassRecord>> {
+    async fn list_visible_classes(
+        &self,
+        scope: &Scope,
+        data_year: i32,
+        page: &PageRequest,
+        visible: &Visible,
+    ) -> StoreResult<Page<ClassRecord>> {
         let limit = page_limit(page);
         let (column, value) = scope_filter(scope);
         let mut conn = self.read.acquire().await?;
+        let (shown, codes) = visible_codes("t.code", visible, 5);
         let sql = format!(
             "SELECT {CLASS_COLUMNS} FROM township_classes c JOIN townships t ON t.code = c.township \
-             WHERE t.{column} = $1 AND c.data_year = $2 AND c.township > $3 ORDER BY c.township LIMIT $4"
+             WHERE t.{column} = $1 AND c.data_year = $2 AND c.township > $3{shown} ORDER BY c.township LIMIT $4"
         );
-        let rows = sqlx::query(&sql)
-            .bind(value)
-            .bind(i64::from(data_year))
-            .bind(after_text(page))
-            .bind(limit + 1)
-            .fetch_all(&mut *conn)
-            .await?;
+        let query = sqlx::query(&sql).bind(value).bind(i64::from(data_year)).bind(after_text(page)).bind(limit + 1);
+        let rows = codes.into_iter().fold(query, |query, code| query.bind(code)).fetch_all(&mut *conn).await?;
         if rows.is_empty() {
             ensure_scope(&mut conn, scope).await?;
         }

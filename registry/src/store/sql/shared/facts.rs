@@ -16,21 +16,25 @@ use super::rows::{
 use super::support::ensure_scope;
 use super::years::current_year_in;
 use super::{DbRow, ThisStore};
+use crate::domain::access::Visible;
 use crate::domain::catalogue::{CatalogueItem, effective_catalogue};
 use crate::domain::deviations::ApprovedDeviation;
 use crate::domain::model::{Institution, StaffingFigure, StaffingType, TownshipFacts};
 use crate::domain::names::{CountyCode, Scope, TownshipCode};
-use crate::store::sql::{corrupt, iso_date, scope_filter};
+use crate::store::sql::{corrupt, iso_date, scope_filter, visible_codes};
 use crate::store::{FactsRepo, StoreResult};
 
 #[async_trait]
 impl FactsRepo for ThisStore {
-    async fn township_facts(&self, scope: &Scope) -> StoreResult<Vec<TownshipFacts>> {
+    async fn visible_township_facts(&self, scope: &Scope, visible: &Visible) -> StoreResult<Vec<TownshipFacts>> {
         let (column, value) = scope_filter(scope);
-        // A few queries for the whole scope, in one snapshot.
+        // A few queries for the whole scope, in one snapshot; the townships `visible` hides are not read, and
+        // the rows of the later queries that belong to them are dropped by `slot`.
         let mut tx = self.begin_snapshot().await?;
-        let sql = format!("SELECT {TOWNSHIP_COLUMNS} FROM townships t WHERE t.{column} = $1 ORDER BY t.code");
-        let rows = sqlx::query(&sql).bind(value).fetch_all(&mut *tx).await?;
+        let (shown, codes) = visible_codes("t.code", visible, 2);
+        let sql = format!("SELECT {TOWNSHIP_COLUMNS} FROM townships t WHERE t.{column} = $1{shown} ORDER BY t.code");
+        let query = sqlx::query(&sql).bind(value);
+        let rows = codes.into_iter().fold(query, |query, code| query.bind(code)).fetch_all(&mut *tx).await?;
         if rows.is_empty() {
             ensure_scope(&mut tx, scope).await?;
             return Ok(Vec::new());

@@ -11,9 +11,10 @@ use super::support::{
     audit, city_exists, county_exists, ensure_scope, find_township, lock_township, township_not_found,
 };
 use super::{Conn, ThisStore};
+use crate::domain::access::Visible;
 use crate::domain::model::{City, County, TimestampMs, Township};
 use crate::domain::names::{CityCode, CountyCode, Scope, TownshipCode, city_name, county_name, township_name};
-use crate::store::sql::{after_text, json, page_by, page_limit, scope_filter};
+use crate::store::sql::{after_text, json, page_by, page_limit, scope_filter, visible_codes};
 use crate::store::{DivisionTownship, HierarchyRepo, ImportCounts, Page, PageRequest, StoreError, StoreResult};
 
 #[async_trait]
@@ -138,10 +139,12 @@ impl HierarchyRepo for ThisStore {
         }
     }
 
-    async fn list_cities(&self, page: &PageRequest) -> StoreResult<Page<City>> {
+    async fn list_visible_cities(&self, page: &PageRequest, visible: &Visible) -> StoreResult<Page<City>> {
         let limit = page_limit(page);
-        let sql = format!("SELECT {CITY_COLUMNS} FROM cities c WHERE c.code > $1 ORDER BY c.code LIMIT $2");
-        let rows = sqlx::query(&sql).bind(after_text(page)).bind(limit + 1).fetch_all(&self.read).await?;
+        let (shown, codes) = visible_codes("c.code", visible, 3);
+        let sql = format!("SELECT {CITY_COLUMNS} FROM cities c WHERE c.code > $1{shown} ORDER BY c.code LIMIT $2");
+        let query = sqlx::query(&sql).bind(after_text(page)).bind(limit + 1);
+        let rows = codes.into_iter().fold(query, |query, code| query.bind(code)).fetch_all(&self.read).await?;
         let cities = rows.iter().map(city_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(page_by(cities, limit, |city| city.code.to_string()))
     }
@@ -154,14 +157,20 @@ impl HierarchyRepo for ThisStore {
         }
     }
 
-    async fn list_counties(&self, city: &CityCode, page: &PageRequest) -> StoreResult<Page<County>> {
+    async fn list_visible_counties(
+        &self,
+        city: &CityCode,
+        page: &PageRequest,
+        visible: &Visible,
+    ) -> StoreResult<Page<County>> {
         let limit = page_limit(page);
         let mut conn = self.read.acquire().await?;
+        let (shown, codes) = visible_codes("k.code", visible, 4);
         let sql = format!(
-            "SELECT {COUNTY_COLUMNS} FROM counties k WHERE k.city = $1 AND k.code > $2 ORDER BY k.code LIMIT $3"
+            "SELECT {COUNTY_COLUMNS} FROM counties k WHERE k.city = $1 AND k.code > $2{shown} ORDER BY k.code LIMIT $3"
         );
-        let rows =
-            sqlx::query(&sql).bind(city.as_str()).bind(after_text(page)).bind(limit + 1).fetch_all(&mut *conn).await?;
+        let query = sqlx::query(&sql).bind(city.as_str()).bind(after_text(page)).bind(limit + 1);
+        let rows = codes.into_iter().fold(query, |query, code| query.bind(code)).fetch_all(&mut *conn).await?;
         if rows.is_empty() {
             ensure_scope(&mut conn, &Scope::City(city.clone())).await?;
         }
@@ -174,14 +183,22 @@ impl HierarchyRepo for ThisStore {
         find_township(&mut conn, township).await?.ok_or_else(|| township_not_found(township))
     }
 
-    async fn list_townships(&self, scope: &Scope, page: &PageRequest) -> StoreResult<Page<Township>> {
+    async fn list_visible_townships(
+        &self,
+        scope: &Scope,
+        page: &PageRequest,
+        visible: &Visible,
+    ) -> StoreResult<Page<Township>> {
         let limit = page_limit(page);
         let (column, value) = scope_filter(scope);
         let mut conn = self.read.acquire().await?;
+        let (shown, codes) = visible_codes("t.code", visible, 4);
         let sql = format!(
-            "SELECT {TOWNSHIP_COLUMNS} FROM townships t WHERE t.{column} = $1 AND t.code > $2 ORDER BY t.code LIMIT $3"
+            "SELECT {TOWNSHIP_COLUMNS} FROM townships t WHERE t.{column} = $1 AND t.code > $2{shown} ORDER BY t.code \
+             LIMIT $3"
         );
-        let rows = sqlx::query(&sql).bind(value).bind(after_text(page)).bind(limit + 1).fetch_all(&mut *conn).await?;
+        let query = sqlx::query(&sql).bind(value).bind(after_text(page)).bind(limit + 1);
+        let rows = codes.into_iter().fold(query, |query, code| query.bind(code)).fetch_all(&mut *conn).await?;
         if rows.is_empty() {
             ensure_scope(&mut conn, scope).await?;
         }
