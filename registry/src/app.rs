@@ -1,7 +1,7 @@
 //! Assembling the registry: database, classifier client, worker and gRPC server. Used by `main.rs` and by
 //! tests that run the registry in-process on a loopback port.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
@@ -64,6 +64,7 @@ pub async fn run(config: RegistryConfig, server: GrpcServer, shutdown: Cancellat
             None
         }
     };
+    let refusal_store = store.clone();
     let outbox = Outbox::new(store, Policy::builtin_default());
 
     let stop_worker = CancellationToken::new();
@@ -78,6 +79,7 @@ pub async fn run(config: RegistryConfig, server: GrpcServer, shutdown: Cancellat
     let routes = tonic::service::Routes::new(
         RegistryApi::new(outbox, classifier, config.worker.call_timeout).into_server(config.max_message_bytes),
     );
+    let server = server.record_refusals_with(Arc::new(crate::audit::AuditedRefusals::new(refusal_store)));
     let served = server.serve(routes, async move { shutdown.cancelled().await }, config.shutdown_grace).await;
     stop_worker.cancel();
     if let Err(error) = worker.await {

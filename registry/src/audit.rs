@@ -219,3 +219,67 @@ pub async fn verify(store: &dyn Store, file: &Path, trusted: &[VerifyingKey]) ->
         Err(broken) => Verification::Broken(broken),
     })
 }
+
+/// Calls refused as unauthenticated, recorded in the audit log (等保 2.0: time, caller, event, outcome). At most
+/// [`REFUSALS_PER_SECOND`] are written one by one each second, so that anonymous traffic cannot flood the log
+/// or the single writer; the ones beyond are counted and the count goes into the next record.
+pub struct AuditedRefusals {
+    store: Arc<dyn Store>,
+    window: std::sync::Mutex<RefusalWindow>,
+}
+
+/// Refusals recorded one by one per second, at most.
+pub const REFUSALS_PER_SECOND: u32 = 20;
+
+#[derive(Default)]
+struct RefusalWindow {
+    second: i64,
+    recorded: u32,
+    unrecorded: u64,
+}
+
+impl AuditedRefusals {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store, window: std::sync::Mutex::new(RefusalWindow::default()) }
+    }
+
+    /// Whether this refusal is written, and how many were left unwritten before it.
+    fn admit(&self) -> Option<u64> {
+        let second = township_runtime::now_ms() / 1000;
+        let mut window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.second != second {
+            window.second = second;
+            window.recorded = 0;
+        }
+        if window.recorded >= REFUSALS_PER_SECOND {
+            window.unrecorded += 1;
+            return None;
+        }
+        window.recorded += 1;
+        Some(std::mem::take(&mut window.unrecorded))
+    }
+}
+
+impl township_runtime::auth::RefusalLog for AuditedRefusals {
+    fn refused(
+        &self,
+        method: String,
+        reason: String,
+        peer: Option<std::net::SocketAddr>,
+    ) -> township_runtime::auth::Recording {
+        let Some(unrecorded) = self.admit() else { return Box::pin(std::future::ready(())) };
+        let store = self.store.clone();
+        Box::pin(async move {
+            let actor = peer.map_or_else(|| "unauthenticated".to_owned(), |peer| format!("unauthenticated ({peer})"));
+            let action = format!("Unauthenticated {}", method.rsplit('/').next().unwrap_or(&method));
+            let mut outcome = format!("UNAUTHENTICATED: {reason}");
+            if unrecorded > 0 {
+                outcome.push_str(&format!("; {unrecorded} more refused before this one were not recorded one by one"));
+            }
+            // The refusal stands whatever happens here; a log that cannot be written is the operator's alarm.
+            if let Err(error) = store.record_refusal(&actor, &action, "", &outcome).await {
+                tracing::error!(%error, "could not record a refused call in the audit log");
+            }
+        })
+    }
+}

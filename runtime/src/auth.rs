@@ -134,6 +134,24 @@ impl Authenticate for AuthDisabled {
     }
 }
 
+/// Where a server records the calls its authentication refused (the registry: its audit log). The refusal is
+/// answered only once `refused` has finished, so a recorded refusal is durable before the caller hears of it.
+pub trait RefusalLog: Send + Sync {
+    fn refused(&self, method: String, reason: String, peer: Option<std::net::SocketAddr>) -> Recording;
+}
+
+/// The work of recording one refusal.
+pub type Recording = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
+/// The caller's address, as tonic records it for plaintext and TLS connections.
+fn peer_of(extensions: &http::Extensions) -> Option<std::net::SocketAddr> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| extensions.get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|info| info.get_ref().remote_addr()))
+}
+
 /// Paths served without credentials.
 fn is_open(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
@@ -143,6 +161,7 @@ fn is_open(path: &str) -> bool {
 #[derive(Clone)]
 pub struct AuthLayer {
     authenticator: Arc<dyn Authenticate>,
+    refusals: Option<Arc<dyn RefusalLog>>,
 }
 
 impl std::fmt::Debug for AuthLayer {
@@ -152,8 +171,8 @@ impl std::fmt::Debug for AuthLayer {
 }
 
 impl AuthLayer {
-    pub fn new(authenticator: Arc<dyn Authenticate>) -> Self {
-        Self { authenticator }
+    pub fn new(authenticator: Arc<dyn Authenticate>, refusals: Option<Arc<dyn RefusalLog>>) -> Self {
+        Self { authenticator, refusals }
     }
 }
 
@@ -161,7 +180,7 @@ impl<S> tower::Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, authenticator: self.authenticator.clone() }
+        AuthService { inner, authenticator: self.authenticator.clone(), refusals: self.refusals.clone() }
     }
 }
 
@@ -169,6 +188,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     authenticator: Arc<dyn Authenticate>,
+    refusals: Option<Arc<dyn RefusalLog>>,
 }
 
 impl<S> std::fmt::Debug for AuthService<S> {
@@ -187,7 +207,7 @@ where
     type Error = S::Error;
     type Future = futures_util::future::Either<
         S::Future,
-        std::future::Ready<Result<http::Response<tonic::body::Body>, S::Error>>,
+        futures_util::future::BoxFuture<'static, Result<http::Response<tonic::body::Body>, S::Error>>,
     >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -204,8 +224,18 @@ where
                 futures_util::future::Either::Left(self.inner.call(request))
             }
             Err(status) => {
-                tracing::info!(method = %request.uri().path(), reason = %status.message(), "unauthenticated call refused");
-                futures_util::future::Either::Right(std::future::ready(Ok(status.into_http())))
+                let method = request.uri().path().to_owned();
+                tracing::info!(%method, reason = %status.message(), "unauthenticated call refused");
+                let recorded = self
+                    .refusals
+                    .as_ref()
+                    .map(|log| log.refused(method, status.message().to_owned(), peer_of(request.extensions())));
+                futures_util::future::Either::Right(Box::pin(async move {
+                    if let Some(recorded) = recorded {
+                        recorded.await;
+                    }
+                    Ok(status.into_http())
+                }))
             }
         }
     }

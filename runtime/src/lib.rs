@@ -102,6 +102,7 @@ pub struct GrpcServer {
     health: HealthReporter,
     service_name: &'static str,
     authenticator: Option<std::sync::Arc<dyn auth::Authenticate>>,
+    refusals: Option<std::sync::Arc<dyn auth::RefusalLog>>,
     tls: Option<tls::ServerTls>,
 }
 
@@ -112,7 +113,7 @@ impl GrpcServer {
         let health = HealthReporter::new();
         health.set_service_status(service_name, ServingStatus::NotServing).await;
         health.set_service_status("", ServingStatus::NotServing).await;
-        Ok(Self { listener, health, service_name, authenticator: None, tls: None })
+        Ok(Self { listener, health, service_name, authenticator: None, refusals: None, tls: None })
     }
 
     /// The address actually bound (the real port when asked for port 0).
@@ -125,6 +126,12 @@ impl GrpcServer {
     /// default (their flags demand a choice).
     pub fn authenticate_with(mut self, authenticator: std::sync::Arc<dyn auth::Authenticate>) -> Self {
         self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Records every call the authentication refuses in `log` before answering it.
+    pub fn record_refusals_with(mut self, log: std::sync::Arc<dyn auth::RefusalLog>) -> Self {
+        self.refusals = Some(log);
         self
     }
 
@@ -192,7 +199,7 @@ impl GrpcServer {
         }
         let server = builder
             .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
-            .layer(auth::AuthLayer::new(authenticator))
+            .layer(auth::AuthLayer::new(authenticator, self.refusals))
             .add_routes(routes)
             // Nagle's algorithm on accepted sockets stalls every small HTTP/2 write by ~40 ms (BENCHMARKS.md).
             .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), signal);

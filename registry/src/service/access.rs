@@ -31,19 +31,31 @@ pub(super) trait Guarded {
 /// Allows the call or refuses it: `UNAUTHENTICATED` without a principal (a server assembled without the
 /// authentication layer refuses rather than trusts), `INVALID_ARGUMENT` for a name that does not parse,
 /// `PERMISSION_DENIED` naming what the call needs. Returns what the call may show.
-pub(super) fn authorize<T: Guarded>(request: &Request<T>) -> Result<Visible, Refused> {
+pub(super) fn authorize<T: Guarded>(request: &Request<T>) -> Result<Authorized, Refused> {
     let principal = Principal::of(request).ok_or_else(|| Status::unauthenticated("no authenticated caller"))?;
     let mut shown = Visible::All;
+    let mut written = None;
     for need in request.get_ref().needs()? {
         match decide(principal, need.action, &need.target, &need.name, need.reach) {
-            Ok(visible) => shown = visible,
+            Ok(visible) => {
+                shown = visible;
+                if matches!(need.action, Action::Edit | Action::Administer) && written.is_none() {
+                    written = Some(need.name);
+                }
+            }
             Err(denied) => {
                 let status = ServiceError::new(ErrorKind::PermissionDenied, denied.0).into();
                 return Err(Refused { status, denied: Some(need.name) });
             }
         }
     }
-    Ok(shown)
+    Ok(Authorized { visible: shown, written })
+}
+
+/// An allowed call: what it may show, and for a write the (first) resource it writes.
+pub(super) struct Authorized {
+    pub visible: Visible,
+    pub written: Option<String>,
 }
 
 /// A call [`authorize`] refused: the status to answer and, for a denial, the name asked for, which the audit
@@ -65,10 +77,25 @@ impl RegistryApi {
     pub(super) async fn refuse<T>(&self, request: &Request<T>, method: &str, refused: Refused) -> Status {
         let Some(resource) = refused.denied else { return refused.status };
         let actor = super::request::actor(request);
-        let outcome = format!("PERMISSION_DENIED: {}", refused.status.message());
+        let outcome = format!("{}: {}", code_name(refused.status.code()), refused.status.message());
         match self.store().record_refusal(&actor, &format!("Refused {method}"), &resource, &outcome).await {
             Ok(()) => refused.status,
             Err(error) => Status::from(error),
+        }
+    }
+
+    /// Records a write that failed (等保 2.0 asks for failed events too). The caller's answer stays the
+    /// failure itself; a log that cannot be written (the database is down, say) is logged as an error.
+    pub(super) async fn record_failure(
+        &self,
+        actor: &str,
+        method: &str,
+        resource: &str,
+        (code, message): (tonic::Code, String),
+    ) {
+        let outcome = format!("{}: {message}", code_name(code));
+        if let Err(error) = self.store().record_refusal(actor, &format!("Failed {method}"), resource, &outcome).await {
+            tracing::error!(%error, method, "could not record a failed write in the audit log");
         }
     }
 }
@@ -77,6 +104,18 @@ impl RegistryApi {
 /// call that went around the table, which only tests make).
 pub(super) fn visible<T>(request: &Request<T>) -> Visible {
     request.extensions().get::<Visible>().cloned().unwrap_or(Visible::All)
+}
+
+/// A gRPC code as the specification spells it (`INVALID_ARGUMENT`), for the audit log.
+fn code_name(code: tonic::Code) -> String {
+    let mut name = String::new();
+    for (index, letter) in format!("{code:?}").chars().enumerate() {
+        if letter.is_ascii_uppercase() && index > 0 {
+            name.push('_');
+        }
+        name.push(letter.to_ascii_uppercase());
+    }
+    name
 }
 
 fn need(action: Action, reach: Reach, field: &str, name: &str) -> Result<Need, Status> {
@@ -260,5 +299,12 @@ mod tests {
         assert_eq!(audit_need("cities/4301/counties/4301").target, "4301", "a partial county code");
         assert_eq!(audit_need("cities/4301/counties/430281").target, "4301", "a county outside its city");
         assert_eq!(audit_need("divisions").target, "");
+    }
+
+    #[test]
+    fn codes_are_named_as_the_grpc_specification_spells_them() {
+        assert_eq!(code_name(tonic::Code::InvalidArgument), "INVALID_ARGUMENT");
+        assert_eq!(code_name(tonic::Code::PermissionDenied), "PERMISSION_DENIED");
+        assert_eq!(code_name(tonic::Code::Ok), "OK");
     }
 }

@@ -78,15 +78,19 @@ macro_rules! delegate_to_handlers {
             type WatchClassChangesStream = ChangeStream;
             $(
                 async fn $method(&self, mut request: Request<pb::$request>) -> ServiceResult<$response> {
-                    let visible = match access::authorize(&request) {
-                        Ok(visible) => visible,
-                        Err(refused) => {
-                            let method = stringify!($request).trim_end_matches("Request");
-                            return Err(self.refuse(&request, method, refused).await);
-                        }
+                    let method = stringify!($request).trim_end_matches("Request");
+                    let authorized = match access::authorize(&request) {
+                        Ok(authorized) => authorized,
+                        Err(refused) => return Err(self.refuse(&request, method, refused).await),
                     };
-                    request.extensions_mut().insert(visible);
-                    RegistryApi::$method(self, request).await
+                    request.extensions_mut().insert(authorized.visible);
+                    let writer = authorized.written.map(|resource| (request::actor(&request), resource));
+                    let answer = RegistryApi::$method(self, request).await;
+                    let failed = answer.as_ref().err().map(|status| (status.code(), status.message().to_owned()));
+                    if let (Some(failure), Some((actor, resource))) = (failed, writer) {
+                        self.record_failure(&actor, method, &resource, failure).await;
+                    }
+                    answer
                 }
             )*
         }

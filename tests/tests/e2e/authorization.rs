@@ -517,8 +517,8 @@ async fn lists_above_the_jurisdiction_show_only_the_jurisdiction() {
     app.registry.stop().await;
 }
 
-/// 等保 2.0 8.1.4.3: a refused call is in the audit log with its time, the caller, the event and the outcome, and
-/// the log's chain stays whole.
+/// 等保 2.0 8.1.4.3: a refused call is in the audit log with its time, the caller, the event and the outcome:
+/// a denial with the principal, an unauthenticated call with the caller's address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_call_is_recorded_in_the_audit_log() {
     let app = spawn(Backend::Sqlite).await;
@@ -544,6 +544,37 @@ async fn a_refused_call_is_recorded_in_the_audit_log() {
     assert!(refusal.actor.starts_with("county editor of 430102 [county_editor] (token, kid k1)"), "{refusal:?}");
     assert!(refusal.after_json.starts_with("PERMISSION_DENIED: permission denied: changing"), "{refusal:?}");
     assert!(refusal.event_time.is_some());
+
+    // A write that fails is recorded with its outcome.
+    let admin = app.tokens.token(caller("city administrator of 4301")).unwrap();
+    let bad = bytes(pb::CreateInstitutionRequest { parent: name.clone(), ..Default::default() });
+    assert_eq!(call(&app, "CreateInstitution", false, bad, Some(&admin)).await.code(), Code::InvalidArgument);
+    let events = client
+        .list_audit_events(with(
+            pb::ListAuditEventsRequest { resource_prefix: name.clone(), ..Default::default() },
+            &auditor,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let failure = events.iter().find(|e| e.action == "Failed CreateInstitution").expect("the failure is logged");
+    assert!(failure.actor.starts_with("city administrator of 4301 [city_admin]"), "{failure:?}");
+    assert!(failure.after_json.starts_with("INVALID_ARGUMENT: "), "{failure:?}");
+
+    // A call without credentials is refused by the authentication layer, and recorded before it is answered.
+    let get = bytes(pb::GetCityRequest { name: city("4301") });
+    assert_eq!(call(&app, "GetCity", false, get, None).await.code(), Code::Unauthenticated);
+    let national = Caller { label: "national auditor", roles: &["auditor"], jurisdiction: &["*"] };
+    let events = client
+        .list_audit_events(with(pb::ListAuditEventsRequest::default(), &app.tokens.token(&national).unwrap()))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let anonymous = events.iter().find(|e| e.action == "Unauthenticated GetCity").expect("the refusal is logged");
+    assert!(anonymous.actor.starts_with("unauthenticated (127.0.0.1:"), "{anonymous:?}");
+    assert!(anonymous.after_json.starts_with("UNAUTHENTICATED: "), "{anonymous:?}");
     app.registry.stop().await;
 }
 
