@@ -10,11 +10,13 @@
 //!    [`EchoClassifier`], (a) through `township_runtime::GrpcServer` as deployed, and (b) through tonic's
 //!    `Server` with `TCP_NODELAY` on accepted sockets, which `GrpcServer` does not set.
 //! 3. The in-process pieces of one Hunan round trip: handlers, protobuf encode and decode.
+//! 4. The whole country (41,352 townships): in-process by detail against a minimal loop doing the same
+//!    arithmetic and rank sort, and one `Classify` round trip by view against the echo of the same request.
 //!
 //! Knobs (environment): `BENCH_SCORING_SECONDS` (measuring time per cohort size, default 2.5),
 //! `BENCH_GRPC_SECONDS` (measuring window per service and concurrency, default 3), `BENCH_WARMUP_SECONDS`
 //! (warm-up before each gRPC window, default 1), `BENCH_CONNECTIONS` (HTTP/2 connections the concurrent
-//! requests share, default 1).
+//! requests share, default 1), `BENCH_SECTIONS` (which sections to run, e.g. `4`; default all).
 
 use std::{
     hint::black_box,
@@ -161,7 +163,7 @@ fn to_proto(township: &TownshipInput) -> pb::TownshipInput {
 }
 
 fn request(size: usize) -> pb::ClassifyRequest {
-    pb::ClassifyRequest { policy: None, townships: cohort(size).iter().map(to_proto).collect() }
+    pb::ClassifyRequest { policy: None, townships: cohort(size).iter().map(to_proto).collect(), ..Default::default() }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -337,6 +339,10 @@ fn smoke_check() {
         });
         servers.stop(&server_runtime);
     }
+    let townships = cohort(300);
+    assert_eq!(minimal_loop(&townships).len(), 300);
+    let numbers = domain::classify_with(&policy, &townships, MAX_COHORT_SIZE, domain::Detail::Numbers).unwrap();
+    assert!(numbers.results.iter().all(|result| result.explanation.is_empty()));
     println!("classify bench: smoke check passed (run `cargo bench` to measure)");
 }
 
@@ -365,9 +371,21 @@ fn run_benchmark() {
 
     println!("Load average at start: {}.\n", load_average());
 
-    scoring_table(scoring_budget);
-    grpc_tables(grpc_window, warm_up, connections);
-    breakdown_table(scoring_budget / 3);
+    // BENCH_SECTIONS=4 (or 1,3, …) runs only those sections.
+    let sections = std::env::var("BENCH_SECTIONS").unwrap_or_else(|_| "1,2,3,4".to_owned());
+    let wanted = |section: &str| sections.split(',').any(|s| s.trim() == section);
+    if wanted("1") {
+        scoring_table(scoring_budget);
+    }
+    if wanted("2") {
+        grpc_tables(grpc_window, warm_up, connections);
+    }
+    if wanted("3") {
+        breakdown_table(scoring_budget / 3);
+    }
+    if wanted("4") {
+        country_table(scoring_budget, grpc_window);
+    }
 
     println!("Load average at end: {}. Whole run: {:.1} s.", load_average(), started.elapsed().as_secs_f64());
 }
@@ -442,6 +460,126 @@ fn scoring_table(budget: Duration) {
             thousands(size as f64 / median.as_secs_f64()),
             1.0 / median.as_secs_f64(),
             samples.len(),
+        );
+    }
+    println!();
+}
+
+/// The baseline of section 4: the method's arithmetic (mean-index normalisation, weighted sum, rank sort and
+/// the two thresholds) in the plainest Rust, with no validation, explanation or allocation beyond one vector.
+#[expect(clippy::cast_precision_loss, reason = "a cohort's size as the divisor of a mean")]
+fn minimal_loop(townships: &[TownshipInput]) -> Vec<(usize, f64, u8)> {
+    let n = townships.len() as f64;
+    let mean = |value: fn(&TownshipInput) -> f64| townships.iter().map(value).sum::<f64>() / n;
+    let means =
+        [mean(|t| t.indicators.population), mean(|t| t.indicators.fiscal_revenue), mean(|t| t.indicators.land_area)];
+    let mut scored: Vec<(usize, f64, u8)> = townships
+        .iter()
+        .enumerate()
+        .map(|(position, t)| {
+            let score = (5.0 * 100.0 * t.indicators.population / means[0]
+                + 3.0 * 100.0 * t.indicators.fiscal_revenue / means[1]
+                + 2.0 * 100.0 * t.indicators.land_area / means[2])
+                / 10.0;
+            (position, score, 0)
+        })
+        .collect();
+    scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    for entry in &mut scored {
+        entry.2 = if entry.1 >= 120.0 {
+            1
+        } else if entry.1 >= 80.0 {
+            2
+        } else {
+            3
+        };
+    }
+    scored
+}
+
+/// Section 4: the whole country, in-process and in one round trip, each figure against its baseline of the
+/// same run (the minimal loop; the echo of the same request, which copies id, name, kind and indicators back).
+fn country_table(budget: Duration, window: Duration) {
+    const COUNTRY: usize = 41_352;
+    let policy = Policy::builtin_default();
+    let townships = cohort(COUNTRY);
+    println!(
+        "## 4. The whole country: {} townships
+",
+        thousands(COUNTRY as f64)
+    );
+    println!(
+        "In-process, one thread; median of the samples (as in section 1):
+"
+    );
+    println!(
+        "| computation | median time/call | ÷ minimal loop |
+|---|---:|---:|"
+    );
+    let median_of = |call: &mut dyn FnMut()| percentile(&measure_calls(budget, call), 0.5);
+    let baseline = median_of(&mut || {
+        black_box(minimal_loop(black_box(&townships)));
+    });
+    let numbers = median_of(&mut || {
+        let detail = domain::Detail::Numbers;
+        black_box(domain::classify_with(black_box(&policy), &townships, MAX_COHORT_SIZE, detail).unwrap());
+    });
+    let explained = median_of(&mut || {
+        let detail = domain::Detail::Explained;
+        black_box(domain::classify_with(black_box(&policy), &townships, MAX_COHORT_SIZE, detail).unwrap());
+    });
+    for (label, time) in [
+        ("minimal loop (the baseline)", baseline),
+        ("`classify_with`, `Detail::Numbers` (what BASIC computes)", numbers),
+        ("`classify_with`, `Detail::Explained` (FULL)", explained),
+    ] {
+        println!("| {label} | {} | {:.2} |", duration(time), time.as_secs_f64() / baseline.as_secs_f64());
+    }
+    println!();
+
+    let server_runtime = runtime("bench-server");
+    let client_runtime = runtime("bench-client");
+    let servers = Servers::start(&server_runtime, Serving::Production);
+    let full = request(COUNTRY);
+    let basic = pb::ClassifyRequest { view: pb::ClassificationView::Basic.into(), ..full.clone() };
+    let (classifier, echo) = client_runtime
+        .block_on(async { (clients(servers.classifier, 1).await.remove(0), clients(servers.echo, 1).await.remove(0)) });
+    // One call at a time, the three alternating, so that drift on the machine touches each alike.
+    let mut times: [Vec<Duration>; 3] = Default::default();
+    let mut sizes = [0usize; 3];
+    let start = Instant::now();
+    while times[0].len() < 5 || start.elapsed() < window * 3 {
+        for (slot, (client, message)) in
+            [(&echo, &full), (&classifier, &full), (&classifier, &basic)].into_iter().enumerate()
+        {
+            let (mut client, message) = (client.clone(), message.clone());
+            let sent = Instant::now();
+            let answer = client_runtime.block_on(client.classify(message)).expect("Classify").into_inner();
+            times[slot].push(sent.elapsed());
+            sizes[slot] = answer.encoded_len();
+        }
+    }
+    servers.stop(&server_runtime);
+    for samples in &mut times {
+        samples.sort_unstable();
+    }
+    let echo_median = percentile(&times[0], 0.5);
+    println!(
+        "One `Classify` round trip over loopback gRPC (`GrpcServer`, one call at a time, the three alternating; \
+         request {}):\n",
+        bytes(full.encoded_len())
+    );
+    println!("| service | answer | median round trip | ÷ echo | calls |\n|---|---:|---:|---:|---:|");
+    for (slot, label) in
+        ["echo (the baseline)", "classifier, FULL view", "classifier, BASIC view"].into_iter().enumerate()
+    {
+        let median = percentile(&times[slot], 0.5);
+        println!(
+            "| {label} | {} | {} | {:.2} | {} |",
+            bytes(sizes[slot]),
+            duration(median),
+            median.as_secs_f64() / echo_median.as_secs_f64(),
+            times[slot].len()
         );
     }
     println!();

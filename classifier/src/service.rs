@@ -39,6 +39,14 @@ impl pb::classifier_service_server::ClassifierService for ClassifierApi {
     async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Result<Response<pb::ClassifyResponse>, Status> {
         crate::access::authorize(&request, "Classify")?;
         let request = request.into_inner();
+        let view = match pb::ClassificationView::try_from(request.view) {
+            Ok(pb::ClassificationView::Basic) => domain::Detail::Numbers,
+            Ok(pb::ClassificationView::Full | pb::ClassificationView::Unspecified) => domain::Detail::Explained,
+            Err(_) => {
+                let description = format!("{} is not a ClassificationView (BASIC = 1, FULL = 2)", request.view);
+                return Err(invalid(vec![FieldViolation::new("view", description)]).into());
+            }
+        };
         let mut violations = Vec::new();
         let policy = policy_from_proto(request.policy, &self.default_policy, "policy", &mut violations);
         let townships: Vec<TownshipInput> = request
@@ -54,14 +62,19 @@ impl pb::classifier_service_server::ClassifierService for ClassifierApi {
         let max_cohort_size = self.max_cohort_size;
         // Whole-country cohorts take milliseconds of CPU: keep them off the async workers.
         let (policy, outcome) = tokio::task::spawn_blocking(move || {
-            let outcome = domain::classify(&policy, &townships, max_cohort_size);
+            let outcome = domain::classify_with(&policy, &townships, max_cohort_size, view);
             (policy, outcome)
         })
         .await
         .map_err(|error| ServiceError::new(ErrorKind::Internal, format!("classification task failed: {error}")))?;
         let classification = outcome.map_err(|error| invalid(error.violations))?;
+        let (results, columns) = match view {
+            domain::Detail::Numbers => (Vec::new(), Some(columns(&classification.results))),
+            domain::Detail::Explained => (classification.results.into_iter().map(result_to_proto).collect(), None),
+        };
         Ok(Response::new(pb::ClassifyResponse {
-            results: classification.results.into_iter().map(result_to_proto).collect(),
+            results,
+            columns,
             statistics: Some(statistics_to_proto(&classification.statistics)),
             policy: Some(policy_to_proto(&policy)),
             policy_fingerprint: classification.policy_fingerprint,
@@ -161,6 +174,29 @@ fn result_to_proto(result: domain::TownshipResult) -> pb::TownshipResult {
         points_above_next_class_down: result.points_above_next_class_down,
         explanation: result.explanation,
     }
+}
+
+/// The BASIC view's columns: results (in rank order) put back in the request's order.
+fn columns(results: &[domain::TownshipResult]) -> pb::ResultColumns {
+    let n = results.len();
+    let mut columns = pb::ResultColumns {
+        score: vec![0.0; n],
+        rank: vec![0; n],
+        township_class: vec![0; n],
+        index_population: vec![0.0; n],
+        index_fiscal_revenue: vec![0.0; n],
+        index_land_area: vec![0.0; n],
+    };
+    for result in results {
+        let at = result.input_position;
+        columns.score[at] = result.score;
+        columns.rank[at] = result.rank;
+        columns.township_class[at] = u32::from(result.class);
+        columns.index_population[at] = result.indices.population;
+        columns.index_fiscal_revenue[at] = result.indices.fiscal_revenue;
+        columns.index_land_area[at] = result.indices.land_area;
+    }
+    columns
 }
 
 fn distribution_to_proto(d: &domain::Distribution) -> pb::Distribution {

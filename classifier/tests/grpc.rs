@@ -90,8 +90,11 @@ async fn classify_returns_every_township_ranked_with_classes_and_the_default_pol
     let server = TestClassifier::spawn().await;
     let mut client = server.client().await;
 
-    let response =
-        client.classify(pb::ClassifyRequest { policy: None, townships: small_cohort() }).await.unwrap().into_inner();
+    let response = client
+        .classify(pb::ClassifyRequest { policy: None, townships: small_cohort(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
 
     // Each indicator is 0.5, 1 and 1.5 times its mean, so the scores are 50, 100 and 150.
     let summary: Vec<_> = response.results.iter().map(|r| (r.id.as_str(), r.rank, r.township_class)).collect();
@@ -127,7 +130,7 @@ async fn a_policy_in_the_request_overrides_the_default_and_unset_fields_keep_def
     };
 
     let response = client
-        .classify(pb::ClassifyRequest { policy: Some(policy), townships: small_cohort() })
+        .classify(pb::ClassifyRequest { policy: Some(policy), townships: small_cohort(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -149,7 +152,8 @@ async fn bad_townships_are_invalid_argument_with_a_field_violation_naming_each_t
     townships[2].indicators.as_mut().unwrap().land_area = -3.0;
     townships.push(township("430102001", "重复镇", 1.0, 1.0, 1.0));
 
-    let status = client.classify(pb::ClassifyRequest { policy: None, townships }).await.unwrap_err();
+    let status =
+        client.classify(pb::ClassifyRequest { policy: None, townships, ..Default::default() }).await.unwrap_err();
 
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("430102002"), "the message names the township: {}", status.message());
@@ -172,7 +176,8 @@ async fn an_empty_cohort_and_a_missing_kind_are_invalid_argument() {
 
     let mut townships = small_cohort();
     townships[0].kind = pb::TownshipKind::Unspecified.into();
-    let no_kind = client.classify(pb::ClassifyRequest { policy: None, townships }).await.unwrap_err();
+    let no_kind =
+        client.classify(pb::ClassifyRequest { policy: None, townships, ..Default::default() }).await.unwrap_err();
     assert_eq!(no_kind.code(), Code::InvalidArgument);
     let violation = &no_kind.get_details_bad_request().unwrap().field_violations[0];
     assert_eq!(violation.field, "townships[0].kind");
@@ -216,7 +221,11 @@ async fn a_whole_country_cohort_fits_in_one_call() {
         })
         .collect();
 
-    let response = client.classify(pb::ClassifyRequest { policy: None, townships }).await.unwrap().into_inner();
+    let response = client
+        .classify(pb::ClassifyRequest { policy: None, townships, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
 
     assert_eq!(response.results.len(), 41_352);
     let ranks: Vec<u32> = response.results.iter().map(|r| r.rank).collect();
@@ -303,4 +312,55 @@ async fn an_auditor_may_call_none_of_the_classifier_rpcs() {
         assert!(status.message().contains(&format!("wang.wu (roles: auditor) may not call {method}")), "{status:?}");
     }
     classifier.stop().await;
+}
+
+/// AIP-157: the BASIC view carries the FULL view's numbers, in the request's order, without names or text;
+/// unset is FULL; an unknown view is INVALID_ARGUMENT naming the field; the same request gives the same bytes.
+#[tokio::test]
+async fn the_basic_view_carries_the_full_views_numbers_in_request_order_without_text() {
+    let server = TestClassifier::spawn().await;
+    let mut client = server.client().await;
+    // Out of id and rank order, so that request order is not an accident of either.
+    let mut townships = small_cohort();
+    townships.swap(0, 2);
+    townships.push(township("430102004", "丁镇", 3.0, 2500.0, 60.0));
+    let ask = |view: pb::ClassificationView| pb::ClassifyRequest {
+        policy: None,
+        townships: townships.clone(),
+        view: view.into(),
+    };
+    let full = client.classify(ask(pb::ClassificationView::Full)).await.unwrap().into_inner();
+    let unset = client.classify(ask(pb::ClassificationView::Unspecified)).await.unwrap().into_inner();
+    assert_eq!(full, unset, "unset is FULL");
+    assert!(full.columns.is_none() && full.results.iter().all(|r| !r.explanation.is_empty()));
+
+    let basic = client.classify(ask(pb::ClassificationView::Basic)).await.unwrap().into_inner();
+    assert!(basic.results.is_empty(), "no names, no explanations");
+    let columns = basic.columns.clone().expect("BASIC answers in columns");
+    for (position, input) in townships.iter().enumerate() {
+        let result = full.results.iter().find(|r| r.id == input.id).unwrap();
+        let indices = result.indices.unwrap();
+        assert_eq!(columns.score[position].to_bits(), result.score.to_bits(), "{}", input.id);
+        assert_eq!(columns.rank[position], result.rank);
+        assert_eq!(columns.township_class[position], result.township_class);
+        assert_eq!(
+            [
+                columns.index_population[position],
+                columns.index_fiscal_revenue[position],
+                columns.index_land_area[position]
+            ],
+            [indices.population, indices.fiscal_revenue, indices.land_area]
+        );
+    }
+    assert_eq!((&basic.statistics, &basic.policy_fingerprint), (&full.statistics, &full.policy_fingerprint));
+    let again = client.classify(ask(pb::ClassificationView::Basic)).await.unwrap().into_inner();
+    assert_eq!(prost::Message::encode_to_vec(&again), prost::Message::encode_to_vec(&basic), "byte-identical");
+
+    let status =
+        client.classify(pb::ClassifyRequest { policy: None, townships: small_cohort(), view: 7 }).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields: Vec<String> =
+        status.get_details_bad_request().unwrap().field_violations.into_iter().map(|v| v.field).collect();
+    assert_eq!(fields, ["view"]);
+    server.stop().await;
 }

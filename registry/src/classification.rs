@@ -82,6 +82,8 @@ pub fn classify_request(policy: &Policy, inputs: &[(Township, IndicatorObservati
                 indicators: Some(values_to_proto(observation.values)),
             })
             .collect(),
+        // The registry stores each township's explanation for `townctl explain`, so it asks for them.
+        view: cpb::ClassificationView::Full.into(),
     }
 }
 
