@@ -176,9 +176,10 @@ pub fn classify_with(
         .collect();
     // Sorting positions rather than the 80-byte records moves a tenth of the bytes; the order is total (ids
     // are unique), so an unstable sort gives the one ranking.
-    let mut ranking: Vec<usize> = (0..scored.len()).collect();
-    ranking.sort_unstable_by(|&a, &b| rank_order(&scored[a], &scored[b]));
-    let scored: Vec<&Scored> = ranking.iter().map(|&position| &scored[position]).collect();
+    // The rounded score sits beside each position, so most comparisons stay within the 16-byte keys.
+    let mut ranking: Vec<(f64, usize)> = scored.iter().enumerate().map(|(i, s)| (s.rounded, i)).collect();
+    ranking.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then_with(|| rank_order(&scored[a.1], &scored[b.1])));
+    let scored: Vec<&Scored> = ranking.iter().map(|&(_, position)| &scored[position]).collect();
 
     let classes = band(policy, &scored);
     let results = explain(policy, &scored, &classes, detail);
@@ -297,17 +298,19 @@ fn distribution(mut values: Vec<f64>, keep_sorted: bool) -> Stats {
 /// Positions of `townships` in id order (byte order). Ids of one length made of digits only — division codes,
 /// the usual case — order as numbers, so they are sorted as integers, several times faster than as strings.
 fn id_order(townships: &[TownshipInput]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..townships.len()).collect();
     let length = townships.first().map_or(0, |t| t.id.len());
     let numeric = (1..=19).contains(&length)
         && townships.iter().all(|t| t.id.len() == length && t.id.bytes().all(|b| b.is_ascii_digit()));
     if numeric {
-        let keys: Vec<u64> = townships.iter().map(|t| t.id.parse().unwrap_or(u64::MAX)).collect();
-        order.sort_unstable_by_key(|&i| keys[i]);
+        let mut keyed: Vec<(u64, usize)> =
+            townships.iter().enumerate().map(|(i, t)| (t.id.parse().unwrap_or(u64::MAX), i)).collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, i)| i).collect()
     } else {
+        let mut order: Vec<usize> = (0..townships.len()).collect();
         order.sort_unstable_by(|&a, &b| townships[a].id.cmp(&townships[b].id));
+        order
     }
-    order
 }
 
 /// Why `normalization` cannot be applied to an indicator with these statistics, if it cannot.
