@@ -69,7 +69,7 @@ impl pb::classifier_service_server::ClassifierService for ClassifierApi {
         .map_err(|error| ServiceError::new(ErrorKind::Internal, format!("classification task failed: {error}")))?;
         let classification = outcome.map_err(|error| invalid(error.violations))?;
         let (results, columns) = match view {
-            domain::Detail::Numbers => (Vec::new(), Some(columns(&classification.results))),
+            domain::Detail::Numbers => (Vec::new(), classification.numbers.map(columns)),
             domain::Detail::Explained => (classification.results.into_iter().map(result_to_proto).collect(), None),
         };
         Ok(Response::new(pb::ClassifyResponse {
@@ -176,27 +176,17 @@ fn result_to_proto(result: domain::TownshipResult) -> pb::TownshipResult {
     }
 }
 
-/// The BASIC view's columns: results (in rank order) put back in the request's order.
-fn columns(results: &[domain::TownshipResult]) -> pb::ResultColumns {
-    let n = results.len();
-    let mut columns = pb::ResultColumns {
-        score: vec![0.0; n],
-        rank: vec![0; n],
-        township_class: vec![0; n],
-        index_population: vec![0.0; n],
-        index_fiscal_revenue: vec![0.0; n],
-        index_land_area: vec![0.0; n],
-    };
-    for result in results {
-        let at = result.input_position;
-        columns.score[at] = result.score;
-        columns.rank[at] = result.rank;
-        columns.township_class[at] = u32::from(result.class);
-        columns.index_population[at] = result.indices.population;
-        columns.index_fiscal_revenue[at] = result.indices.fiscal_revenue;
-        columns.index_land_area[at] = result.indices.land_area;
+/// The BASIC view's columns, from the numbers in input order.
+fn columns(numbers: domain::Numbers) -> pb::ResultColumns {
+    let per_index = |index: fn(&domain::PerIndicator<f64>) -> f64| numbers.indices.iter().map(index).collect();
+    pb::ResultColumns {
+        index_population: per_index(|i| i.population),
+        index_fiscal_revenue: per_index(|i| i.fiscal_revenue),
+        index_land_area: per_index(|i| i.land_area),
+        township_class: numbers.class.iter().map(|&class| u32::from(class)).collect(),
+        score: numbers.score,
+        rank: numbers.rank,
     }
-    columns
 }
 
 fn distribution_to_proto(d: &domain::Distribution) -> pb::Distribution {

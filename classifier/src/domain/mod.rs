@@ -3,8 +3,8 @@
 mod classify;
 
 pub use classify::{
-    Classification, ClassifyError, CohortStatistics, Detail, Distribution, TownshipInput, TownshipKind, TownshipResult,
-    classify, classify_with,
+    Classification, ClassifyError, CohortStatistics, Detail, Distribution, Numbers, TownshipInput, TownshipKind,
+    TownshipResult, classify, classify_with,
 };
 // The policy document is its own crate, shared with the registry; the method reads it through these names.
 pub use township_policy::{
