@@ -42,6 +42,29 @@ mod classifier {
         assert!(stderr.contains("score_thresholds"), "the error names the field: {stderr}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A log read by a pipe or written to a file is plain text: no colour escapes (issue 14).
+    #[test]
+    fn logs_to_a_pipe_carry_no_colour_escapes() {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(process::workspace_binary("classifier"))
+            .args(["--listen", "127.0.0.1:0", "--insecure-no-auth"])
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the classifier binary runs");
+        let stderr = child.stderr.take().unwrap();
+        let lines: Vec<String> = BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|line| !line.contains("serving"))
+            .take(50)
+            .collect();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!lines.is_empty(), "the classifier logged its start");
+        assert!(lines.iter().all(|line| !line.contains('\u{1b}')), "{lines:?}");
+    }
 }
 
 mod registry {
