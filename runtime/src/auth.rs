@@ -11,6 +11,7 @@ use std::{
 use crate::principal::{Credential, Principal, Role, WHOLE_COUNTRY};
 
 pub mod jwt;
+pub mod token;
 
 /// How a server authenticates its callers (both services flatten these into their serve arguments).
 #[derive(Debug, Clone, Default, clap::Args)]
