@@ -219,6 +219,12 @@ impl TestRegistry {
         connect_with(&self.url(), &self.client_tls.clone().unwrap_or_default()).await
     }
 
+    /// A new connection presenting `token` on every call.
+    pub async fn client_with_token(&self, token: &str) -> Client {
+        crate::connect_presenting(&self.url(), &self.client_tls.clone().unwrap_or_default(), crate::Bearer::new(token))
+            .await
+    }
+
     /// Graceful stop: health NOT_SERVING, drain, worker stopped.
     pub async fn stop(self) {
         self.served.stop("registry").await;

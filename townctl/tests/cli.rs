@@ -965,3 +965,81 @@ async fn staffing_headcounts_import_their_export_reimports_unchanged_and_a_dry_r
     assert!(reasons[0].contains("an earlier row too"), "{report}");
     assert!(reasons[1].contains("not a whole number of people"), "{report}");
 }
+
+/// Runs townctl with `args` and extra environment, on a blocking thread.
+async fn townctl_with_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_townctl")).args(&args).envs(envs).output().expect("run townctl")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_minted_by_townctl_are_presented_from_the_flag_the_environment_or_a_file() {
+    use township_runtime::auth::jwt::{Authenticator, JwtConfig, PinnedAlgorithm};
+    use township_runtime::auth::token::{Grant, LOCAL_ISSUER, REGISTRY_AUDIENCE, SigningKey};
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("auth");
+    let keygen = townctl_with_env(&["token", "keygen", auth.to_str().unwrap()], &[]).await;
+    assert!(keygen.status.success(), "{}", describe(&keygen));
+    let again = townctl_with_env(&["token", "keygen", auth.to_str().unwrap()], &[]).await;
+    assert!(!again.status.success(), "keygen never replaces a signing key: {}", describe(&again));
+    let key_path = auth.join("signing.key");
+    let key = key_path.to_str().unwrap();
+    let mint = townctl_with_env(
+        &["token", "mint", "--role", "county-editor,viewer", "--jurisdiction", "4301", "--ttl", "1h", "--key", key],
+        &[],
+    )
+    .await;
+    assert!(mint.status.success(), "{}", describe(&mint));
+    let token = stdout_text(&mint).trim().to_owned();
+    let bad_role =
+        townctl_with_env(&["token", "mint", "--role", "superuser", "--jurisdiction", "*", "--key", key], &[]).await;
+    assert!(!bad_role.status.success() && describe(&bad_role).contains("county_editor"), "{}", describe(&bad_role));
+
+    let classifier = TestClassifier::spawn().await;
+    let (_database, url) = temp_sqlite();
+    let config = JwtConfig {
+        keys_dir: auth.join("keys"),
+        algorithm: PinnedAlgorithm::EdDsa,
+        issuer: LOCAL_ISSUER.to_owned(),
+        audience: REGISTRY_AUDIENCE.to_owned(),
+    };
+    let authenticator = Authenticator::new(Some(config), false, Duration::from_secs(60)).unwrap();
+    let registry = TestRegistry::spawn_authenticated(&url, &classifier.url(), authenticator).await;
+    let admin =
+        SigningKey::load(&key_path).unwrap().mint(&Grant::administrator("importer", Duration::from_secs(600))).unwrap();
+    import(&mut registry.client_with_token(&admin).await, "4301").await;
+    let registry_url = registry.url();
+    let at_registry = ("TOWNCTL_REGISTRY_URL", registry_url.as_str());
+
+    let anonymous = townctl_with_env(&["classes", "4301"], &[at_registry]).await;
+    assert_eq!(anonymous.status.code(), Some(1), "{}", describe(&anonymous));
+    assert!(describe(&anonymous).contains("Unauthenticated"), "{}", describe(&anonymous));
+    let token_file = dir.path().join("my.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    for (args, envs) in [
+        (vec!["--token", token.as_str(), "classes", "4301"], vec![at_registry]),
+        (vec!["classes", "4301"], vec![at_registry, ("TOWNCTL_TOKEN", token.as_str())]),
+        (vec!["--token-file", token_file.to_str().unwrap(), "classes", "4301"], vec![at_registry]),
+        (vec!["classes", "4301"], vec![at_registry, ("TOWNCTL_TOKEN_FILE", token_file.to_str().unwrap())]),
+    ] {
+        let output = townctl_with_env(&args, &envs).await;
+        assert!(output.status.success(), "{args:?}: {}", describe(&output));
+        assert!(stdout_text(&output).contains("cities/4301 has no official classes"), "{}", describe(&output));
+    }
+    // A refused token is named by the reason, never echoed.
+    let secret = "not-a-jwt-but-a-secret";
+    let refused = townctl_with_env(&["--token", secret, "classes", "4301"], &[at_registry]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        describe(&refused).contains("Unauthenticated") && !describe(&refused).contains(secret),
+        "{}",
+        describe(&refused)
+    );
+    registry.stop().await;
+    classifier.stop().await;
+}
