@@ -538,6 +538,26 @@ async fn up_loads_hunan_once_and_reuses_it_on_the_next_start() {
     let first = run(dir.path().to_owned(), free_port(), free_port()).await.unwrap();
     assert!(first.status.success(), "{}", describe(&first));
     assert!(String::from_utf8_lossy(&first.stderr).contains("loading the Hunan demo"), "{}", describe(&first));
+    // The registry requires tokens: the administrator's and the auditor's are minted for the person, owner-only,
+    // named in the startup output and never printed.
+    for name in ["admin.token", "auditor.token", "signing.key"] {
+        let path = dir.path().join("auth").join(name);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+        if name.ends_with(".token") {
+            assert!(
+                String::from_utf8_lossy(&first.stderr).contains(&path.display().to_string()),
+                "{}",
+                describe(&first)
+            );
+            let token = std::fs::read_to_string(&path).unwrap();
+            assert!(!describe(&first).contains(token.trim()), "the token is not printed");
+        }
+    }
     let summary = stdout_json(&first);
     let cities = summary["cities"].as_array().unwrap();
     assert_eq!(cities.len(), 14);
