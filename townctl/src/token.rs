@@ -89,9 +89,10 @@ fn mint(args: MintArgs) -> anyhow::Result<String> {
         anyhow::bail!("--jurisdiction {bad:?} is not a province, city or county code (2, 4 or 6 digits) or *");
     }
     let subject = args.subject.unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "townctl".to_owned()));
-    let key = SigningKey::load(&args.key).with_context(|| {
-        format!("minting needs the signing key (--key); `townctl token keygen DIR` makes one, `townctl up` keeps one in data/auth")
-    })?;
+    let key = SigningKey::load(&args.key).context(
+        "minting needs the signing key (--key); `townctl token keygen DIR` makes one, `townctl up` keeps one in \
+         data/auth",
+    )?;
     key.mint(&Grant { subject, roles, jurisdiction, ttl: args.ttl, issuer: args.issuer, audience: args.audience })
 }
 
