@@ -52,6 +52,7 @@ pub(crate) struct Connection {
 pub(crate) struct Token(String);
 
 impl Token {
+    #[cfg(feature = "up")]
     pub(crate) fn new(token: String) -> Self {
         Self(token)
     }

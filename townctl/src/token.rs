@@ -12,7 +12,7 @@ pub(crate) const STANDING_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 36
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum TokenCommand {
-    /// Write a new Ed25519 signing key: DIR/signing.key (private, 0600) and DIR/keys/<kid>.pem, the public key
+    /// Write a new Ed25519 signing key: `DIR/signing.key` (private, 0600) and `DIR/keys/<kid>.pem`, the public key
     /// the registry reads with `--auth-jwt-keys DIR/keys --auth-issuer townctl`. Refuses to replace a key.
     Keygen { dir: PathBuf },
     /// The secrets of a deployment: DIR's signing key (made unless there), and an administrator token
