@@ -175,8 +175,8 @@ pub(crate) async fn run(args: UpArgs, connection: &Connection, output: Output) -
     let (registry_cert, registry_key) = pki.cert("registry");
     let (registry_client_cert, registry_client_key) = pki.cert("registry-client");
     let (townctl_cert, townctl_key) = pki.cert("townctl-client");
-    // People authenticate to the registry with tokens signed by a key kept in the data directory; the tokens are
-    // minted anew on every start, so a copied one stops working within their 30 days.
+    // People authenticate to the registry with tokens signed by a key kept in the data directory. The tokens are
+    // minted anew on every start, so the ones on disk never run out while `up` is in use; any copy lasts 30 days.
     let tokens = TokenDir::new(&args.data_dir.join("auth"));
     let standing = crate::token::mint_standing_tokens(&tokens).context("making the registry's tokens")?;
     let admin_token = township_runtime::auth::token::read_token_file(&standing.admin)?;
