@@ -1063,3 +1063,48 @@ async fn tokens_minted_by_townctl_are_presented_from_the_flag_the_environment_or
     registry.stop().await;
     classifier.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_the_classifier_its_certificate_and_the_registry_its_token() {
+    use township_runtime::auth::jwt::{Authenticator, JwtConfig, PinnedAlgorithm};
+    use township_runtime::auth::token::{Grant, LOCAL_ISSUER, REGISTRY_AUDIENCE, TokenDir};
+    // As deployed: a mutual-TLS classifier that knows callers by certificate only, a registry that wants tokens.
+    let pki = township_e2e::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = TokenDir::new(dir.path());
+    let key = tokens.generate().unwrap();
+    let token_file = tokens.mint_into(&key, "admin", &Grant::administrator("admin", Duration::from_secs(600))).unwrap();
+    let config = JwtConfig {
+        keys_dir: tokens.public_keys_dir(),
+        algorithm: PinnedAlgorithm::EdDsa,
+        issuer: LOCAL_ISSUER.to_owned(),
+        audience: REGISTRY_AUDIENCE.to_owned(),
+    };
+    let authenticator = Authenticator::new(Some(config), false, Duration::from_secs(60)).unwrap();
+    let classifier = TestClassifier::spawn_tls(&pki).await;
+    let (_database, url) = temp_sqlite();
+    let registry = TestRegistry::spawn_tls_authenticated(&url, &classifier.url(), &pki, authenticator).await;
+    let (cert, key) = pki.pki.cert("townctl-client");
+    let ca = pki.ca_cert();
+    let (classifier_url, registry_url) = (classifier.url(), registry.url());
+    let args = [
+        "--classifier",
+        classifier_url.as_str(),
+        "--registry",
+        registry_url.as_str(),
+        "--ca-cert",
+        ca.to_str().unwrap(),
+        "--client-cert",
+        cert.to_str().unwrap(),
+        "--client-key",
+        key.to_str().unwrap(),
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "status",
+    ];
+    let output = townctl_with_env(&args, &[]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(stdout_text(&output).contains("serving"), "{}", describe(&output));
+    registry.stop().await;
+    classifier.stop().await;
+}
