@@ -2,8 +2,9 @@
 # Proves the compose deployment on a machine whose Docker Engine cannot pull images: builds the images from
 # local parts (Debian bookworm made with debootstrap and `docker import`, PostgreSQL 15 from Debian's package,
 # the services' release binaries built on this host), brings up the real docker-compose.yml, and checks from
-# outside the containers that classification works, that no acknowledged write is lost when the registry is
-# killed, and that writes made while the classifier is stopped are classified once it is back.
+# outside the containers that classification works, that the registry refuses calls without a token, that no
+# acknowledged write is lost when the registry is killed, and that writes made while the classifier is stopped
+# are classified once it is back.
 # Tears everything down whatever happens. Base images are cached: the second run skips debootstrap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -96,6 +97,12 @@ target/release/townctl pki init "$PKI_DIR"
 # The services run as uid 10001 and read their keys from the read-only mount.
 chown -R 10001:10001 "$PKI_DIR"
 
+step "the token secrets: a signing key, the registry's public key directory, an administrator's token"
+export AUTH_DIR="$work/auth"
+target/release/townctl token init "$AUTH_DIR"
+# Only the public keys enter the container (read by uid 10001); the signing key and tokens stay on the host.
+chown -R 10001:10001 "$AUTH_DIR/keys"
+
 for target in classifier registry; do
   docker build -q --target "$target" -t "township/$target:proof" \
     --build-arg BUILD_IMAGE=township-local/debian:bookworm \
@@ -103,7 +110,10 @@ for target in classifier registry; do
     --build-arg PREBUILT=1 . >/dev/null
   echo "township/$target:proof: built"
 done
-check() { target/release/deploy-check --registry "https://127.0.0.1:$REGISTRY_PORT" --ca-cert "$PKI_DIR/ca.pem" "$@"; }
+check() {
+  target/release/deploy-check --registry "https://127.0.0.1:$REGISTRY_PORT" --ca-cert "$PKI_DIR/ca.pem" \
+    --token-file "$AUTH_DIR/admin.token" "$@"
+}
 
 # wait_healthy SERVICE...: until every service's container reports healthy.
 wait_healthy() {
@@ -136,13 +146,18 @@ fi
 townctl_status() {
   # From $work, so that no data/pki of this checkout is picked up as a default.
   (cd "$work" && "$OLDPWD/target/release/townctl" --classifier "https://127.0.0.1:$CLASSIFIER_PORT" \
-    --registry "https://127.0.0.1:$REGISTRY_PORT" --ca-cert "$PKI_DIR/ca.pem" "$@" status)
+    --registry "https://127.0.0.1:$REGISTRY_PORT" --ca-cert "$PKI_DIR/ca.pem" \
+    --token-file "$AUTH_DIR/admin.token" "$@" status)
 }
 townctl_status --client-cert "$PKI_DIR/registry-client.pem" --client-key "$PKI_DIR/registry-client.key" >/dev/null
 if townctl_status >/dev/null 2>&1; then
   echo "the classifier answered a caller without a client certificate" >&2; exit 1
 fi
 echo "plaintext refused; the classifier answers the registry's certificate and refuses a caller without one"
+
+step "authentication: the registry refuses a call without a token through the published port"
+target/release/deploy-check --registry "https://127.0.0.1:$REGISTRY_PORT" --ca-cert "$PKI_DIR/ca.pem" \
+  expect-unauthenticated
 
 step "the services run as a non-root user"
 for service in classifier registry; do

@@ -74,8 +74,7 @@ where
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     township_runtime::init_tracing(args.common.log_format, &args.common.log_filter);
-    let authenticator =
-        args.auth.authenticator_or_open("township-classifier", args.tls.requires_client_certificates())?;
+    let authenticator = args.auth.authenticator("township-classifier", args.tls.requires_client_certificates())?;
     let server =
         GrpcServer::bind(args.listen, SERVICE_NAME).await?.with_tls(args.tls.load()?).authenticate_with(authenticator);
     let policy = match &args.policy_file {

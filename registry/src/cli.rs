@@ -168,8 +168,7 @@ async fn verify_audit(database_url: String, checkpoint_file: PathBuf, public_key
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     township_runtime::init_tracing(args.common.log_format, &args.common.log_filter);
     // Health answers NOT_SERVING from here until the database is open and migrated.
-    let authenticator =
-        args.auth.authenticator_or_open("township-registry", args.tls.requires_client_certificates())?;
+    let authenticator = args.auth.authenticator("township-registry", args.tls.requires_client_certificates())?;
     let server =
         GrpcServer::bind(args.listen, SERVICE_NAME).await?.with_tls(args.tls.load()?).authenticate_with(authenticator);
     let config = RegistryConfig {

@@ -11,6 +11,7 @@ use std::{
 use crate::principal::{Credential, Principal, Role, WHOLE_COUNTRY};
 
 pub mod jwt;
+pub mod token;
 
 /// How a server authenticates its callers (both services flatten these into their serve arguments).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -47,6 +48,7 @@ impl AuthArgs {
         client_certificates_verified: bool,
     ) -> anyhow::Result<Arc<dyn Authenticate>> {
         if self.insecure_no_auth {
+            tracing::error!("--insecure-no-auth: starting WITHOUT authentication, every caller may do anything");
             return Ok(Arc::new(AuthDisabled));
         }
         let jwt = match (&self.auth_jwt_keys, &self.auth_issuer) {
@@ -60,29 +62,13 @@ impl AuthArgs {
         };
         anyhow::ensure!(
             jwt.is_some() || client_certificates_verified,
-            "no way to authenticate callers: pass --auth-jwt-keys DIR and --auth-issuer ISS (callers present JWTs), \
-             or --tls-client-ca (callers present client certificates), or --insecure-no-auth to let anyone do \
-             anything (never in production)"
+            "refusing to start without a way to authenticate callers: pass --auth-jwt-keys DIR and --auth-issuer \
+             ISS (callers present JWTs; `townctl token init DIR` makes a key and tokens), or --tls-client-ca \
+             (callers present client certificates), or --insecure-no-auth to let anyone do anything (never in \
+             production)"
         );
         let reload = std::time::Duration::from_secs(self.auth_keys_reload_seconds.max(1));
         Ok(jwt::Authenticator::new(jwt, client_certificates_verified, reload)?)
-    }
-    /// What the binaries use until the compose deployment carries keys (issue 12): [`AuthArgs::authenticator`],
-    /// except that a server given no way at all to authenticate starts open and says so at ERROR, at start and
-    /// in its serving line. Keys that cannot be read still stop the start: a broken key directory never opens a
-    /// server.
-    pub fn authenticator_or_open(
-        &self,
-        default_audience: &str,
-        client_certificates_verified: bool,
-    ) -> anyhow::Result<Arc<dyn Authenticate>> {
-        if !self.insecure_no_auth && self.auth_jwt_keys.is_none() && !client_certificates_verified {
-            tracing::error!(
-                "starting WITHOUT authentication: pass --auth-jwt-keys DIR and --auth-issuer ISS, or --tls-client-ca"
-            );
-            return Ok(Arc::new(AuthDisabled));
-        }
-        self.authenticator(default_audience, client_certificates_verified)
     }
 }
 

@@ -37,6 +37,11 @@ impl Role {
     pub fn parse(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|role| role.as_str() == name)
     }
+
+    /// A role as a person types it on a command line: `county-editor` as well as `county_editor`.
+    pub fn from_flag(name: &str) -> Option<Role> {
+        Role::parse(&name.trim().to_ascii_lowercase().replace('-', "_"))
+    }
 }
 
 /// How the principal proved who it is.
@@ -122,5 +127,8 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("admin"), None);
+        assert_eq!(Role::from_flag("county-editor"), Some(Role::CountyEditor));
+        assert_eq!(Role::from_flag("City_Admin"), Some(Role::CityAdmin));
+        assert_eq!(Role::parse("county-editor"), None, "tokens carry the exact names");
     }
 }

@@ -1,9 +1,12 @@
 """The township services as a stock Python grpcio client sees them.
 
 Run by tests/tests/e2e/python_interop.rs (the Rust suite), which starts a classifier and a registry with Hunan's
-divisions on 127.0.0.1 and passes their URLs in TOWNSHIP_CLASSIFIER_URL and TOWNSHIP_REGISTRY_URL, a township's
-resource name in TOWNSHIP_NAME and the proto directory in TOWNSHIP_PROTO_ROOT. The stubs are generated from
-those protos with grpc_tools.protoc into a temporary directory, as a new user of the contract would.
+divisions on 127.0.0.1, both over TLS as deployed, and passes their URLs in TOWNSHIP_CLASSIFIER_URL and
+TOWNSHIP_REGISTRY_URL, the CA to trust in TOWNSHIP_CA_CERT, the client certificate the classifier requires in
+TOWNSHIP_CLIENT_CERT and TOWNSHIP_CLIENT_KEY, a file holding the token the registry requires in
+TOWNSHIP_TOKEN_FILE, a township's resource name in TOWNSHIP_NAME and the proto directory in TOWNSHIP_PROTO_ROOT.
+The stubs are generated from those protos with grpc_tools.protoc into a temporary directory, as a new user of
+the contract would.
 """
 
 import importlib
@@ -27,8 +30,13 @@ TIMEOUT = 60
 
 
 def target(url):
-    """grpc targets are host:port; the Rust side passes http:// URLs."""
+    """grpc targets are host:port; the Rust side passes https:// URLs."""
     return url.split("://", 1)[-1]
+
+
+def read(path):
+    with open(path, "rb") as file:
+        return file.read()
 
 
 def generate_stubs(proto_root, out_dir):
@@ -64,15 +72,25 @@ class Interop(unittest.TestCase):
         cls.cgrpc = importlib.import_module("township.classifier.v1.classifier_pb2_grpc")
         cls.rpb = importlib.import_module("township.registry.v1.registry_pb2")
         cls.rgrpc = importlib.import_module("township.registry.v1.registry_pb2_grpc")
-        # Default channel options: the stock client, with its 8 KiB metadata limit.
-        cls.classifier = grpc.insecure_channel(target(os.environ["TOWNSHIP_CLASSIFIER_URL"]))
-        cls.registry = grpc.insecure_channel(target(os.environ["TOWNSHIP_REGISTRY_URL"]))
+        # Default channel options: the stock client, with its 8 KiB metadata limit. The classifier takes a client
+        # certificate of the CA; the registry a token, sent by grpc as `authorization: Bearer …` on every call.
+        ca = read(os.environ["TOWNSHIP_CA_CERT"])
+        certificate = grpc.ssl_channel_credentials(
+            root_certificates=ca, private_key=read(os.environ["TOWNSHIP_CLIENT_KEY"]),
+            certificate_chain=read(os.environ["TOWNSHIP_CLIENT_CERT"]))
+        token = read(os.environ["TOWNSHIP_TOKEN_FILE"]).decode().strip()
+        trust_only = grpc.ssl_channel_credentials(root_certificates=ca)
+        with_token = grpc.composite_channel_credentials(trust_only, grpc.access_token_call_credentials(token))
+        cls.classifier = grpc.secure_channel(target(os.environ["TOWNSHIP_CLASSIFIER_URL"]), certificate)
+        cls.registry = grpc.secure_channel(target(os.environ["TOWNSHIP_REGISTRY_URL"]), with_token)
+        cls.anonymous_registry = grpc.secure_channel(target(os.environ["TOWNSHIP_REGISTRY_URL"]), trust_only)
         cls.township = os.environ["TOWNSHIP_NAME"]
 
     @classmethod
     def tearDownClass(cls):
         cls.classifier.close()
         cls.registry.close()
+        cls.anonymous_registry.close()
         cls.stubs_dir.cleanup()
 
     def refusal(self, call, request):
@@ -178,6 +196,21 @@ class Interop(unittest.TestCase):
                 self.assertEqual(error.code(), grpc.StatusCode.INVALID_ARGUMENT, error.details())
                 self.assertIn(message_type, error.details())
                 self.assertEqual(self.assert_error_info(details(error)).metadata["message_type"], message_type)
+
+    def test_a_registry_call_without_a_token_is_unauthenticated(self):
+        rpb = self.rpb
+        anonymous = self.rgrpc.RegistryServiceStub(self.anonymous_registry)
+        error = self.refusal(anonymous.ListCities, rpb.ListCitiesRequest())
+        self.assertEqual(error.code(), grpc.StatusCode.UNAUTHENTICATED, error.details())
+        self.assertIn("no credentials", error.details())
+        # The same call with the token is answered.
+        cities = self.rgrpc.RegistryServiceStub(self.registry).ListCities(rpb.ListCitiesRequest(), timeout=TIMEOUT)
+        self.assertIn(self.township.split("/counties/")[0], [city.name for city in cities.cities])
+
+    def test_the_classifier_answers_a_client_certificate_of_its_ca(self):
+        answer = self.cgrpc.ClassifierServiceStub(self.classifier).GetDefaultPolicy(
+            self.cpb.GetDefaultPolicyRequest(), timeout=TIMEOUT)
+        self.assertTrue(answer.policy_fingerprint)
 
 
 if __name__ == "__main__":

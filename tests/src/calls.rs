@@ -3,14 +3,35 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use tonic::transport::Channel;
+use tonic::{metadata::AsciiMetadataValue, service::interceptor::InterceptedService, transport::Channel};
 use township_proto::classifier::v1 as cpb;
 use township_proto::registry::v1 as pb;
 use township_proto::registry::v1::registry_service_client::RegistryServiceClient;
 
 use crate::{MAX_MESSAGE_BYTES, PATIENCE};
 
-pub type Client = RegistryServiceClient<Channel>;
+pub type Client = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// Presents a token (`authorization: Bearer …`) on every call of a client, or nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Bearer(Option<AsciiMetadataValue>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Self {
+        let mut value: AsciiMetadataValue = format!("Bearer {token}").parse().expect("an ASCII token");
+        value.set_sensitive(true);
+        Self(Some(value))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
 
 /// A client of the registry at `url`, with the services' message limits.
 pub async fn connect(url: &str) -> Client {
@@ -19,8 +40,13 @@ pub async fn connect(url: &str) -> Client {
 
 /// [`connect`] to an `https://` registry, trusting and presenting what `tls` says.
 pub async fn connect_with(url: &str, tls: &township_runtime::tls::ClientTls) -> Client {
+    connect_presenting(url, tls, Bearer::default()).await
+}
+
+/// [`connect_with`], presenting `bearer` on every call.
+pub async fn connect_presenting(url: &str, tls: &township_runtime::tls::ClientTls, bearer: Bearer) -> Client {
     let channel: Channel = tls.endpoint(url).expect("URL").connect().await.expect("connect to the registry");
-    RegistryServiceClient::new(channel)
+    RegistryServiceClient::with_interceptor(channel, bearer)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }

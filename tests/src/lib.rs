@@ -13,8 +13,8 @@ pub mod process;
 pub mod services;
 
 pub use calls::{
-    Client, all_classes, all_townships, as_actor, connect, connect_with, hunan_divisions, import, record_generated,
-    wait_until_current,
+    Bearer, Client, all_classes, all_townships, as_actor, connect, connect_presenting, connect_with, hunan_divisions,
+    import, record_generated, wait_until_current,
 };
 pub use database::{Backend, TestDatabase, temp_sqlite};
 pub use pki::TestPki;

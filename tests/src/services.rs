@@ -70,7 +70,7 @@ impl TestClassifier {
     }
 
     /// Serves mutual TLS with `pki`'s `classifier` certificate: only callers presenting a certificate of `pki`
-    /// (the registry's `registry-client`) get an answer.
+    /// (the registry's `registry-client`) get an answer, each authenticated as the service its certificate names.
     pub async fn spawn_tls(pki: &TestPki) -> Self {
         let classifier = ClassifierApi::new(Policy::builtin_default(), 100_000).into_server(MAX_MESSAGE_BYTES);
         Self::spawn_serving(loopback(), Routes::new(classifier), Some(pki)).await
@@ -80,8 +80,14 @@ impl TestClassifier {
         init_logs();
         let tls =
             pki.map(|pki| pki.server("classifier", true).load().expect("the classifier's TLS files").expect("TLS"));
-        let server =
+        let mut server =
             GrpcServer::bind(addr, township_classifier::SERVICE_NAME).await.expect("bind the classifier").with_tls(tls);
+        if pki.is_some() {
+            // As the binary under mutual TLS: the verified client certificate is the caller, a service.
+            let by_certificate = township_runtime::auth::jwt::Authenticator::new(None, true, Duration::from_secs(60))
+                .expect("a certificate authenticator");
+            server = server.authenticate_with(by_certificate);
+        }
         let addr = server.local_addr();
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
@@ -142,16 +148,7 @@ impl TestRegistry {
         Self::spawn_serving(database_url, classifier_url, fast_worker(), loopback(), Some(pki), None).await
     }
 
-    /// Authenticates every call with `authenticator` (e.g. JWTs), plaintext.
-    pub async fn spawn_authenticated(
-        database_url: &str,
-        classifier_url: &str,
-        authenticator: std::sync::Arc<dyn township_runtime::auth::Authenticate>,
-    ) -> Self {
-        Self::spawn_serving(database_url, classifier_url, fast_worker(), loopback(), None, Some(authenticator)).await
-    }
-
-    /// Serves TLS with `pki`'s `registry` certificate and authenticates every call with `authenticator`.
+    /// [`TestRegistry::spawn_tls`], authenticating every call with `authenticator` (e.g. JWTs).
     pub async fn spawn_tls_authenticated(
         database_url: &str,
         classifier_url: &str,
@@ -160,6 +157,15 @@ impl TestRegistry {
     ) -> Self {
         Self::spawn_serving(database_url, classifier_url, fast_worker(), loopback(), Some(pki), Some(authenticator))
             .await
+    }
+
+    /// Authenticates every call with `authenticator` (e.g. JWTs), plaintext.
+    pub async fn spawn_authenticated(
+        database_url: &str,
+        classifier_url: &str,
+        authenticator: std::sync::Arc<dyn township_runtime::auth::Authenticate>,
+    ) -> Self {
+        Self::spawn_serving(database_url, classifier_url, fast_worker(), loopback(), None, Some(authenticator)).await
     }
 
     async fn spawn_serving(
@@ -228,6 +234,12 @@ impl TestRegistry {
     /// A new connection.
     pub async fn client(&self) -> Client {
         connect_with(&self.url(), &self.client_tls.clone().unwrap_or_default()).await
+    }
+
+    /// A new connection presenting `token` on every call.
+    pub async fn client_with_token(&self, token: &str) -> Client {
+        crate::connect_presenting(&self.url(), &self.client_tls.clone().unwrap_or_default(), crate::Bearer::new(token))
+            .await
     }
 
     /// Graceful stop: health NOT_SERVING, drain, worker stopped.

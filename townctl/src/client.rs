@@ -38,6 +38,38 @@ pub(crate) struct Connection {
     /// Deadline of each call, in seconds.
     #[arg(long, global = true, env = "TOWNCTL_TIMEOUT_SECONDS", default_value_t = 60)]
     pub timeout_seconds: u64,
+    /// The JWT to present to the registry (`authorization: Bearer …`); `townctl token mint` makes one. Default: the token in
+    /// --token-file, else `data/auth/admin.token` when it exists (the administrator's token `townctl up` mints).
+    #[arg(long, global = true, env = "TOWNCTL_TOKEN", hide_env_values = true, value_parser = Token::parse, conflicts_with = "token_file")]
+    pub token: Option<Token>,
+    /// A file whose first line is the JWT to present.
+    #[arg(long, global = true, env = "TOWNCTL_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// A bearer token: never printed, not even in debug output.
+#[derive(Clone)]
+pub(crate) struct Token(String);
+
+impl Token {
+    #[cfg(feature = "up")]
+    pub(crate) fn new(token: String) -> Self {
+        Self(token)
+    }
+
+    fn parse(text: &str) -> Result<Token, String> {
+        let token = text.trim();
+        if token.is_empty() {
+            return Err("the token is empty".to_owned());
+        }
+        Ok(Token(token.strip_prefix("Bearer ").unwrap_or(token).to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(…)")
+    }
 }
 
 fn default_actor() -> String {
@@ -45,36 +77,70 @@ fn default_actor() -> String {
     format!("townctl:{user}")
 }
 
-/// Adds the `x-actor` header the registry records in its audit log.
+/// Adds to every registry call the `x-actor` header the registry records in its audit log and the bearer token.
 #[derive(Debug, Clone)]
-pub(crate) struct Actor(AsciiMetadataValue);
+pub(crate) struct Credentials {
+    actor: AsciiMetadataValue,
+    bearer: Option<AsciiMetadataValue>,
+}
 
-impl tonic::service::Interceptor for Actor {
+impl tonic::service::Interceptor for Credentials {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        request.metadata_mut().insert("x-actor", self.0.clone());
+        request.metadata_mut().insert("x-actor", self.actor.clone());
+        if let Some(bearer) = &self.bearer {
+            request.metadata_mut().insert("authorization", bearer.clone());
+        }
         Ok(request)
     }
 }
 
-pub(crate) type Registry = RegistryServiceClient<InterceptedService<Channel, Actor>>;
+pub(crate) type Registry = RegistryServiceClient<InterceptedService<Channel, Credentials>>;
 pub(crate) type Classifier = ClassifierServiceClient<Channel>;
 
 impl Connection {
     pub(crate) async fn registry(&self) -> anyhow::Result<Registry> {
-        // Metadata must be ASCII; a Chinese actor name is sent percent-encoded.
-        let actor = AsciiMetadataValue::try_from(percent_encode(&self.actor))
-            .with_context(|| format!("--actor {:?} cannot be sent as a header", self.actor))?;
+        let credentials = self.credentials()?;
         let channel = self.channel("registry", &self.registry).await?;
-        Ok(RegistryServiceClient::with_interceptor(channel, Actor(actor))
+        Ok(RegistryServiceClient::with_interceptor(channel, credentials)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
+    /// No token: the classifier knows townctl by its client certificate, and a token is for one audience (the
+    /// registry's), which a classifier refuses (without keys: "accepts no tokens"; with them: wrong audience).
     pub(crate) async fn classifier(&self) -> anyhow::Result<Classifier> {
         let channel = self.channel("classifier", &self.classifier).await?;
         Ok(ClassifierServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    fn credentials(&self) -> anyhow::Result<Credentials> {
+        // Metadata must be ASCII; a Chinese actor name is sent percent-encoded.
+        let actor = AsciiMetadataValue::try_from(percent_encode(&self.actor))
+            .with_context(|| format!("--actor {:?} cannot be sent as a header", self.actor))?;
+        let bearer = match self.bearer_token()? {
+            Some(Token(token)) => {
+                // The error names the flag, never the value.
+                let mut value = AsciiMetadataValue::try_from(format!("Bearer {token}"))
+                    .map_err(|_| anyhow::anyhow!("the token (--token / --token-file) is not ASCII text"))?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        Ok(Credentials { actor, bearer })
+    }
+
+    /// --token, else --token-file, else the administrator's token `townctl up` minted, when it is here.
+    fn bearer_token(&self) -> anyhow::Result<Option<Token>> {
+        if let Some(token) = &self.token {
+            return Ok(Some(token.clone()));
+        }
+        match self.token_file.clone().or_else(|| existing(DEV_ADMIN_TOKEN)) {
+            Some(path) => Ok(Some(Token(township_runtime::auth::token::read_token_file(&path)?))),
+            None => Ok(None),
+        }
     }
 
     async fn channel(&self, service: &str, url: &str) -> anyhow::Result<Channel> {
@@ -108,6 +174,8 @@ impl Connection {
 const DEV_CA: &str = "data/pki/ca.pem";
 const DEV_CLIENT_CERT: &str = "data/pki/townctl-client.pem";
 const DEV_CLIENT_KEY: &str = "data/pki/townctl-client.key";
+/// The administrator's token `townctl up` mints into its default data directory.
+const DEV_ADMIN_TOKEN: &str = "data/auth/admin.token";
 
 fn existing(path: &str) -> Option<PathBuf> {
     let path = PathBuf::from(path);

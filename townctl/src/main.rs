@@ -12,6 +12,7 @@ mod list;
 mod output;
 mod report;
 mod sheet;
+mod token;
 #[cfg(feature = "up")]
 mod up;
 mod views;
@@ -66,6 +67,10 @@ enum Command {
     /// (what `townctl up` and the compose proof use; production uses the city's own CA).
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Tokens for the registry: `keygen DIR` (a signing key), `init DIR` (the key and an administrator's and
+    /// an auditor's token, for a deployment), `mint --role … --jurisdiction …` (prints a token).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +108,7 @@ fn main() -> ExitCode {
             Command::Watch(args) => views::watch(args, &connection, output).await,
             Command::Report(args) => views::report(args, &connection).await,
             Command::Status => views::status(&connection, output).await,
+            Command::Token(command) => token::run(command),
             Command::Pki(PkiCommand::Init { dir }) => {
                 let pki = township_runtime::tls::DevPki::generate(&dir)?;
                 eprintln!("development PKI in {} (CA {})", pki.dir.display(), pki.ca_cert().display());

@@ -1,7 +1,8 @@
 //! `townctl up`: the main job in one command. Starts the classifier and the registry as two child processes
 //! of this executable (the same code as the `classifier` and `registry` binaries) on loopback ports, with the
-//! registry's SQLite database in `--data-dir`; loads the Hunan demo on first start; waits until every city is
-//! classified; prints a summary; serves until Ctrl-C.
+//! registry's SQLite database in `--data-dir` and the registry requiring tokens signed by the key in
+//! `--data-dir/auth` (an administrator's and an auditor's token are minted there on each start); loads the
+//! Hunan demo on first start; waits until every city is classified; prints a summary; serves until Ctrl-C.
 
 use std::{
     collections::BTreeMap,
@@ -16,10 +17,11 @@ use anyhow::Context;
 use tokio::process::{Child, Command};
 use township_proto::registry::v1 as pb;
 
-use crate::client::{Connection, Registry, call_error};
+use crate::client::{Connection, Registry, Token, call_error};
 use crate::demo;
 use crate::list;
 use crate::output::Output;
+use township_runtime::auth::token::TokenDir;
 use township_runtime::tls::{ClientTls, DevPki};
 
 /// The hidden first argument that makes this executable run one of the services instead of the CLI.
@@ -173,6 +175,11 @@ pub(crate) async fn run(args: UpArgs, connection: &Connection, output: Output) -
     let (registry_cert, registry_key) = pki.cert("registry");
     let (registry_client_cert, registry_client_key) = pki.cert("registry-client");
     let (townctl_cert, townctl_key) = pki.cert("townctl-client");
+    // People authenticate to the registry with tokens signed by a key kept in the data directory. The tokens are
+    // minted anew on every start, so the ones on disk never run out while `up` is in use; any copy lasts 30 days.
+    let tokens = TokenDir::new(&args.data_dir.join("auth"));
+    let standing = crate::token::mint_standing_tokens(&tokens).context("making the registry's tokens")?;
+    let admin_token = township_runtime::auth::token::read_token_file(&standing.admin)?;
     let own_tls = ClientTls {
         ca_cert: Some(pki.ca_cert()),
         client_cert: Some(townctl_cert.clone()),
@@ -215,6 +222,10 @@ pub(crate) async fn run(args: UpArgs, connection: &Connection, output: Output) -
             path(registry_client_cert),
             "--classifier-client-key".into(),
             path(registry_client_key),
+            "--auth-jwt-keys".into(),
+            path(tokens.public_keys_dir()),
+            "--auth-issuer".into(),
+            township_runtime::auth::token::LOCAL_ISSUER.into(),
         ],
         args.data_dir.join("registry.log"),
     )
@@ -228,6 +239,8 @@ pub(crate) async fn run(args: UpArgs, connection: &Connection, output: Output) -
             ca_cert: Some(pki.ca_cert()),
             client_cert: Some(townctl_cert.clone()),
             client_key: Some(townctl_key.clone()),
+            token: Some(Token::new(admin_token)),
+            token_file: None,
             ..connection.clone()
         };
         let mut registry = connection.registry().await?;
@@ -250,7 +263,8 @@ pub(crate) async fn run(args: UpArgs, connection: &Connection, output: Output) -
         output.print(&summary, || summary.to_text())?;
         eprintln!(
             "\nclassifier: {classifier_url}  (log {})\nregistry:   {registry_url}  (log {}, database {})\nTLS:        \
-             development CA {ca} (townctl finds it in data/pki; elsewhere pass --ca-cert)",
+             development CA {ca} (townctl finds it in data/pki; elsewhere pass --ca-cert)\n{standing}\n            \
+             (townctl presents data/auth/admin.token; elsewhere pass --token-file; `townctl token mint` makes others)",
             classifier.log.display(),
             registry_service.log.display(),
             database.display()

@@ -541,6 +541,26 @@ async fn up_loads_hunan_once_and_reuses_it_on_the_next_start() {
     let first = run(dir.path().to_owned(), free_port(), free_port()).await.unwrap();
     assert!(first.status.success(), "{}", describe(&first));
     assert!(String::from_utf8_lossy(&first.stderr).contains("loading the Hunan demo"), "{}", describe(&first));
+    // The registry requires tokens: the administrator's and the auditor's are minted for the person, owner-only,
+    // named in the startup output and never printed.
+    for name in ["admin.token", "auditor.token", "signing.key"] {
+        let path = dir.path().join("auth").join(name);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+        if name.ends_with(".token") {
+            assert!(
+                String::from_utf8_lossy(&first.stderr).contains(&path.display().to_string()),
+                "{}",
+                describe(&first)
+            );
+            let token = std::fs::read_to_string(&path).unwrap();
+            assert!(!describe(&first).contains(token.trim()), "the token is not printed");
+        }
+    }
     let summary = stdout_json(&first);
     let cities = summary["cities"].as_array().unwrap();
     assert_eq!(cities.len(), 14);
@@ -967,4 +987,127 @@ async fn staffing_headcounts_import_their_export_reimports_unchanged_and_a_dry_r
     assert_eq!(reasons.len(), 2, "{report}");
     assert!(reasons[0].contains("an earlier row too"), "{report}");
     assert!(reasons[1].contains("not a whole number of people"), "{report}");
+}
+
+/// Runs townctl with `args` and extra environment, on a blocking thread.
+async fn townctl_with_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_townctl")).args(&args).envs(envs).output().expect("run townctl")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_minted_by_townctl_are_presented_from_the_flag_the_environment_or_a_file() {
+    use township_runtime::auth::jwt::{Authenticator, JwtConfig, PinnedAlgorithm};
+    use township_runtime::auth::token::{Grant, LOCAL_ISSUER, REGISTRY_AUDIENCE, SigningKey};
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("auth");
+    let keygen = townctl_with_env(&["token", "keygen", auth.to_str().unwrap()], &[]).await;
+    assert!(keygen.status.success(), "{}", describe(&keygen));
+    let again = townctl_with_env(&["token", "keygen", auth.to_str().unwrap()], &[]).await;
+    assert!(!again.status.success(), "keygen never replaces a signing key: {}", describe(&again));
+    let key_path = auth.join("signing.key");
+    let key = key_path.to_str().unwrap();
+    let mint = townctl_with_env(
+        &["token", "mint", "--role", "county-editor,viewer", "--jurisdiction", "4301", "--ttl", "1h", "--key", key],
+        &[],
+    )
+    .await;
+    assert!(mint.status.success(), "{}", describe(&mint));
+    let token = stdout_text(&mint).trim().to_owned();
+    let bad_role =
+        townctl_with_env(&["token", "mint", "--role", "superuser", "--jurisdiction", "*", "--key", key], &[]).await;
+    assert!(!bad_role.status.success() && describe(&bad_role).contains("county_editor"), "{}", describe(&bad_role));
+
+    let classifier = TestClassifier::spawn().await;
+    let (_database, url) = temp_sqlite();
+    let config = JwtConfig {
+        keys_dir: auth.join("keys"),
+        algorithm: PinnedAlgorithm::EdDsa,
+        issuer: LOCAL_ISSUER.to_owned(),
+        audience: REGISTRY_AUDIENCE.to_owned(),
+    };
+    let authenticator = Authenticator::new(Some(config), false, Duration::from_secs(60)).unwrap();
+    let registry = TestRegistry::spawn_authenticated(&url, &classifier.url(), authenticator).await;
+    let admin =
+        SigningKey::load(&key_path).unwrap().mint(&Grant::administrator("importer", Duration::from_secs(600))).unwrap();
+    import(&mut registry.client_with_token(&admin).await, "4301").await;
+    let registry_url = registry.url();
+    let at_registry = ("TOWNCTL_REGISTRY_URL", registry_url.as_str());
+
+    let anonymous = townctl_with_env(&["classes", "4301"], &[at_registry]).await;
+    assert_eq!(anonymous.status.code(), Some(1), "{}", describe(&anonymous));
+    assert!(describe(&anonymous).contains("Unauthenticated"), "{}", describe(&anonymous));
+    let token_file = dir.path().join("my.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    for (args, envs) in [
+        (vec!["--token", token.as_str(), "classes", "4301"], vec![at_registry]),
+        (vec!["classes", "4301"], vec![at_registry, ("TOWNCTL_TOKEN", token.as_str())]),
+        (vec!["--token-file", token_file.to_str().unwrap(), "classes", "4301"], vec![at_registry]),
+        (vec!["classes", "4301"], vec![at_registry, ("TOWNCTL_TOKEN_FILE", token_file.to_str().unwrap())]),
+    ] {
+        let output = townctl_with_env(&args, &envs).await;
+        assert!(output.status.success(), "{args:?}: {}", describe(&output));
+        assert!(stdout_text(&output).contains("cities/4301 has no official classes"), "{}", describe(&output));
+    }
+    // A refused token is named by the reason, never echoed.
+    let secret = "not-a-jwt-but-a-secret";
+    let refused = townctl_with_env(&["--token", secret, "classes", "4301"], &[at_registry]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        describe(&refused).contains("Unauthenticated") && !describe(&refused).contains(secret),
+        "{}",
+        describe(&refused)
+    );
+    registry.stop().await;
+    classifier.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_the_classifier_its_certificate_and_the_registry_its_token() {
+    use township_runtime::auth::jwt::{Authenticator, JwtConfig, PinnedAlgorithm};
+    use township_runtime::auth::token::{Grant, LOCAL_ISSUER, REGISTRY_AUDIENCE, TokenDir};
+    // As deployed: a mutual-TLS classifier that knows callers by certificate only, a registry that wants tokens.
+    let pki = township_e2e::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = TokenDir::new(dir.path());
+    let key = tokens.generate().unwrap();
+    let token_file = tokens.mint_into(&key, "admin", &Grant::administrator("admin", Duration::from_secs(600))).unwrap();
+    let config = JwtConfig {
+        keys_dir: tokens.public_keys_dir(),
+        algorithm: PinnedAlgorithm::EdDsa,
+        issuer: LOCAL_ISSUER.to_owned(),
+        audience: REGISTRY_AUDIENCE.to_owned(),
+    };
+    let authenticator = Authenticator::new(Some(config), false, Duration::from_secs(60)).unwrap();
+    let classifier = TestClassifier::spawn_tls(&pki).await;
+    let (_database, url) = temp_sqlite();
+    let registry = TestRegistry::spawn_tls_authenticated(&url, &classifier.url(), &pki, authenticator).await;
+    let (cert, key) = pki.pki.cert("townctl-client");
+    let ca = pki.ca_cert();
+    let (classifier_url, registry_url) = (classifier.url(), registry.url());
+    let args = [
+        "--classifier",
+        classifier_url.as_str(),
+        "--registry",
+        registry_url.as_str(),
+        "--ca-cert",
+        ca.to_str().unwrap(),
+        "--client-cert",
+        cert.to_str().unwrap(),
+        "--client-key",
+        key.to_str().unwrap(),
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "status",
+    ];
+    let output = townctl_with_env(&args, &[]).await;
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(stdout_text(&output).contains("serving"), "{}", describe(&output));
+    registry.stop().await;
+    classifier.stop().await;
 }

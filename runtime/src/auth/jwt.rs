@@ -280,3 +280,94 @@ fn reload(config: &JwtConfig, keys: &RwLock<KeySet>) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tonic::{Request, Response, Status, server::NamedService as _};
+
+    use crate::principal::{Credential, Principal, Role, WHOLE_COUNTRY};
+    use crate::tls::{ClientTls, DevPki, ServerTlsArgs};
+
+    /// A one-method service answering with who the authentication layer says is calling.
+    #[derive(Clone)]
+    struct WhoAmI;
+
+    impl tonic::server::NamedService for WhoAmI {
+        const NAME: &'static str = "test.WhoAmI";
+    }
+
+    impl tonic::codegen::Service<http::Request<tonic::body::Body>> for WhoAmI {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::convert::Infallible;
+        type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+            struct Answer;
+            impl tonic::server::UnaryService<String> for Answer {
+                type Response = String;
+                type Future = std::future::Ready<Result<Response<String>, Status>>;
+                fn call(&mut self, request: Request<String>) -> Self::Future {
+                    let principal = Principal::of(&request).map(|p| format!("{p:?}")).unwrap_or_default();
+                    std::future::ready(Ok(Response::new(principal)))
+                }
+            }
+            let codec = tonic_prost::ProstCodec::<String, String>::default();
+            Box::pin(async move { Ok(tonic::server::Grpc::new(codec).unary(Answer, request).await) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verified_client_certificate_is_a_service_named_by_its_subject() {
+        let temp = tempfile::tempdir().unwrap();
+        let pki = DevPki::generate(temp.path()).unwrap();
+        let (cert, key) = pki.cert("registry");
+        let tls = ServerTlsArgs { tls_cert: Some(cert), tls_key: Some(key), tls_client_ca: Some(pki.ca_cert()) };
+        let authenticator = super::Authenticator::new(None, true, Duration::from_secs(60)).unwrap();
+        let server = crate::GrpcServer::bind("127.0.0.1:0".parse().unwrap(), WhoAmI::NAME)
+            .await
+            .unwrap()
+            .with_tls(tls.load().unwrap())
+            .authenticate_with(authenticator);
+        let url = crate::client_url_with(server.local_addr(), true);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(server.serve(
+            tonic::service::Routes::new(WhoAmI),
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(5),
+        ));
+
+        let (client_cert, client_key) = pki.cert("townctl-client");
+        let client =
+            ClientTls { ca_cert: Some(pki.ca_cert()), client_cert: Some(client_cert), client_key: Some(client_key) };
+        let channel = client.endpoint(&url).unwrap().connect().await.expect("mutual TLS with a certificate of the CA");
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let answer = grpc
+            .unary(
+                Request::new(String::new()),
+                http::uri::PathAndQuery::from_static("/test.WhoAmI/Call"),
+                tonic_prost::ProstCodec::<String, String>::default(),
+            )
+            .await
+            .expect("a certificate of the CA authenticates")
+            .into_inner();
+        let expected = Principal {
+            subject: "townctl-client".to_owned(),
+            roles: vec![Role::Service],
+            jurisdiction: vec![WHOLE_COUNTRY.to_owned()],
+            credential: Credential::Certificate { subject: "townctl-client".to_owned() },
+        };
+        assert_eq!(answer, format!("{expected:?}"));
+
+        let _ = stop.send(());
+        served.await.unwrap().unwrap();
+    }
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use tonic::transport::Channel;
-use township_e2e::{MAX_MESSAGE_BYTES, as_actor, hunan_divisions};
+use township_e2e::{Bearer, Client, MAX_MESSAGE_BYTES, as_actor, hunan_divisions};
 use township_proto::classifier::v1 as cpb;
 use township_proto::registry::v1 as pb;
 use township_proto::registry::v1::registry_service_client::RegistryServiceClient;
@@ -21,6 +21,12 @@ struct Cli {
     /// PEM CA certificate to trust for an `https://` registry.
     #[arg(long)]
     ca_cert: Option<std::path::PathBuf>,
+    /// The JWT every call presents (`authorization: Bearer …`).
+    #[arg(long, env = "DEPLOY_CHECK_TOKEN", hide_env_values = true, conflicts_with = "token_file")]
+    token: Option<String>,
+    /// A file whose first line is the JWT every call presents.
+    #[arg(long, env = "DEPLOY_CHECK_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,6 +67,8 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         timeout_seconds: u64,
     },
+    /// Calls the registry without a token; exits 0 only if it answers UNAUTHENTICATED.
+    ExpectUnauthenticated,
     /// Prints the state of the city's cohort (CURRENT, PENDING, …).
     CohortState {
         #[arg(long, default_value = "cities/4301")]
@@ -80,7 +88,14 @@ async fn main() -> anyhow::Result<()> {
         .connect()
         .await
         .with_context(|| format!("cannot reach the registry at {}", cli.registry))?;
-    let mut client = RegistryServiceClient::new(channel)
+    let token = match (&cli.token, &cli.token_file) {
+        (Some(token), _) => Some(token.trim().to_owned()),
+        (None, Some(path)) => Some(township_runtime::auth::token::read_token_file(path)?),
+        (None, None) => None,
+    };
+    let mut anonymous = RegistryServiceClient::new(channel.clone());
+    let bearer = token.as_deref().map(Bearer::new).unwrap_or_default();
+    let mut client = RegistryServiceClient::with_interceptor(channel, bearer)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     match cli.command {
@@ -151,6 +166,13 @@ async fn main() -> anyhow::Result<()> {
         Command::WaitCurrent { city, year, timeout_seconds } => {
             wait_current(&mut client, &city, year, Duration::from_secs(timeout_seconds)).await?;
         }
+        Command::ExpectUnauthenticated => match anonymous.list_cities(pb::ListCitiesRequest::default()).await {
+            Err(status) if status.code() == tonic::Code::Unauthenticated => {
+                println!("an anonymous call is refused: UNAUTHENTICATED ({})", status.message());
+            }
+            Err(status) => bail!("an anonymous call was refused, but not as UNAUTHENTICATED: {status:?}"),
+            Ok(_) => bail!("the registry answered a call that presented no token"),
+        },
         Command::CohortState { city, year } => {
             let status =
                 client.get_cohort_status(pb::GetCohortStatusRequest { city, data_year: year }).await?.into_inner();
@@ -160,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn stored_sources(client: &mut RegistryServiceClient<Channel>, township: &str) -> anyhow::Result<Vec<String>> {
+async fn stored_sources(client: &mut Client, township: &str) -> anyhow::Result<Vec<String>> {
     let mut sources = Vec::new();
     let mut page_token = String::new();
     loop {
@@ -181,12 +203,7 @@ async fn stored_sources(client: &mut RegistryServiceClient<Channel>, township: &
     }
 }
 
-async fn wait_current(
-    client: &mut RegistryServiceClient<Channel>,
-    city: &str,
-    year: i32,
-    timeout: Duration,
-) -> anyhow::Result<()> {
+async fn wait_current(client: &mut Client, city: &str, year: i32, timeout: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let status = client

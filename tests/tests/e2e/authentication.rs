@@ -177,5 +177,9 @@ async fn keys_rotate_without_a_restart() {
 fn a_server_given_no_way_to_authenticate_is_told_what_to_pass() {
     let error = township_runtime::auth::AuthArgs::default().authenticator("township-registry", false).err().unwrap();
     let message = format!("{error:#}");
-    assert!(message.contains("--auth-jwt-keys") && message.contains("--insecure-no-auth"), "{message}");
+    for flag in ["--auth-jwt-keys", "--tls-client-ca", "--insecure-no-auth"] {
+        assert!(message.contains(flag), "the message names {flag}: {message}");
+    }
+    let disabled = township_runtime::auth::AuthArgs { insecure_no_auth: true, ..Default::default() };
+    assert!(disabled.authenticator("township-registry", false).unwrap().is_disabled(), "only when asked for");
 }

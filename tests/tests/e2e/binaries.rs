@@ -13,7 +13,8 @@ mod classifier {
 
     #[test]
     fn healthcheck_passes_while_serving_and_sigterm_stops_the_server_cleanly() {
-        let mut classifier = ServiceProcess::start("classifier", &[]);
+        // The lifecycle, not authentication, is under test here.
+        let mut classifier = ServiceProcess::start("classifier", &["--insecure-no-auth"]);
         assert!(classifier.healthcheck(), "healthcheck exits 0 while the server is SERVING");
 
         classifier.terminate();
@@ -32,7 +33,7 @@ mod classifier {
         std::fs::write(&path, text).unwrap();
 
         let output = std::process::Command::new(process::workspace_binary("classifier"))
-            .args(["--listen", "127.0.0.1:0", "--policy-file"])
+            .args(["--listen", "127.0.0.1:0", "--insecure-no-auth", "--policy-file"])
             .arg(&path)
             .output()
             .expect("the classifier binary runs");
@@ -65,6 +66,19 @@ mod classifier {
         assert!(!lines.is_empty(), "the classifier logged its start");
         assert!(lines.iter().all(|line| !line.contains('\u{1b}')), "{lines:?}");
     }
+
+    #[test]
+    fn without_a_way_to_authenticate_it_refuses_to_start_naming_the_flags() {
+        let output = std::process::Command::new(process::workspace_binary("classifier"))
+            .args(["--listen", "127.0.0.1:0"])
+            .output()
+            .expect("the classifier binary runs");
+        assert!(!output.status.success(), "a server without authentication must not start");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for flag in ["--auth-jwt-keys", "--tls-client-ca", "--insecure-no-auth"] {
+            assert!(stderr.contains(flag), "the error names {flag}: {stderr}");
+        }
+    }
 }
 
 mod registry {
@@ -72,11 +86,13 @@ mod registry {
 
     const COUNTY: &str = "cities/4301/counties/430104";
 
-    /// The binary on an OS-chosen port, retrying quickly.
+    /// The binary on an OS-chosen port, retrying quickly; open to anyone (the crash and restart are under test,
+    /// not authentication).
     fn start_registry(database_url: &str, classifier_url: &str) -> ServiceProcess {
         ServiceProcess::start(
             "registry",
             &[
+                "--insecure-no-auth",
                 "--max-backoff-seconds",
                 "1",
                 // The lease of a cohort claimed before the kill expires after twice this.
@@ -173,6 +189,7 @@ mod registry {
         let registry = ServiceProcess::start(
             "registry",
             &[
+                "--insecure-no-auth",
                 "--database-url",
                 database.url(),
                 "--classifier-url",
@@ -219,5 +236,52 @@ mod registry {
         let stderr = String::from_utf8_lossy(&broken.stderr);
         assert_eq!(broken.status.code(), Some(1));
         assert!(stderr.contains("broken at seq 1"), "{stderr}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_a_key_directory_it_answers_minted_tokens_and_refuses_anonymous_calls() {
+        use township_runtime::auth::token::{Grant, TokenDir};
+        let database = TestDatabase::sqlite();
+        let dir = tempfile::tempdir().unwrap();
+        let auth = TokenDir::new(&dir.path().join("auth"));
+        let key = auth.generate().unwrap();
+        let viewer =
+            key.mint(&Grant::local("li.si", township_runtime::Role::Viewer, Duration::from_secs(600))).unwrap();
+        let keys = auth.public_keys_dir();
+        let registry = ServiceProcess::start(
+            "registry",
+            &[
+                "--database-url",
+                database.url(),
+                "--classifier-url",
+                "http://127.0.0.1:1",
+                "--auth-jwt-keys",
+                keys.to_str().unwrap(),
+                "--auth-issuer",
+                township_runtime::auth::token::LOCAL_ISSUER,
+            ],
+        );
+        assert!(registry.healthcheck(), "health stays open to probes");
+        let mut client = connect(&registry.url).await;
+        let refused = client.list_cities(pb::ListCitiesRequest::default()).await.expect_err("no token");
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+        let mut request = tonic::Request::new(pb::ListCitiesRequest::default());
+        request.metadata_mut().insert("authorization", format!("Bearer {viewer}").parse().unwrap());
+        client.list_cities(request).await.expect("a token minted with the directory's key");
+    }
+
+    #[test]
+    fn without_a_way_to_authenticate_it_refuses_to_start_naming_the_flags() {
+        let database = TestDatabase::sqlite();
+        let output = std::process::Command::new(process::workspace_binary("registry"))
+            .args(["--listen", "127.0.0.1:0", "--database-url", database.url()])
+            .args(["--classifier-url", "http://127.0.0.1:1"])
+            .output()
+            .expect("the registry binary runs");
+        assert!(!output.status.success(), "a server without authentication must not start");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for flag in ["--auth-jwt-keys", "--tls-client-ca", "--insecure-no-auth"] {
+            assert!(stderr.contains(flag), "the error names {flag}: {stderr}");
+        }
     }
 }

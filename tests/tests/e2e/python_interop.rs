@@ -1,6 +1,7 @@
 //! The contract as other languages see it: a stock Python `grpcio` client (`tests/python/interop_test.py`, stubs
-//! generated from `proto/` at test time) reads refusals of huge bad requests, lists services by v1alpha
-//! reflection and is told INVALID_ARGUMENT for undecodable bytes; the same reflection and raw-bytes checks in
+//! generated from `proto/` at test time), over TLS as deployed (a client certificate for the classifier, a token
+//! for the registry), reads refusals of huge bad requests, lists services by v1alpha reflection, is told
+//! INVALID_ARGUMENT for undecodable bytes and UNAUTHENTICATED without a token; the same reflection and raw-bytes checks in
 //! Rust, over real loopback sockets.
 
 use std::{
@@ -19,8 +20,10 @@ use tonic::{
     transport::Channel,
 };
 use tonic_types::StatusExt;
-use township_e2e::TestApp;
+use township_e2e::{Backend, TestApp, TestClassifier, TestDatabase, TestPki, TestRegistry};
 use township_proto::classifier::v1 as cpb;
+use township_runtime::auth::jwt::{Authenticator, JwtConfig, PinnedAlgorithm};
+use township_runtime::auth::token::{Grant, LOCAL_ISSUER, REGISTRY_AUDIENCE, TokenDir};
 
 /// How long the Python interop run may take (stub generation plus a 10,000-request batch) before it is killed.
 const PYTHON_TIMEOUT: Duration = Duration::from_secs(300);
@@ -33,17 +36,40 @@ async fn a_stock_python_grpcio_client_reads_every_refusal_and_lists_services_by_
              into a virtual environment and exports TEST_PYTHON (or set it to a Python with those packages)"
         )
     });
-    let mut app = TestApp::spawn().await;
-    app.import("43").await;
-    let township = app.townships("cities/4301").await.remove(0).name;
+    // As deployed: the classifier under mutual TLS, the registry over TLS requiring a token.
+    let pki = TestPki::new();
+    let secrets = tempfile::tempdir().unwrap();
+    let tokens = TokenDir::new(secrets.path());
+    let key = tokens.generate().expect("a signing key");
+    let token_file =
+        tokens.mint_into(&key, "admin", &Grant::administrator("python", Duration::from_secs(600))).expect("a token");
+    let config = JwtConfig {
+        keys_dir: tokens.public_keys_dir(),
+        algorithm: PinnedAlgorithm::EdDsa,
+        issuer: LOCAL_ISSUER.to_owned(),
+        audience: REGISTRY_AUDIENCE.to_owned(),
+    };
+    let authenticator = Authenticator::new(Some(config), false, Duration::from_secs(60)).unwrap();
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let classifier = TestClassifier::spawn_tls(&pki).await;
+    let registry = TestRegistry::spawn_tls_authenticated(database.url(), &classifier.url(), &pki, authenticator).await;
+    let token = township_runtime::auth::token::read_token_file(&token_file).unwrap();
+    let mut client = registry.client_with_token(&token).await;
+    township_e2e::import(&mut client, "43").await;
+    let township = township_e2e::all_townships(&mut client, "cities/4301").await.remove(0).name;
+    let (client_cert, client_key) = pki.pki.cert("townctl-client");
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/interop_test.py");
     let mut command = Command::new(&python);
     command
         .arg(&script)
         .arg("-v")
-        .env("TOWNSHIP_CLASSIFIER_URL", app.classifier_url())
-        .env("TOWNSHIP_REGISTRY_URL", app.registry_url())
+        .env("TOWNSHIP_CLASSIFIER_URL", classifier.url())
+        .env("TOWNSHIP_REGISTRY_URL", registry.url())
+        .env("TOWNSHIP_CA_CERT", pki.ca_cert())
+        .env("TOWNSHIP_CLIENT_CERT", client_cert)
+        .env("TOWNSHIP_CLIENT_KEY", client_key)
+        .env("TOWNSHIP_TOKEN_FILE", &token_file)
         .env("TOWNSHIP_NAME", &township)
         .env("TOWNSHIP_PROTO_ROOT", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto"))
         // grpc-core must not pick up a proxy for loopback targets.
@@ -64,7 +90,7 @@ async fn a_stock_python_grpcio_client_reads_every_refusal_and_lists_services_by_
     // A runner that found no tests also exits 0: every test of the script must have run and passed.
     let source = std::fs::read_to_string(&script).expect("the Python interop script");
     let tests: Vec<&str> = source.lines().filter_map(|l| l.trim().strip_prefix("def test_")).collect();
-    assert!(tests.len() >= 5, "the script's tests: {tests:?}");
+    assert!(tests.len() >= 7, "the script's tests: {tests:?}");
     for test in tests {
         let name = test.split('(').next().unwrap_or(test);
         assert!(
@@ -73,7 +99,8 @@ async fn a_stock_python_grpcio_client_reads_every_refusal_and_lists_services_by_
         );
     }
 
-    app.stop().await;
+    registry.stop().await;
+    classifier.stop().await;
 }
 
 /// Runs `command` to completion, or kills it after `timeout` (exit status `None`); returns its output.
