@@ -83,6 +83,10 @@ conformance!(
     verify_names_a_changed_event_by_its_seq,
     verify_names_a_deleted_middle_event_by_its_seq,
     verify_catches_a_cut_tail_from_the_checkpoint_file,
+    verify_names_swapped_events_by_the_first_seq,
+    verify_refuses_a_checkpoint_signed_with_another_key,
+    eight_concurrent_writers_leave_a_gap_free_chain,
+    a_write_rolled_back_after_its_audit_event_leaves_no_gap,
 );
 
 /// A few audited writes: the fixture's import, then three posts.
@@ -204,4 +208,71 @@ async fn verify_catches_a_cut_tail_from_the_checkpoint_file(db: TestDb) {
     );
     raw_sql(&db, &cut).await.unwrap();
     assert_eq!(broken_at(verification(&db, &config.file).await), head - 1);
+}
+
+async fn verify_names_swapped_events_by_the_first_seq(db: TestDb) {
+    audited_writes(&db).await;
+    disable_append_only_triggers(&db).await;
+    // Each event keeps its own hashes; only their places in the sequence trade.
+    raw_sql(
+        &db,
+        "UPDATE audit_events SET seq = -3 WHERE seq = 3; UPDATE audit_events SET seq = 3 WHERE seq = 2; \
+         UPDATE audit_events SET seq = 2 WHERE seq = -3",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(broken_at(verification(&db, &dir.path().join("none")).await), 2);
+}
+
+async fn verify_refuses_a_checkpoint_signed_with_another_key(db: TestDb) {
+    let head = audited_writes(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    // An intruder who rewrote the log signs a checkpoint of it with a key of their own.
+    let forged = CheckpointConfig { key: SigningKey::from_bytes(&[7; 32]), ..checkpoint_config(&dir) };
+    audit::checkpoint_once(&*db.store, &forged).await.unwrap().expect("a checkpoint");
+    assert_eq!(broken_at(verification(&db, &forged.file).await), head);
+}
+
+async fn eight_concurrent_writers_leave_a_gap_free_chain(db: TestDb) {
+    import_fixture(&*db.store).await;
+    let townships =
+        ["430102001", "430102002", "430102003", "430103001", "430103002", "430102001", "430102002", "430103001"];
+    let mut writers = Vec::new();
+    for (writer, township) in (0u8..).zip(townships) {
+        let store = db.store.clone();
+        writers.push(tokio::spawn(async move {
+            for round in 0..10u8 {
+                let population = f64::from(writer) + f64::from(round) / 100.0 + 1.0;
+                store.record_observations(&[observation(township, 2023, population)], ACTOR, false).await.unwrap();
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let chain = db.store.chained_audit_events(0, 10_000).await.unwrap();
+    let seqs: Vec<u64> = chain.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=db.store.audit_chain_head().await.unwrap().0).collect::<Vec<_>>(), "gap-free");
+    assert!(chain.iter().filter(|e| e.event.action == "RecordIndicators").count() >= 80);
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(verification(&db, &dir.path().join("none")).await, Verification::Intact(_)));
+}
+
+async fn a_write_rolled_back_after_its_audit_event_leaves_no_gap(db: TestDb) {
+    let head = audited_writes(&db).await;
+    // The first observation is recorded and audited inside the transaction; the second names no township, so
+    // the whole transaction rolls back, as a crash before the commit would.
+    let failed = db
+        .store
+        .record_observations(&[observation("430102001", 2023, 7.5), observation("430102999", 2023, 1.0)], ACTOR, false)
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(db.store.audit_chain_head().await.unwrap().0, head, "the head did not move");
+    db.store.record_observations(&[observation("430102001", 2023, 7.5)], ACTOR, false).await.unwrap();
+    let chain = db.store.chained_audit_events(0, 10_000).await.unwrap();
+    let seqs: Vec<u64> = chain.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=head + 1).collect::<Vec<_>>(), "the next event takes the next number");
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(verification(&db, &dir.path().join("none")).await, Verification::Intact(_)));
 }
