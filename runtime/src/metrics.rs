@@ -412,6 +412,42 @@ mod tests {
         assert_eq!(labels_of_path("/made.Up/Path").grpc_service, "unknown");
     }
 
+    /// What a tonic server sends for a stream that fails after its first message: 200 with no status in the
+    /// headers, a data frame, then the status in the trailers.
+    fn failing_stream() -> http::Response<tonic::body::Body> {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("5"));
+        let frames: Vec<Result<Frame<hyper::body::Bytes>, tonic::Status>> =
+            vec![Ok(Frame::data(hyper::body::Bytes::from_static(b"\0\0\0\0\0"))), Ok(Frame::trailers(trailers))];
+        let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+        http::Response::new(tonic::body::Body::new(body))
+    }
+
+    #[tokio::test]
+    async fn the_code_of_a_stream_is_read_from_its_trailers_once_the_body_is_read() {
+        use http_body_util::BodyExt as _;
+        use tower::{Layer as _, Service as _};
+        let path = "/township.registry.v1.RegistryService/WatchClassChanges";
+        let mut service = MetricsLayer.layer(tower::service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(failing_stream())
+        }));
+        let response = service.call(http::Request::get(path).body(()).unwrap()).await.unwrap();
+        let handled = |code| {
+            let labels = labels_of_path(path);
+            let labels = CodeLabels {
+                grpc_type: labels.grpc_type,
+                grpc_service: labels.grpc_service,
+                grpc_method: labels.grpc_method,
+                grpc_code: code,
+            };
+            METRICS.server.handled.get_or_create(&labels).get()
+        };
+        assert_eq!(handled("NotFound"), 0, "not known before the trailers");
+        response.into_body().collect().await.unwrap();
+        assert_eq!((handled("NotFound"), handled("OK")), (1, 0));
+        assert!(encode().contains(r#"grpc_server_started_total{grpc_type="server_stream",grpc_service="township.registry.v1.RegistryService",grpc_method="WatchClassChanges"} 1"#));
+    }
+
     #[test]
     fn codes_are_named_as_go_names_them() {
         assert_eq!(code_name(tonic::Code::InvalidArgument), "InvalidArgument");

@@ -1,9 +1,13 @@
 //! `/metrics` scraped over HTTP as Prometheus scrapes it: per-RPC counts by the code the call really ended with
 //! (read from the trailers), latency histograms, the registry's calls to the classifier, and its domain gauges.
 
+use std::sync::Arc;
+
+use tonic::codegen::http;
 use township_e2e::{scrape::sample, *};
 use township_proto::classifier::v1::{self as cpb, classifier_service_client::ClassifierServiceClient};
 use township_proto::registry::v1 as pb;
+use township_runtime::{Credential, Principal, Role, auth::Authenticate};
 
 const CHANGSHA: &str = "cities/4301";
 const YEAR: i32 = 2023;
@@ -13,7 +17,16 @@ const UNARY: &str = r#"grpc_type="unary""#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrapes_count_ok_and_invalid_argument_calls_and_show_the_registrys_gauges() {
-    let mut app = TestApp::spawn().await;
+    scrapes_count_ok_and_invalid_argument_calls_and_show_the_registrys_gauges_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrapes_count_ok_and_invalid_argument_calls_and_show_the_registrys_gauges_on_postgres() {
+    scrapes_count_ok_and_invalid_argument_calls_and_show_the_registrys_gauges_on(Backend::Postgres).await;
+}
+
+async fn scrapes_count_ok_and_invalid_argument_calls_and_show_the_registrys_gauges_on(backend: Backend) {
+    let mut app = TestApp::spawn_on(backend).await;
     app.import("4301").await;
     let townships = app.townships(CHANGSHA).await;
     app.record_generated(&townships, YEAR, 7).await;
@@ -79,4 +92,40 @@ async fn a_server_stream_is_counted_when_it_starts_and_when_its_caller_leaves() 
     let canceled = [stream[0], stream[1], r#"grpc_code="Canceled""#];
     assert_eq!(sample(&text, "grpc_server_handled_total", &canceled), Some(1.0), "{text}");
     app.stop().await;
+}
+
+/// Every caller is a viewer of 长沙市 (4301).
+struct EveryoneViewsChangsha;
+
+impl Authenticate for EveryoneViewsChangsha {
+    fn authenticate(&self, _: &http::HeaderMap, _: &http::Extensions) -> Result<Principal, tonic::Status> {
+        Ok(Principal {
+            subject: "li.si".to_owned(),
+            roles: vec![Role::Viewer],
+            jurisdiction: vec!["4301".to_owned()],
+            credential: Credential::Token { key_id: "k1".to_owned() },
+        })
+    }
+
+    fn describe(&self) -> String {
+        "every caller views 长沙市".to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_authorization_refuses_is_counted_as_a_refusal_and_as_permission_denied() {
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let classifier = TestClassifier::spawn().await;
+    let registry =
+        TestRegistry::spawn_authenticated(database.url(), &classifier.url(), Arc::new(EveryoneViewsChangsha)).await;
+    let elsewhere = "cities/4302/counties/430202/townships/430202001".to_owned();
+    let denied = registry.client().await.get_township(pb::GetTownshipRequest { name: elsewhere }).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+    let text = township_e2e::scrape::metrics(registry.metrics_addr).await;
+    assert_eq!(sample(&text, "registry_authorization_refusals_total", &[]), Some(1.0), "{text}");
+    let labels = [r#"grpc_method="GetTownship""#, r#"grpc_code="PermissionDenied""#];
+    assert_eq!(sample(&text, "grpc_server_handled_total", &labels), Some(1.0), "{text}");
+    registry.stop().await;
+    classifier.stop().await;
 }
