@@ -75,8 +75,11 @@ where
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     township_runtime::init_tracing(args.common.log_format, &args.common.log_filter);
     let authenticator = args.auth.authenticator("township-classifier", args.tls.requires_client_certificates())?;
-    let server =
-        GrpcServer::bind(args.listen, SERVICE_NAME).await?.with_tls(args.tls.load()?).authenticate_with(authenticator);
+    let server = GrpcServer::bind(args.listen, SERVICE_NAME)
+        .await?
+        .with_tls(args.tls.load()?)
+        .authenticate_with(authenticator)
+        .with_metrics(args.common.metrics_listener().await?);
     let policy = match &args.policy_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;

@@ -65,6 +65,7 @@ pub async fn run(config: RegistryConfig, server: GrpcServer, shutdown: Cancellat
         }
     };
     let refusal_store = store.clone();
+    let metrics_store = store.clone();
     let outbox = Outbox::new(store, Policy::builtin_default());
 
     let stop_worker = CancellationToken::new();
@@ -79,7 +80,9 @@ pub async fn run(config: RegistryConfig, server: GrpcServer, shutdown: Cancellat
     let routes = tonic::service::Routes::new(
         RegistryApi::new(outbox, classifier, config.worker.call_timeout).into_server(config.max_message_bytes),
     );
-    let server = server.record_refusals_with(Arc::new(crate::audit::AuditedRefusals::new(refusal_store)));
+    let server = server
+        .record_refusals_with(Arc::new(crate::audit::AuditedRefusals::new(refusal_store)))
+        .refresh_metrics_with(crate::metrics::refresh_from(metrics_store));
     let served = server.serve(routes, async move { shutdown.cancelled().await }, config.shutdown_grace).await;
     stop_worker.cancel();
     if let Err(error) = worker.await {

@@ -9,10 +9,14 @@ use township_proto::classifier::v1::classifier_service_client::ClassifierService
 
 use township_policy::{PerIndicator, Policy};
 use township_proto::classifier::v1 as cpb;
+use township_runtime::metrics::ClientCall;
 
 use crate::domain::model::{CohortKey, IndicatorObservation, RunLine, Township};
 use crate::domain::names::TownshipCode;
 use crate::service::convert::{kind_to_proto, values_from_proto, values_to_proto};
+
+/// The method the `grpc_client_*` metrics count the calls of.
+const CLASSIFY_PATH: &str = "/township.classifier.v1.ClassifierService/Classify";
 
 /// The classifier service over one HTTP/2 connection (cheap to clone).
 #[derive(Debug, Clone)]
@@ -57,7 +61,14 @@ impl Classifier {
     ) -> Result<cpb::ClassifyResponse, ClassifyError> {
         let mut request = tonic::Request::new(request);
         request.set_timeout(deadline);
-        match tokio::time::timeout(deadline, self.client.clone().classify(request)).await {
+        let call = ClientCall::start(CLASSIFY_PATH);
+        let answer = tokio::time::timeout(deadline, self.client.clone().classify(request)).await;
+        call.finish(match &answer {
+            Err(_) => tonic::Code::DeadlineExceeded,
+            Ok(Ok(_)) => tonic::Code::Ok,
+            Ok(Err(status)) => status.code(),
+        });
+        match answer {
             Err(_) => Err(ClassifyError::TimedOut(deadline)),
             Ok(Ok(answer)) => Ok(answer.into_inner()),
             Ok(Err(status)) if status.code() == tonic::Code::InvalidArgument => {

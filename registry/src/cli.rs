@@ -169,8 +169,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     township_runtime::init_tracing(args.common.log_format, &args.common.log_filter);
     // Health answers NOT_SERVING from here until the database is open and migrated.
     let authenticator = args.auth.authenticator("township-registry", args.tls.requires_client_certificates())?;
-    let server =
-        GrpcServer::bind(args.listen, SERVICE_NAME).await?.with_tls(args.tls.load()?).authenticate_with(authenticator);
+    let server = GrpcServer::bind(args.listen, SERVICE_NAME)
+        .await?
+        .with_tls(args.tls.load()?)
+        .authenticate_with(authenticator)
+        .with_metrics(args.common.metrics_listener().await?);
     let config = RegistryConfig {
         database_url: args.database_url,
         classifier_url: args.classifier_url,

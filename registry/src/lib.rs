@@ -11,6 +11,7 @@ pub mod cli;
 pub mod divisions;
 pub mod domain;
 pub mod limits;
+pub mod metrics;
 pub mod outbox;
 pub mod preview;
 pub mod sample;

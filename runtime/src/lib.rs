@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod metrics;
 pub mod principal;
 pub mod tls;
 
@@ -50,6 +51,19 @@ pub struct CommonArgs {
     /// How long in-flight requests may run after a shutdown signal before the server stops anyway.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
+    /// Serve Prometheus metrics on `http://ADDR/metrics` (plain HTTP, a port of its own); off when unset.
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl CommonArgs {
+    /// The metrics listener `--metrics-listen` asks for, bound.
+    pub async fn metrics_listener(&self) -> anyhow::Result<Option<metrics::MetricsListener>> {
+        match self.metrics_listen {
+            Some(addr) => Ok(Some(metrics::MetricsListener::bind(addr).await?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Installs the global `tracing` subscriber. Safe to call more than once (later calls do nothing), so tests
@@ -106,6 +120,8 @@ pub struct GrpcServer {
     authenticator: Option<std::sync::Arc<dyn auth::Authenticate>>,
     refusals: Option<std::sync::Arc<dyn auth::RefusalLog>>,
     tls: Option<tls::ServerTls>,
+    metrics: Option<metrics::MetricsListener>,
+    metrics_refresh: Option<metrics::Refresh>,
 }
 
 impl GrpcServer {
@@ -115,7 +131,16 @@ impl GrpcServer {
         let health = HealthReporter::new();
         health.set_service_status(service_name, ServingStatus::NotServing).await;
         health.set_service_status("", ServingStatus::NotServing).await;
-        Ok(Self { listener, health, service_name, authenticator: None, refusals: None, tls: None })
+        Ok(Self {
+            listener,
+            health,
+            service_name,
+            authenticator: None,
+            refusals: None,
+            tls: None,
+            metrics: None,
+            metrics_refresh: None,
+        })
     }
 
     /// The address actually bound (the real port when asked for port 0).
@@ -142,6 +167,23 @@ impl GrpcServer {
     pub fn with_tls(mut self, tls: Option<tls::ServerTls>) -> Self {
         self.tls = tls;
         self
+    }
+
+    /// Serves metrics on `listener` while the server runs.
+    pub fn with_metrics(mut self, listener: Option<metrics::MetricsListener>) -> Self {
+        self.metrics = listener;
+        self
+    }
+
+    /// Runs `refresh` before each scrape, e.g. to read gauges from a store.
+    pub fn refresh_metrics_with(mut self, refresh: metrics::Refresh) -> Self {
+        self.metrics_refresh = Some(refresh);
+        self
+    }
+
+    /// The address the metrics listener bound, if metrics are served.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(metrics::MetricsListener::local_addr)
     }
 
     /// A handle to change the reported health, e.g. to NOT_SERVING when a dependency is lost.
@@ -187,6 +229,11 @@ impl GrpcServer {
             tracing::warn!(%local_addr, service = service_name, "TLS is off: this port speaks plaintext");
         }
         tracing::info!(%local_addr, service = service_name, %authentication, tls = tls_mode, "serving");
+        // Aborted when serving ends, however it ends.
+        let _metrics_task = self.metrics.map(|listener| {
+            let task = tokio::spawn(listener.serve(self.metrics_refresh));
+            AbortOnDrop(task)
+        });
 
         let (drain_started_tx, drain_started_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -201,6 +248,8 @@ impl GrpcServer {
         }
         let server = builder
             .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+            // Outermost, so that the calls authentication refuses are counted too.
+            .layer(metrics::MetricsLayer)
             .layer(auth::AuthLayer::new(authenticator, self.refusals))
             .add_routes(routes)
             // Nagle's algorithm on accepted sockets stalls every small HTTP/2 write by ~40 ms (BENCHMARKS.md).
@@ -219,6 +268,15 @@ impl GrpcServer {
                 Ok(())
             }
         }
+    }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -10,6 +10,7 @@ pub mod calls;
 pub mod database;
 pub mod pki;
 pub mod process;
+pub mod scrape;
 pub mod services;
 
 pub use calls::{
@@ -87,6 +88,16 @@ impl TestApp {
 
     pub fn classifier_url(&self) -> String {
         township_runtime::client_url_with(self.classifier_addr, self.pki.is_some())
+    }
+
+    /// The registry's `/metrics` text, fetched over HTTP.
+    pub async fn scrape_registry(&self) -> String {
+        scrape::metrics(self.registry.as_ref().expect("the registry is running").metrics_addr).await
+    }
+
+    /// The classifier's `/metrics` text, fetched over HTTP.
+    pub async fn scrape_classifier(&self) -> String {
+        scrape::metrics(self.classifier.as_ref().expect("the classifier is running").metrics_addr).await
     }
 
     pub fn database_url(&self) -> &str {

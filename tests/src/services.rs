@@ -18,6 +18,10 @@ pub fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().expect("loopback address")
 }
 
+async fn metrics_listener() -> township_runtime::metrics::MetricsListener {
+    township_runtime::metrics::MetricsListener::bind(loopback()).await.expect("bind a metrics listener")
+}
+
 fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
         township_runtime::init_tracing(township_runtime::LogFormat::Text, "info,township_registry=debug");
@@ -48,6 +52,8 @@ impl Served {
 /// A classifier serving on a loopback port.
 pub struct TestClassifier {
     pub addr: SocketAddr,
+    /// Where it serves Prometheus metrics (`http://ADDR/metrics`); every test service serves them.
+    pub metrics_addr: SocketAddr,
     /// Whether it serves TLS (its URL is then `https://`).
     tls: bool,
     served: Served,
@@ -88,11 +94,13 @@ impl TestClassifier {
                 .expect("a certificate authenticator");
             server = server.authenticate_with(by_certificate);
         }
+        let server = server.with_metrics(Some(metrics_listener().await));
         let addr = server.local_addr();
+        let metrics_addr = server.metrics_addr().expect("metrics are served");
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
         let task = tokio::spawn(server.serve(routes, async move { signal.cancelled().await }, Duration::from_secs(5)));
-        Self { addr, tls: pki.is_some(), served: Served { shutdown, task } }
+        Self { addr, metrics_addr, tls: pki.is_some(), served: Served { shutdown, task } }
     }
 
     pub fn url(&self) -> String {
@@ -125,6 +133,8 @@ pub fn fast_worker() -> WorkerConfig {
 /// runs it.
 pub struct TestRegistry {
     pub addr: SocketAddr,
+    /// Where it serves Prometheus metrics (`http://ADDR/metrics`).
+    pub metrics_addr: SocketAddr,
     pub database_url: String,
     /// How a client reaches it: plaintext, or TLS trusting the test PKI's CA.
     client_tls: Option<ClientTls>,
@@ -185,7 +195,9 @@ impl TestRegistry {
         if let Some(authenticator) = authenticator {
             server = server.authenticate_with(authenticator);
         }
+        let server = server.with_metrics(Some(metrics_listener().await));
         let addr = server.local_addr();
+        let metrics_addr = server.metrics_addr().expect("metrics are served");
         let config = RegistryConfig {
             database_url: database_url.to_owned(),
             classifier_url: classifier_url.to_owned(),
@@ -202,6 +214,7 @@ impl TestRegistry {
         let task = tokio::spawn(township_registry::app::run(config, server, shutdown.clone()));
         let registry = Self {
             addr,
+            metrics_addr,
             database_url: database_url.to_owned(),
             client_tls: pki.map(|pki| pki.client(None)),
             served: Served { shutdown, task },

@@ -76,6 +76,7 @@ impl RegistryApi {
     /// UNAVAILABLE rather than letting it go unrecorded.
     pub(super) async fn refuse<T>(&self, request: &Request<T>, method: &str, refused: Refused) -> Status {
         let Some(resource) = refused.denied else { return refused.status };
+        crate::metrics::authorization_refused();
         let actor = super::request::actor(request);
         let outcome = format!("{}: {}", code_name(refused.status.code()), refused.status.message());
         match self.store().record_refusal(&actor, &format!("Refused {method}"), &resource, &outcome).await {

@@ -10,6 +10,7 @@ mod classes;
 mod creates;
 mod deviations;
 mod facts;
+mod gauges;
 mod hierarchy;
 mod indicators;
 mod institutions;
@@ -26,6 +27,7 @@ pub use classes::ClassRepo;
 pub use creates::{Create, CreateRepo, Created, CreatedRecord, NewRecord, RequestKey};
 pub use deviations::DeviationRepo;
 pub use facts::FactsRepo;
+pub use gauges::{GaugeRepo, StoreGauges};
 pub use hierarchy::{DivisionTownship, HierarchyRepo, ImportCounts};
 pub use indicators::{IndicatorRepo, RecordedObservation};
 pub use institutions::InstitutionRepo;
@@ -161,6 +163,7 @@ pub trait Store:
     + YearRepo
     + AuditRepo
     + CreateRepo
+    + GaugeRepo
     + Send
     + Sync
     + std::fmt::Debug
@@ -182,6 +185,7 @@ impl<T> Store for T where
         + YearRepo
         + AuditRepo
         + CreateRepo
+        + GaugeRepo
         + Send
         + Sync
         + std::fmt::Debug

@@ -9,6 +9,7 @@ mod binaries;
 mod catalogues;
 mod data_years;
 mod deviations;
+mod metrics;
 mod policies_and_overrides;
 mod python_interop;
 mod scenarios;

@@ -13,6 +13,7 @@ mod classes;
 mod creates;
 mod deviations;
 mod facts;
+mod gauges;
 mod hierarchy;
 mod indicators;
 mod institutions;
