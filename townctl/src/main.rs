@@ -80,6 +80,17 @@ enum PkiCommand {
     Init { dir: std::path::PathBuf },
 }
 
+/// Whether writing to stdout failed because its reader closed the pipe.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let kind = cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind));
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     #[cfg(feature = "up")]
@@ -118,6 +129,8 @@ fn main() -> ExitCode {
     });
     match outcome {
         Ok(exit) => exit,
+        // `townctl … --json | head`: the reader has what it wanted; nothing to report.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("townctl: {error:#}");
             ExitCode::FAILURE

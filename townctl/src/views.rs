@@ -1,6 +1,6 @@
 //! The read side: classes, explain, compliance, export, watch and report.
 
-use std::{collections::BTreeMap, path::PathBuf, process::ExitCode};
+use std::{collections::BTreeMap, io::Write as _, path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 use tokio_stream::StreamExt as _;
@@ -597,19 +597,24 @@ pub(crate) async fn watch(args: WatchArgs, connection: &Connection, output: Outp
                 let Some(message) = message else { anyhow::bail!("the registry closed the stream") };
                 let change = message.map_err(call_error("following class changes"))?.change.unwrap_or_default();
                 // One JSON object per line with --json, so that scripts can read the stream as it comes.
+                // Written with `?` rather than println!, so a reader that goes away (`| head`) ends the watch
+                // quietly instead of panicking.
+                let mut stdout = std::io::stdout().lock();
                 if output.json {
-                    println!("{}", serde_json::json!({
+                    writeln!(stdout, "{}", serde_json::json!({
                         "township": change.township, "name": change.display_name, "data_year": change.data_year,
                         "previous_class": change.previous_class, "new_class": change.new_class, "score": change.score,
                         "run": change.run,
-                    }));
+                    }))?;
                 } else {
-                    println!(
+                    writeln!(
+                        stdout,
                         "{}  {} {}: class {} → {} (score {:.2}, {})",
                         change.data_year, code_of(&change.township), change.display_name,
                         class_text(change.previous_class), change.new_class, change.score, change.run
-                    );
+                    )?;
                 }
+                stdout.flush()?;
             }
         }
     }

@@ -320,6 +320,23 @@ async fn imported_indicators_are_classified_and_shown_with_explanations() {
         words.contains("大瑶镇") && words.contains("贡献") && words.contains("在 4 个乡镇（街道）中排第"),
         "{words}"
     );
+
+    // `townctl classes … --json | head`: a reader that leaves early ends townctl quietly (issue 14).
+    let url = services.registry.url();
+    let quiet = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_townctl"))
+            .args(["--json", "classes", "4301", "--data-year", "2023"])
+            .env("TOWNCTL_REGISTRY_URL", url)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run townctl");
+        drop(child.stdout.take()); // the reader is gone before townctl writes
+        child.wait_with_output().expect("townctl ends")
+    })
+    .await
+    .unwrap();
+    assert!(quiet.status.success() && quiet.stderr.is_empty(), "{}", describe(&quiet));
 }
 
 /// An XLSX file as a spreadsheet program writes it, with a code stored as a number.
