@@ -787,38 +787,50 @@ pub(crate) fn today_utc() -> String {
 
 #[derive(Debug, serde::Serialize)]
 struct Status {
-    classifier: String,
-    registry: String,
-    default_policy: String,
-    policy_fingerprint: String,
-    cities: usize,
+    classifier: ServiceStatus,
+    registry: ServiceStatus,
 }
 
-/// Health of both services; fails naming the one that does not answer.
+#[derive(Debug, serde::Serialize)]
+struct ServiceStatus {
+    url: String,
+    serving: bool,
+    /// What it answered: the default policy, or the number of cities; why not, when it did not.
+    detail: String,
+}
+
+/// Health of both services, each asked whatever the other answers; exit status 1 when either does not.
 pub(crate) async fn status(connection: &Connection, output: Output) -> anyhow::Result<ExitCode> {
-    let mut classifier = connection.classifier().await?;
-    let policy = classifier
-        .get_default_policy(cpb::GetDefaultPolicyRequest {})
-        .await
-        .map_err(call_error(format!("asking the classifier at {} for its default policy", connection.classifier)))?
-        .into_inner();
-    let registry = connection.registry().await?;
-    let cities = list::cities(&registry).await?.len();
-    let document = policy.policy.unwrap_or_default();
-    let status = Status {
-        classifier: connection.classifier.clone(),
-        registry: connection.registry.clone(),
-        default_policy: format!("{} {}", document.name, document.version),
-        policy_fingerprint: policy.policy_fingerprint,
-        cities,
+    let classifier = async {
+        let mut classifier = connection.classifier().await?;
+        let answer = classifier
+            .get_default_policy(cpb::GetDefaultPolicyRequest {})
+            .await
+            .map_err(call_error("asking for its default policy"))?
+            .into_inner();
+        let document = answer.policy.unwrap_or_default();
+        anyhow::Ok(format!("default policy {} {} ({})", document.name, document.version, answer.policy_fingerprint))
     };
-    output.print(&status, || {
-        format!(
-            "classifier {}: serving, default policy {} ({})\nregistry   {}: serving, {} cities\n",
-            status.classifier, status.default_policy, status.policy_fingerprint, status.registry, status.cities
-        )
-    })?;
-    Ok(ExitCode::SUCCESS)
+    let registry = async {
+        let registry = connection.registry().await?;
+        let cities = list::cities(&registry).await?.len();
+        anyhow::Ok(format!("{cities} {}", if cities == 1 { "city" } else { "cities" }))
+    };
+    let (classifier, registry) = tokio::join!(classifier, registry);
+    let service = |url: &str, answer: anyhow::Result<String>| match answer {
+        Ok(detail) => ServiceStatus { url: url.to_owned(), serving: true, detail },
+        Err(error) => ServiceStatus { url: url.to_owned(), serving: false, detail: format!("{error:#}") },
+    };
+    let status = Status {
+        classifier: service(&connection.classifier, classifier),
+        registry: service(&connection.registry, registry),
+    };
+    let line = |name: &str, service: &ServiceStatus| {
+        let state = if service.serving { "serving" } else { "NOT ANSWERING" };
+        format!("{name:<10} {}: {state}, {}\n", service.url, service.detail)
+    };
+    output.print(&status, || line("classifier", &status.classifier) + &line("registry", &status.registry))?;
+    Ok(if status.classifier.serving && status.registry.serving { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// "（推定值，未经核实）" when the policy lists the figure at `path` (or its section) as inferred.

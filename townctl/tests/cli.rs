@@ -15,6 +15,7 @@ use township_proto::registry::v1 as pb;
 
 struct Services {
     _classifier: TestClassifier,
+    classifier_url: String,
     registry: TestRegistry,
     _database: tempfile::TempDir,
 }
@@ -25,7 +26,7 @@ async fn services() -> Services {
     let (database, url) = temp_sqlite();
     let registry = TestRegistry::spawn(&url, &classifier.url()).await;
     import(&mut registry.client().await, "4301").await;
-    Services { _classifier: classifier, registry, _database: database }
+    Services { classifier_url: classifier.url(), _classifier: classifier, registry, _database: database }
 }
 
 /// Runs townctl with `args` against `registry` on a blocking thread (so the in-process servers keep serving).
@@ -486,6 +487,24 @@ async fn an_unreachable_service_is_named_with_its_address() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("NotFound") && stderr.contains("township 430102999"), "{}", describe(&output));
+
+    // `status` asks both services whatever the first answers, and fails when either does not.
+    let classifier_url = services.classifier_url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_townctl"))
+            .args(["--json", "status", "--registry", "http://127.0.0.1:9", "--classifier", &classifier_url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let status = stdout_json(&output);
+    assert_eq!(
+        (status["classifier"]["serving"].as_bool(), status["registry"]["serving"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert!(status["registry"]["detail"].as_str().unwrap().contains("127.0.0.1:9"), "{status}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -813,7 +832,7 @@ async fn a_name_that_is_not_the_registrys_is_refused_unless_accepted() {
 async fn imports_and_dry_runs_print_the_coverage_and_state_of_the_year() {
     // Without a classifier no year is classified: the dry run cannot take the townships with data from the
     // year's classes and asks for their observations, as it must while a change waits to be classified.
-    let Services { _classifier: classifier, registry, _database } = services().await;
+    let Services { _classifier: classifier, registry, _database, .. } = services().await;
     classifier.stop().await;
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first.csv");
