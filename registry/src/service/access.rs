@@ -8,6 +8,8 @@ use township_proto::registry::v1 as pb;
 use township_runtime::error::{ErrorKind, ServiceError};
 use township_runtime::principal::Principal;
 
+use township_policy::quoted;
+
 use super::RegistryApi;
 use super::error::{invalid, name_error};
 use crate::domain::access::{Action, Reach, Visible, decide};
@@ -148,8 +150,12 @@ fn embedded<'a, M>(field: &str, message: Option<&'a M>, name: impl Fn(&'a M) -> 
     message.map(name).ok_or_else(|| invalid(field, "is required"))
 }
 
-/// Each item of a batch, named as `requests[i].field`.
+/// Each item of a batch, named as `requests[i].field`. An empty batch names no division, yet still needs a
+/// role that may take the action somewhere.
 fn each<M>(action: Action, items: &[M], field: &str, name: impl Fn(&M) -> &str) -> Result<Vec<Need>, Status> {
+    if items.is_empty() {
+        return Ok(vec![Need { action, reach: Reach::Within, target: String::new(), name: "an empty batch".into() }]);
+    }
     items
         .iter()
         .enumerate()
@@ -182,12 +188,15 @@ guard! {
     ListTownshipsRequest => |r| within(Read, "parent", &r.parent);
     CreateTownshipRequest => |r| one(Edit, "parent", &r.parent);
     UpdateTownshipRequest => |r| one(Edit, "township.name", embedded("township", r.township.as_ref(), |t| &t.name)?);
-    ImportDivisionsRequest => |r| Ok(division_import(&r.code_prefix));
+    ImportDivisionsRequest => |r| division_import(&r.code_prefix);
     // indicators
     RecordIndicatorsRequest => |r| {
         one(Edit, "observation.township", embedded("observation", r.observation.as_ref(), |o| &o.township)?)
     };
     BatchRecordIndicatorsRequest => |r| {
+        if r.observations.is_empty() {
+            return each(Edit, &r.observations, "township", |o| &o.township);
+        }
         r.observations
             .iter()
             .enumerate()
@@ -264,9 +273,13 @@ guard! {
 }
 
 /// Importing divisions changes the divisions under `code_prefix` (all of them when empty): the city's.
-fn division_import(code_prefix: &str) -> Vec<Need> {
+fn division_import(code_prefix: &str) -> Result<Vec<Need>, Status> {
+    if code_prefix.len() > 9 || !code_prefix.bytes().all(|b| b.is_ascii_digit()) {
+        let description = format!("{} is not a prefix of a division code (up to 9 digits)", quoted(code_prefix));
+        return Err(invalid("code_prefix", description));
+    }
     let name = if code_prefix.is_empty() { "the whole country".to_owned() } else { format!("divisions {code_prefix}") };
-    vec![Need { action: Administer, reach: Reach::One, target: code_prefix.to_owned(), name }]
+    Ok(vec![Need { action: Administer, reach: Reach::One, target: code_prefix.to_owned(), name }])
 }
 
 /// The audit log under a resource-name prefix: the division codes it spells (`cities/43` → `43`), partial

@@ -458,6 +458,27 @@ async fn a_refusal_does_not_reveal_whether_the_resource_exists() {
     app.registry.stop().await;
 }
 
+/// A batch with no items names no division, but still needs a role that may write: the auditor is refused,
+/// a county editor's empty batch is answered (creating nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_batch_still_needs_a_role_that_writes() {
+    let app = spawn(Backend::Sqlite).await;
+    let empty = || bytes(pb::BatchCreateInstitutionsRequest::default());
+    let auditor = app.tokens.token(caller("auditor of 4301")).unwrap();
+    let editor = app.tokens.token(caller("county editor of 430181")).unwrap();
+    assert_eq!(
+        call(&app, "BatchCreateInstitutions", false, empty(), Some(&auditor)).await.code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(call(&app, "BatchCreateInstitutions", false, empty(), Some(&editor)).await.code(), Code::Ok);
+    let observations = bytes(pb::BatchRecordIndicatorsRequest::default());
+    assert_eq!(
+        call(&app, "BatchRecordIndicators", false, observations, Some(&auditor)).await.code(),
+        Code::PermissionDenied
+    );
+    app.registry.stop().await;
+}
+
 /// A list above the caller's jurisdiction shows only what it covers, filtered in the query: a county viewer
 /// listing its city's townships and classes, the cities, the compliance report and the audit log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
