@@ -5,15 +5,12 @@
 
 use std::time::Duration;
 
-use bytes::{Buf, BufMut};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use prost::Message;
-use tonic::{
-    Code, Request, Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    codegen::http,
-};
+use tonic::{Code, Request, Status, codegen::http};
 use township_e2e::{Backend, TestClassifier, TestDatabase, TestPki, TestRegistry};
+
+use crate::python_interop::RawCodec;
 use township_proto::registry::v1 as pb;
 use township_runtime::auth::jwt::{Authenticator, JwtConfig, PinnedAlgorithm};
 
@@ -603,40 +600,4 @@ fn with<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);
     request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
-}
-
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-    }
 }

@@ -209,9 +209,10 @@ async fn each_port_lists_exactly_what_it_serves_by_reflection_v1_and_v1alpha() {
     app.stop().await;
 }
 
-/// Sends and receives message bodies as raw bytes, so a test can send what no generated client would.
+/// Sends and receives message bodies as raw bytes, so a test can send what no generated client would (the
+/// authorization matrix uses it too, to call every RPC by name).
 #[derive(Debug, Clone, Default)]
-struct RawCodec;
+pub(crate) struct RawCodec;
 
 impl Codec for RawCodec {
     type Encode = Vec<u8>;
