@@ -12,6 +12,7 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+use township_runtime::auth::token::write_new;
 
 use crate::domain::audit_chain::{ChainBreak, ChainHash, ChainVerifier, Checkpoint, Verified, sign_checkpoint};
 use crate::store::Store;
@@ -37,19 +38,6 @@ fn public_key_path(private: &Path) -> PathBuf {
     let mut name = private.as_os_str().to_owned();
     name.push(".pub");
     PathBuf::from(name)
-}
-
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path).with_context(|| format!("creating {} (it must not exist)", path.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    Ok(())
 }
 
 pub fn load_signing_key(path: &Path) -> anyhow::Result<SigningKey> {

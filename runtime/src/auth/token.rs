@@ -227,7 +227,9 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     builder.create(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+/// Writes a file that must not exist yet, with `mode` (on Unix) from its creation on, and syncs it: how keys and
+/// tokens are written, so that a secret is never readable by others, not even for a moment.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -520,12 +520,7 @@ async fn lists_above_the_jurisdiction_show_only_the_jurisdiction() {
 
     let auditor_of_430181 = Caller { label: "auditor of 430181", roles: &["auditor"], jurisdiction: &["430181"] };
     let auditor = app.tokens.token(&auditor_of_430181).unwrap();
-    let events = client
-        .list_audit_events(with(pb::ListAuditEventsRequest::default(), &auditor))
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = audit_events(&mut client, String::new(), &auditor).await;
     assert!(!events.is_empty(), "the import wrote events under 430181");
     assert!(
         events.iter().all(|e| e.resource.starts_with("cities/4301/counties/430181")),
@@ -548,15 +543,7 @@ async fn a_refused_call_is_recorded_in_the_audit_log() {
 
     let auditor = app.tokens.token(caller("auditor of 4301")).unwrap();
     let mut client = app.registry.client().await;
-    let events = client
-        .list_audit_events(with(
-            pb::ListAuditEventsRequest { resource_prefix: name.clone(), ..Default::default() },
-            &auditor,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = audit_events(&mut client, name.clone(), &auditor).await;
     let refusal = events.iter().find(|e| e.action == "Refused CreateInstitution").expect("the refusal is logged");
     assert_eq!(refusal.resource, name);
     assert!(refusal.actor.starts_with("county editor of 430102 [county_editor] (token, kid k1)"), "{refusal:?}");
@@ -567,15 +554,7 @@ async fn a_refused_call_is_recorded_in_the_audit_log() {
     let admin = app.tokens.token(caller("city administrator of 4301")).unwrap();
     let bad = bytes(pb::CreateInstitutionRequest { parent: name.clone(), ..Default::default() });
     assert_eq!(call(&app, "CreateInstitution", false, bad, Some(&admin)).await.code(), Code::InvalidArgument);
-    let events = client
-        .list_audit_events(with(
-            pb::ListAuditEventsRequest { resource_prefix: name.clone(), ..Default::default() },
-            &auditor,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = audit_events(&mut client, name.clone(), &auditor).await;
     let failure = events.iter().find(|e| e.action == "Failed CreateInstitution").expect("the failure is logged");
     assert!(failure.actor.starts_with("city administrator of 4301 [city_admin]"), "{failure:?}");
     assert!(failure.after_json.starts_with("INVALID_ARGUMENT: "), "{failure:?}");
@@ -584,16 +563,17 @@ async fn a_refused_call_is_recorded_in_the_audit_log() {
     let get = bytes(pb::GetCityRequest { name: city("4301") });
     assert_eq!(call(&app, "GetCity", false, get, None).await.code(), Code::Unauthenticated);
     let national = Caller { label: "national auditor", roles: &["auditor"], jurisdiction: &["*"] };
-    let events = client
-        .list_audit_events(with(pb::ListAuditEventsRequest::default(), &app.tokens.token(&national).unwrap()))
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = audit_events(&mut client, String::new(), &app.tokens.token(&national).unwrap()).await;
     let anonymous = events.iter().find(|e| e.action == "Unauthenticated GetCity").expect("the refusal is logged");
     assert!(anonymous.actor.starts_with("unauthenticated (127.0.0.1:"), "{anonymous:?}");
     assert!(anonymous.after_json.starts_with("UNAUTHENTICATED: "), "{anonymous:?}");
     app.registry.stop().await;
+}
+
+/// The audit events under `resource_prefix` that `token`'s holder may read, newest first.
+async fn audit_events(client: &mut township_e2e::Client, resource_prefix: String, token: &str) -> Vec<pb::AuditEvent> {
+    let request = pb::ListAuditEventsRequest { resource_prefix, ..Default::default() };
+    client.list_audit_events(with(request, token)).await.unwrap().into_inner().events
 }
 
 fn with<T>(message: T, token: &str) -> Request<T> {
